@@ -1,0 +1,31 @@
+# Set-up and entry points. `make bench` and `make test` do everything on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.iqabench-installed
+OUT    ?= results
+
+.PHONY: bench test install calibrate clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Re-installs whenever the project's requirements or pins change.
+$(STAMP): $(PY) pyproject.toml constraints/ci.txt
+	$(PY) -m pip install --quiet -c constraints/ci.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+bench: $(STAMP)
+	$(VENV)/bin/iqabench bench --out $(OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+calibrate: $(STAMP)
+	$(VENV)/bin/iqabench calibrate
+
+clean:
+	rm -rf $(OUT) build *.egg-info .pytest_cache

@@ -1,0 +1,138 @@
+"""pyiqa dataset option files (both the current and the 2024 format) → :class:`DatasetSpec` per key.
+
+The built-in defaults are pyiqa's ``default_dataset_configs.yml``, read unchanged, plus the embedded ``demo``.
+A user ``--data_opt`` file overrides whole entries by key. A data root replaces the ``./datasets/`` prefix of
+every path.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from datasets_io.spec import DATASET_KINDS, DatasetOptionError, DatasetSpec
+
+BUILTIN_OPTIONS = "default_dataset_configs.yml"
+DEFAULT_PREFIX = "./datasets/"
+
+_KNOWN_FIELDS = {
+    "name", "type", "dataroot_target", "dataroot_ref", "meta_info_file", "split_index", "split_file", "phase",
+    "mos_range", "lower_better", "mos_normalize", "augment",
+}  # fmt: skip
+# Fields pyiqa's training options carry that do not affect which images are scored; accepted and ignored.
+_IGNORED_FIELDS = {"num_worker_per_gpu", "batch_size_per_gpu", "use_shuffle", "dataset_enlarge_ratio", "prefetch_mode"}
+
+
+def _fail(source: str, key: str, field_name: str, message: str) -> DatasetOptionError:
+    return DatasetOptionError(f"{source}: dataset {key!r}, field {field_name!r}: {message}")
+
+
+def _rebase(path: str | None, data_root: str | None) -> str | None:
+    if path is None or data_root is None:
+        return path
+    normalised = path.replace("\\", "/")
+    for prefix in (DEFAULT_PREFIX, "datasets/"):
+        if normalised.startswith(prefix):
+            return str(Path(data_root) / normalised[len(prefix):])
+    return path
+
+
+def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = None) -> DatasetSpec:
+    """Validate one YAML entry and build its spec; every problem names the file, the key and the field."""
+    if not isinstance(entry, Mapping):
+        raise _fail(source, key, "<entry>", f"must be a mapping, got {type(entry).__name__}")
+    unknown = set(entry) - _KNOWN_FIELDS - _IGNORED_FIELDS
+    if unknown:
+        raise _fail(source, key, sorted(unknown)[0], f"unknown field (known: {', '.join(sorted(_KNOWN_FIELDS))})")
+    kind = entry.get("type")
+    if kind not in DATASET_KINDS:
+        raise _fail(source, key, "type", f"unknown dataset type {kind!r} (known: {', '.join(DATASET_KINDS)})")
+    for required in ("dataroot_target", "meta_info_file"):
+        if not isinstance(entry.get(required), str) or not entry[required].strip():
+            raise _fail(source, key, required, "is required and must be a non-empty string")
+    for optional in ("dataroot_ref", "split_file", "phase", "name"):
+        if entry.get(optional) is not None and not isinstance(entry[optional], str):
+            raise _fail(source, key, optional, f"must be a string, got {entry[optional]!r}")
+    split_index = entry.get("split_index")
+    if split_index is not None and (isinstance(split_index, bool) or not isinstance(split_index, (str, int))):
+        raise _fail(source, key, "split_index", f"must be a column name or an integer, got {split_index!r}")
+    mos_range = entry.get("mos_range")
+    if mos_range is not None:
+        if (
+            not isinstance(mos_range, (list, tuple))
+            or len(mos_range) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in mos_range)
+            or mos_range[0] >= mos_range[1]
+        ):
+            raise _fail(source, key, "mos_range", f"must be [low, high] with low < high, got {mos_range!r}")
+        mos_range = (float(mos_range[0]), float(mos_range[1]))
+    for flag in ("lower_better", "mos_normalize"):
+        if flag in entry and not isinstance(entry[flag], bool):
+            raise _fail(source, key, flag, f"must be true or false, got {entry[flag]!r}")
+    augment = entry.get("augment") or {}
+    if not isinstance(augment, Mapping):
+        raise _fail(source, key, "augment", f"must be a mapping, got {augment!r}")
+    unknown_aug = set(augment) - {"resize"}
+    if unknown_aug:
+        raise _fail(source, key, "augment", f"unsupported augmentation {sorted(unknown_aug)} (only 'resize')")
+    if "resize" in augment and (not isinstance(augment["resize"], int) or augment["resize"] <= 0):
+        raise _fail(source, key, "augment.resize", f"must be a positive integer, got {augment['resize']!r}")
+    return DatasetSpec(
+        key=key,
+        name=str(entry.get("name") or key),
+        type=kind,
+        dataroot_target=_rebase(entry["dataroot_target"], data_root),
+        meta_info_file=_rebase(entry["meta_info_file"], data_root),
+        dataroot_ref=_rebase(entry.get("dataroot_ref"), data_root),
+        split_index=split_index,
+        split_file=_rebase(entry.get("split_file"), data_root),
+        phase=entry.get("phase"),
+        mos_range=mos_range,
+        lower_better=bool(entry.get("lower_better", False)),
+        mos_normalize=bool(entry.get("mos_normalize", False)),
+        augment=dict(augment),
+        source=source,
+    )
+
+
+def parse_options_text(text: str, source: str, data_root: str | None = None) -> dict[str, DatasetSpec]:
+    """Parse a pyiqa option YAML document (safe loader) into specs keyed by dataset key."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DatasetOptionError(f"{source}: not valid YAML: {exc}") from exc
+    if document is None:
+        return {}
+    if not isinstance(document, Mapping):
+        raise DatasetOptionError(f"{source}: must be a mapping of dataset key → options, got {type(document).__name__}")
+    specs = {}
+    for key, entry in document.items():
+        if not isinstance(key, str):
+            raise DatasetOptionError(f"{source}: dataset key {key!r} must be a string")
+        specs[key] = spec_from_entry(key, entry, source, data_root)
+    return specs
+
+
+def load_options_file(path: str | Path, data_root: str | None = None) -> dict[str, DatasetSpec]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DatasetOptionError(f"{p}: cannot read dataset options ({exc.strerror or exc})") from exc
+    return parse_options_text(text, str(p), data_root)
+
+
+def builtin_options(data_root: str | None = None) -> dict[str, DatasetSpec]:
+    text = resources.files("datasets_io").joinpath("data", BUILTIN_OPTIONS).read_text(encoding="utf-8")
+    return parse_options_text(text, f"builtin {BUILTIN_OPTIONS}", data_root)
+
+
+def dataset_options(data_opt: str | Path | None = None, data_root: str | None = None) -> dict[str, DatasetSpec]:
+    """Built-in pyiqa entries, overridden entry by entry by ``data_opt``; the demo dataset is added by the caller."""
+    specs = builtin_options(data_root)
+    if data_opt is not None:
+        specs.update(load_options_file(data_opt, data_root))
+    return specs

@@ -1,0 +1,1 @@
+"""Full-reference metrics, one per module; each module declares ``SPECS``."""

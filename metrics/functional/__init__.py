@@ -1,0 +1,1 @@
+"""Building blocks shared by several metrics (colour conversions, filters, MATLAB-exact helpers)."""

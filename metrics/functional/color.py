@@ -1,0 +1,58 @@
+"""Colour conversions with the constants MATLAB uses, on float N×3×H×W tensors in [0, 1].
+
+``rgb2ycbcr`` (ITU-R BT.601, "studio swing"): Y = 16 + 65.481 R + 128.553 G + 24.966 B for R, G, B in [0, 1],
+giving Y in [16, 235]; Cb and Cr likewise in [16, 240]. MATLAB rounds the result when its input is uint8,
+which the official implementations of most metrics receive; ``round_uint8=True`` reproduces that.
+
+``rgb2gray``: MATLAB's weights 0.298936021293775, 0.587043074451121, 0.114020904255103 (the first row of the
+inverse of the NTSC YIQ matrix), again rounded for uint8 input.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_YCBCR_OFFSET = (16.0, 128.0, 128.0)
+_YCBCR_MATRIX = (
+    (65.481, 128.553, 24.966),
+    (-37.797, -74.203, 112.0),
+    (112.0, -93.786, -18.214),
+)
+_GRAY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+_YIQ_MATRIX = (
+    (0.299, 0.587, 0.114),
+    (0.596, -0.274, -0.322),
+    (0.211, -0.523, 0.312),
+)
+
+
+def _weighted(x: torch.Tensor, rows: tuple[tuple[float, ...], ...]) -> torch.Tensor:
+    matrix = torch.tensor(rows, dtype=x.dtype, device=x.device)
+    return torch.einsum("oc,nchw->nohw", matrix, x)
+
+
+def _finish(y255: torch.Tensor, round_uint8: bool) -> torch.Tensor:
+    if round_uint8:
+        y255 = torch.round(y255).clamp_(0, 255)
+    return y255 / 255.0
+
+
+def rgb2ycbcr(x: torch.Tensor, round_uint8: bool = False) -> torch.Tensor:
+    """N×3×H×W RGB in [0, 1] → N×3×H×W YCbCr in MATLAB's range, scaled by 1/255."""
+    offset = torch.tensor(_YCBCR_OFFSET, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return _finish(_weighted(x, _YCBCR_MATRIX) + offset, round_uint8)
+
+
+def rgb2y(x: torch.Tensor, round_uint8: bool = False) -> torch.Tensor:
+    """Luma of MATLAB's ``rgb2ycbcr`` (N×1×H×W, values in [16/255, 235/255])."""
+    return _finish(_weighted(x, _YCBCR_MATRIX[:1]) + _YCBCR_OFFSET[0], round_uint8)
+
+
+def rgb2gray(x: torch.Tensor, round_uint8: bool = False) -> torch.Tensor:
+    """MATLAB ``rgb2gray`` (N×1×H×W in [0, 1])."""
+    return _finish(_weighted(x, (_GRAY_WEIGHTS,)) * 255.0, round_uint8)
+
+
+def rgb2yiq(x: torch.Tensor) -> torch.Tensor:
+    """NTSC YIQ with MATLAB's ``rgb2ntsc`` matrix (N×3×H×W, Y in [0, 1])."""
+    return _weighted(x, _YIQ_MATRIX)

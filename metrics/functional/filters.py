@@ -1,0 +1,64 @@
+"""Windows and 2-D filtering with MATLAB's border conventions, batched over N×C×H×W tensors."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+#: MATLAB ``imfilter``/``filter2`` border options and their torch padding modes.
+Border = Literal["valid", "zeros", "replicate", "symmetric", "circular"]
+
+
+def gaussian_window(size: int, sigma: float, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """``fspecial('gaussian', size, sigma)``: a normalised size×size Gaussian."""
+    if size < 1:
+        raise ValueError(f"window size must be >= 1, got {size}")
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
+    g = torch.exp(-(coords**2) / (2.0 * sigma * sigma))
+    window = torch.outer(g, g)
+    window = window / window.sum()
+    return window.to(dtype=dtype, device=device)
+
+
+def _symmetric_pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """MATLAB 'symmetric' padding: mirror including the edge pixel (numpy's 'symmetric')."""
+    h, w = x.shape[-2:]
+    if max(top, bottom) > h or max(left, right) > w:
+        raise ValueError(f"symmetric padding of ({top},{bottom},{left},{right}) exceeds the image {h}×{w}")
+    rows = torch.cat(
+        [torch.arange(top - 1, -1, -1), torch.arange(h), torch.arange(h - 1, h - 1 - bottom, -1)]
+    ).to(x.device)
+    cols = torch.cat(
+        [torch.arange(left - 1, -1, -1), torch.arange(w), torch.arange(w - 1, w - 1 - right, -1)]
+    ).to(x.device)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int, border: Border) -> torch.Tensor:
+    """Pad the last two dimensions with a MATLAB border rule."""
+    if border == "valid" or (top == bottom == left == right == 0):
+        return x
+    if border == "symmetric":
+        return _symmetric_pad(x, top, bottom, left, right)
+    torch_mode = {"zeros": "constant", "replicate": "replicate", "circular": "circular"}[border]
+    return F.pad(x, (left, right, top, bottom), mode=torch_mode)
+
+
+def filter2(x: torch.Tensor, window: torch.Tensor, border: Border = "valid") -> torch.Tensor:
+    """Correlate every channel of ``x`` (N×C×H×W) with a 2-D ``window``, as MATLAB ``imfilter``/``filter2``.
+
+    ``border='valid'`` returns the (H-k+1)×(W-k+1) interior like ``filter2(w, x, 'valid')``; the other
+    borders return an H×W result like ``imfilter(x, w, border)`` (MATLAB's 'same' output, with the window's
+    centre at ``floor((k+1)/2)``).
+    """
+    kh, kw = window.shape
+    channels = x.shape[1]
+    if border != "valid":
+        top, left = (kh - 1) // 2, (kw - 1) // 2
+        x = pad(x, top, kh - 1 - top, left, kw - 1 - left, border)
+    elif x.shape[-2] < kh or x.shape[-1] < kw:
+        raise ValueError(f"image {x.shape[-2]}×{x.shape[-1]} is smaller than the {kh}×{kw} window")
+    weight = window.to(dtype=x.dtype, device=x.device).expand(channels, 1, kh, kw)
+    return F.conv2d(x, weight, groups=channels)

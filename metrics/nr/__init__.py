@@ -1,0 +1,1 @@
+"""No-reference metrics, one per module; each module declares ``SPECS``."""

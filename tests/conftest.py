@@ -1,0 +1,39 @@
+"""Shared fixtures: calibration pairs and official values, a tiny image generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from datasets_io.decode import read_image
+from metrics.calibration import CALIBRATION_IMAGES
+
+DATA = Path(__file__).parent / "data"
+PAIRS = DATA / "tid2013_pairs"
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255.0
+
+
+@pytest.fixture(scope="session")
+def tid_pairs() -> tuple[torch.Tensor, torch.Tensor]:
+    """(distorted, reference) float32 5×3×384×512 tensors of the five TID2013 calibration pairs."""
+    dist = torch.cat([to_tensor(read_image(PAIRS / "dist" / name)) for name in CALIBRATION_IMAGES])
+    ref = torch.cat([to_tensor(read_image(PAIRS / "ref" / name)) for name in CALIBRATION_IMAGES])
+    return dist, ref
+
+
+@pytest.fixture(scope="session")
+def official_scores() -> pd.DataFrame:
+    """The official implementations' scores: one row per metric, one column per calibration image."""
+    return pd.read_csv(DATA / "official_scores.csv", index_col=0)
+
+
+@pytest.fixture()
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)

@@ -1,0 +1,73 @@
+"""Properties every registered metric must have: shapes, ideal score, batch invariance, clear input errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import metrics
+from metrics import MetricInputError
+
+ALL = metrics.available()
+
+
+def _score(model, dist, ref):
+    with torch.inference_mode():
+        return model(dist, ref) if model.spec.mode == "FR" else model(dist)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_spec_is_complete(name):
+    spec = metrics.get_spec(name)
+    assert spec.name == name
+    assert spec.paper and spec.calibration
+    assert spec.score_range[0] < spec.score_range[1]
+    model = metrics.create(name)
+    doc = type(model).__module__ and __import__(type(model).__module__, fromlist=["_"]).__doc__
+    assert doc and "alibrat" in doc, f"{name}: the module docstring must state the calibration result"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_batch_invariance(name, tid_pairs):
+    dist, ref = tid_pairs
+    model = metrics.create(name)
+    together = _score(model, dist, ref)
+    assert together.shape == (dist.shape[0],)
+    for i in range(dist.shape[0]):
+        alone = _score(model, dist[i : i + 1], ref[i : i + 1])
+        assert alone.item() == pytest.approx(together[i].item(), abs=1e-5, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if metrics.get_spec(n).ideal_score is not None])
+def test_identical_inputs_give_ideal_score(name, tid_pairs):
+    _, ref = tid_pairs
+    spec = metrics.get_spec(name)
+    got = _score(metrics.create(name), ref[:2], ref[:2])
+    for value in got.tolist():
+        if math.isinf(spec.ideal_score):
+            assert value == spec.ideal_score
+        else:
+            assert value == pytest.approx(spec.ideal_score, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bad_inputs_raise_clear_errors(name):
+    model = metrics.create(name)
+    good = torch.rand(1, 3, 64, 64)
+    with pytest.raises(MetricInputError, match="N×3×H×W"):
+        model(torch.rand(3, 64, 64), torch.rand(3, 64, 64))
+    with pytest.raises(MetricInputError, match="NaN"):
+        bad = good.clone()
+        bad[0, 0, 0, 0] = float("nan")
+        model(bad, good)
+    with pytest.raises(MetricInputError, match=r"\[0, 1\]"):
+        model(good * 2, good)
+
+
+def test_unknown_metric_and_option_are_named():
+    with pytest.raises(metrics.UnknownMetricError, match="no_such_metric"):
+        metrics.create("no_such_metric")
+    with pytest.raises(ValueError, match="bogus"):
+        metrics.create("psnr", bogus=1)
