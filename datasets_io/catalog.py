@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from datasets_io.demo import demo_spec
 from datasets_io.options import dataset_options
@@ -14,15 +15,23 @@ class UnknownDatasetError(KeyError):
         return str(self.args[0])
 
 
-def known_dataset_keys(data_opt: str | Path | None = None) -> list[str]:
-    return sorted({"demo", *dataset_options(data_opt)})
+def known_dataset_keys(data_opt: str | Path | None = None, fmt: Literal["current", "2024"] = "current") -> list[str]:
+    return sorted({"demo", *dataset_options(data_opt, fmt=fmt)})
 
 
 def resolve_dataset(
-    key: str, data_opt: str | Path | None = None, data_root: str | None = None
+    key: str,
+    data_opt: str | Path | None = None,
+    data_root: str | None = None,
+    *,
+    fmt: Literal["current", "2024"] = "current",
 ) -> DatasetSpec:
-    """The spec of dataset ``key`` (``demo`` is generated on first use)."""
-    specs = dataset_options(data_opt, data_root)
+    """The spec of dataset ``key`` (``demo`` is generated on first use).
+
+    ``fmt`` picks the built-in defaults: pyiqa's current option file (split columns) or its 2024 one (split
+    pickles); ``data_opt`` entries (either format) replace built-in entries of the same key.
+    """
+    specs = dataset_options(data_opt, data_root, fmt)
     if key in specs:
         return specs[key]
     if key == "demo":

@@ -26,7 +26,9 @@ def decode_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
                 raise ImageDecodeError(f"{name}: {image.width}×{image.height} exceeds {MAX_PIXELS} pixels")
             image.load()
             rgb = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError(f"{name}: cannot decode (not a recognised image format)") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageDecodeError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from exc
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 

@@ -1,33 +1,49 @@
 """pyiqa dataset option files (both the current and the 2024 format) → :class:`DatasetSpec` per key.
 
-The built-in defaults are pyiqa's ``default_dataset_configs.yml``, read unchanged, plus the embedded ``demo``.
-A user ``--data_opt`` file overrides whole entries by key. A data root replaces the ``./datasets/`` prefix of
-every path.
+The built-in defaults are pyiqa's ``default_dataset_configs.yml`` (split columns), read unchanged; its 2024
+predecessor ``default_dataset_opt.yml`` (split pickles) ships too and can be chosen as the defaults
+(``builtin_options(fmt="2024")``) or passed as a user file. A user ``--data_opt`` file (either format) overrides
+whole entries by key. A data root replaces the ``./datasets/`` prefix of every path; without one,
+``$IQABENCH_DATA_ROOT`` is used when set, else the paths stay relative to the working directory, as in pyiqa.
 """
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 
 from datasets_io.spec import DATASET_KINDS, DatasetOptionError, DatasetSpec
 
-BUILTIN_OPTIONS = "default_dataset_configs.yml"
+BUILTIN_FILES = {"current": "default_dataset_configs.yml", "2024": "default_dataset_opt_2024.yml"}
+BUILTIN_OPTIONS = BUILTIN_FILES["current"]
 DEFAULT_PREFIX = "./datasets/"
+DATA_ROOT_ENV = "IQABENCH_DATA_ROOT"
 
 _KNOWN_FIELDS = {
     "name", "type", "dataroot_target", "dataroot_ref", "meta_info_file", "split_index", "split_file", "phase",
-    "mos_range", "lower_better", "mos_normalize", "augment",
+    "split_ratio", "mos_range", "lower_better", "mos_normalize", "augment", "mode", "val_types",
 }  # fmt: skip
 # Fields pyiqa's training options carry that do not affect which images are scored; accepted and ignored.
-_IGNORED_FIELDS = {"num_worker_per_gpu", "batch_size_per_gpu", "use_shuffle", "dataset_enlarge_ratio", "prefetch_mode"}
+_IGNORED_FIELDS = {
+    "num_worker_per_gpu", "batch_size_per_gpu", "use_shuffle", "dataset_enlarge_ratio", "prefetch_mode",
+    "img_range", "val_num", "list_imgs", "test_target", "override_phase",
+}  # fmt: skip
+_PHASES = ("train", "val", "test")
 
 
 def _fail(source: str, key: str, field_name: str, message: str) -> DatasetOptionError:
     return DatasetOptionError(f"{source}: dataset {key!r}, field {field_name!r}: {message}")
+
+
+def effective_data_root(data_root: str | os.PathLike[str] | None) -> str | None:
+    """``data_root``, else ``$IQABENCH_DATA_ROOT``, else None (paths stay as written)."""
+    if data_root is not None:
+        return os.fspath(data_root)
+    return os.environ.get(DATA_ROOT_ENV) or None
 
 
 def _rebase(path: str | None, data_root: str | None) -> str | None:
@@ -53,12 +69,18 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
     for required in ("dataroot_target", "meta_info_file"):
         if not isinstance(entry.get(required), str) or not entry[required].strip():
             raise _fail(source, key, required, "is required and must be a non-empty string")
-    for optional in ("dataroot_ref", "split_file", "phase", "name"):
+    for optional in ("dataroot_ref", "split_file", "phase", "name", "mode"):
         if entry.get(optional) is not None and not isinstance(entry[optional], str):
             raise _fail(source, key, optional, f"must be a string, got {entry[optional]!r}")
+    phase = entry.get("phase")
+    if phase is not None and phase not in _PHASES:
+        raise _fail(source, key, "phase", f"must be one of {', '.join(_PHASES)}, got {phase!r}")
     split_index = entry.get("split_index")
     if split_index is not None and (isinstance(split_index, bool) or not isinstance(split_index, (str, int))):
         raise _fail(source, key, "split_index", f"must be a column name or an integer, got {split_index!r}")
+    split_ratio = entry.get("split_ratio", "802")
+    if isinstance(split_ratio, bool) or not isinstance(split_ratio, (str, int)):
+        raise _fail(source, key, "split_ratio", f"must be a string such as '802', got {split_ratio!r}")
     mos_range = entry.get("mos_range")
     if mos_range is not None:
         if (
@@ -72,28 +94,46 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
     for flag in ("lower_better", "mos_normalize"):
         if flag in entry and not isinstance(entry[flag], bool):
             raise _fail(source, key, flag, f"must be true or false, got {entry[flag]!r}")
+    if entry.get("mos_normalize") and mos_range is None:
+        raise _fail(source, key, "mos_normalize", "needs mos_range")
     augment = entry.get("augment") or {}
     if not isinstance(augment, Mapping):
         raise _fail(source, key, "augment", f"must be a mapping, got {augment!r}")
     unknown_aug = set(augment) - {"resize"}
     if unknown_aug:
         raise _fail(source, key, "augment", f"unsupported augmentation {sorted(unknown_aug)} (only 'resize')")
-    if "resize" in augment and (not isinstance(augment["resize"], int) or augment["resize"] <= 0):
-        raise _fail(source, key, "augment.resize", f"must be a positive integer, got {augment['resize']!r}")
+    resize = augment.get("resize")
+    if "resize" in augment and (isinstance(resize, bool) or not isinstance(resize, int) or resize <= 0):
+        raise _fail(source, key, "augment.resize", f"must be a positive integer, got {resize!r}")
+    mode = entry.get("mode") or "2afc"
+    if mode not in ("2afc", "jnd"):
+        raise _fail(source, key, "mode", f"must be '2afc' or 'jnd', got {mode!r}")
+    if "mode" in entry and kind != "BAPPSDataset":
+        raise _fail(source, key, "mode", "only BAPPSDataset entries take a mode")
+    val_types = entry.get("val_types")
+    if val_types is not None:
+        if isinstance(val_types, str):
+            val_types = [val_types]
+        if not isinstance(val_types, (list, tuple)) or not all(isinstance(v, str) and v for v in val_types):
+            raise _fail(source, key, "val_types", f"must be a list of strings, got {val_types!r}")
+        val_types = tuple(val_types)
     return DatasetSpec(
         key=key,
-        name=str(entry.get("name") or key),
+        name=str(entry.get("name") or key).strip(),
         type=kind,
         dataroot_target=_rebase(entry["dataroot_target"], data_root),
         meta_info_file=_rebase(entry["meta_info_file"], data_root),
         dataroot_ref=_rebase(entry.get("dataroot_ref"), data_root),
         split_index=split_index,
         split_file=_rebase(entry.get("split_file"), data_root),
-        phase=entry.get("phase"),
+        split_ratio=str(split_ratio),
+        phase=phase,
         mos_range=mos_range,
         lower_better=bool(entry.get("lower_better", False)),
         mos_normalize=bool(entry.get("mos_normalize", False)),
         augment=dict(augment),
+        bapps_mode=mode,
+        val_types=val_types,
         source=source,
     )
 
@@ -122,17 +162,27 @@ def load_options_file(path: str | Path, data_root: str | None = None) -> dict[st
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise DatasetOptionError(f"{p}: cannot read dataset options ({exc.strerror or exc})") from exc
-    return parse_options_text(text, str(p), data_root)
+    return parse_options_text(text, str(p), effective_data_root(data_root))
 
 
-def builtin_options(data_root: str | None = None) -> dict[str, DatasetSpec]:
-    text = resources.files("datasets_io").joinpath("data", BUILTIN_OPTIONS).read_text(encoding="utf-8")
-    return parse_options_text(text, f"builtin {BUILTIN_OPTIONS}", data_root)
+def builtin_options(
+    data_root: str | None = None, fmt: Literal["current", "2024"] = "current"
+) -> dict[str, DatasetSpec]:
+    """pyiqa's shipped option file: ``current`` (split columns, the default) or ``2024`` (split pickles)."""
+    if fmt not in BUILTIN_FILES:
+        raise DatasetOptionError(f"unknown built-in option format {fmt!r} (known: {', '.join(BUILTIN_FILES)})")
+    name = BUILTIN_FILES[fmt]
+    text = resources.files("datasets_io").joinpath("data", name).read_text(encoding="utf-8")
+    return parse_options_text(text, f"builtin {name}", effective_data_root(data_root))
 
 
-def dataset_options(data_opt: str | Path | None = None, data_root: str | None = None) -> dict[str, DatasetSpec]:
+def dataset_options(
+    data_opt: str | Path | None = None,
+    data_root: str | None = None,
+    fmt: Literal["current", "2024"] = "current",
+) -> dict[str, DatasetSpec]:
     """Built-in pyiqa entries, overridden entry by entry by ``data_opt``; the demo dataset is added by the caller."""
-    specs = builtin_options(data_root)
+    specs = builtin_options(data_root, fmt)
     if data_opt is not None:
         specs.update(load_options_file(data_opt, data_root))
     return specs

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-#: pyiqa dataset types this project reads, and whether they are full-reference.
+#: pyiqa dataset types this project reads, and how they are scored:
+#: FR (distorted + reference + MOS), NR (image + MOS), 2AFC (reference + two candidates + human judgement).
 DATASET_KINDS: dict[str, Literal["FR", "NR", "2AFC"]] = {
     "GeneralFRDataset": "FR",
     "GeneralNRDataset": "NR",
@@ -13,7 +14,16 @@ DATASET_KINDS: dict[str, Literal["FR", "NR", "2AFC"]] = {
     "AVADataset": "NR",
     "PieAPPDataset": "FR",
     "BAPPSDataset": "2AFC",
+    # PIQ2023 appears (uncommented) in pyiqa's 2024 option file; it is read so that file loads unchanged, but
+    # its scene-wise JOD labels are not scored by this benchmark (building its manifest is refused).
+    "PIQDataset": "NR",
 }
+
+#: Types whose entries are accepted in option files but cannot be turned into a manifest.
+UNSCORED_KINDS = frozenset({"PIQDataset"})
+
+#: Phase used when an entry selects a split but names no phase (the benchmark scores the test images).
+DEFAULT_PHASE = "test"
 
 
 class DatasetOptionError(ValueError):
@@ -28,16 +38,45 @@ class DatasetSpec:
     dataroot_target: str
     meta_info_file: str
     dataroot_ref: str | None = None
+    #: A split column name, or an integer: a key of the split pickle (``split_file``) or, without a pickle, the
+    #: column ``ratio{split_ratio}_seed123_split_{NN}``.
     split_index: str | int | None = None
     split_file: str | None = None
+    split_ratio: str = "802"
     phase: str | None = None
     mos_range: tuple[float, float] | None = None
     lower_better: bool = False
     mos_normalize: bool = False
     augment: dict[str, Any] = field(default_factory=dict)
+    #: BAPPS only: the option file's ``mode``: ``2afc`` (triplets, the default) or ``jnd`` (pairs; not scored).
+    bapps_mode: str = "2afc"
+    #: BAPPS only: keep rows whose first candidate path contains one of these substrings.
+    val_types: tuple[str, ...] | None = None
     #: Where the entry came from (a file path or "builtin"), for error messages.
     source: str = "builtin"
 
     @property
     def mode(self) -> Literal["FR", "NR", "2AFC"]:
+        """How the dataset is scored: FR, NR or 2AFC."""
         return DATASET_KINDS[self.type]
+
+    @property
+    def uses_split(self) -> bool:
+        """Whether a split (a column or a pickle) selects the scored rows."""
+        return self.split_index is not None or self.split_file is not None
+
+    @property
+    def effective_phase(self) -> str:
+        """The phase whose rows are scored when a split is used (``phase``, else ``test``)."""
+        return self.phase or DEFAULT_PHASE
+
+    @property
+    def split_label(self) -> str:
+        """``effective_phase`` when a split is used, else ``all``."""
+        return self.effective_phase if self.uses_split else "all"
+
+    @property
+    def resize(self) -> int | None:
+        """Shorter-side resize (``augment: {resize: N}``), or None."""
+        value = self.augment.get("resize")
+        return int(value) if value is not None else None

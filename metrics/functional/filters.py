@@ -62,3 +62,24 @@ def filter2(x: torch.Tensor, window: torch.Tensor, border: Border = "valid") -> 
         raise ValueError(f"image {x.shape[-2]}×{x.shape[-1]} is smaller than the {kh}×{kw} window")
     weight = window.to(dtype=x.dtype, device=x.device).expand(channels, 1, kh, kw)
     return F.conv2d(x, weight, groups=channels)
+
+
+def gaussian_kernel_1d(size: int, sigma: float, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """The normalised 1-D factor of :func:`gaussian_window` (its outer product with itself is the window)."""
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
+    g = torch.exp(-(coords**2) / (2.0 * sigma * sigma))
+    return (g / g.sum()).to(dtype=dtype, device=device)
+
+
+def separable_filter2(x: torch.Tensor, kernel_1d: torch.Tensor, border: Border = "valid") -> torch.Tensor:
+    """:func:`filter2` with the separable window ``outer(kernel_1d, kernel_1d)``, as two 1-D passes."""
+    k = kernel_1d.numel()
+    channels = x.shape[1]
+    if border != "valid":
+        before = (k - 1) // 2
+        x = pad(x, before, k - 1 - before, before, k - 1 - before, border)
+    elif x.shape[-2] < k or x.shape[-1] < k:
+        raise ValueError(f"image {x.shape[-2]}×{x.shape[-1]} is smaller than the {k}×{k} window")
+    kernel = kernel_1d.to(dtype=x.dtype, device=x.device)
+    x = F.conv2d(x, kernel.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
+    return F.conv2d(x, kernel.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)

@@ -1,0 +1,70 @@
+"""``iqabench bench`` / ``python -m jobs.benchmark``: score metrics × datasets and compare with human opinion.
+
+Flags follow pyiqa's ``benchmark_results.py``: ``-m/--metric_names``, ``-d/--dataset_names``, ``--metric_opt``,
+``--data_opt``, ``--save_result_path``, ``--batch_size``, ``--use_gpu``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "run a metric × dataset benchmark on Ray Data and log it to MLflow"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-m", "--metric_names", nargs="+", metavar="METRIC",
+                        help="metrics to score (default: every registered metric that applies)")
+    parser.add_argument("-d", "--dataset_names", nargs="+", metavar="DATASET", default=["demo"],
+                        help="datasets (default: the embedded demo)")
+    parser.add_argument("--metric_opt", type=Path, help="YAML: metric name → options")
+    parser.add_argument("--data_opt", type=Path, help="pyiqa dataset option YAML overriding the built-in entries")
+    parser.add_argument("--data_root", help="directory that replaces the ./datasets/ prefix of dataset paths")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: ./results)")
+    parser.add_argument("--save_result_path", type=Path, help="where to write the pyiqa-format results CSV")
+    parser.add_argument("--batch_size", type=int, default=8, help="images per model call (default: 8)")
+    parser.add_argument("--use_gpu", action="store_true", help="place metrics on GPUs as the registry declares")
+    parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
+    parser.add_argument("--num_workers", type=int, help="actors per metric (default: from the cluster's CPUs)")
+    parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
+                        help="validate and print the plan; score nothing")
+
+
+def run(args: argparse.Namespace) -> int:
+    from orchestrator.benchmark import run_benchmark
+    from orchestrator.plan import PlanError
+    from orchestrator.request import BenchmarkRequest
+
+    try:
+        request = BenchmarkRequest(
+            metrics=tuple(args.metric_names) if args.metric_names else None,
+            datasets=tuple(args.dataset_names),
+            metric_opt=args.metric_opt,
+            data_opt=args.data_opt,
+            data_root=args.data_root,
+            out=args.out,
+            save_result_path=args.save_result_path,
+            batch_size=args.batch_size,
+            use_gpu=args.use_gpu,
+            limit=args.limit,
+            dry_run=args.dry_run,
+            num_workers=args.num_workers,
+            ray_address=args.ray_address,
+        )
+        result = run_benchmark(request)
+    except (PlanError, ValueError) as exc:
+        print(f"iqabench bench: error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if result.tracking_error else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.benchmark", description=HELP)
+    configure(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

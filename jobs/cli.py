@@ -1,0 +1,44 @@
+"""``iqabench <sub-command>``: argument parsing only; each sub-command lives in its own ``jobs`` module.
+
+A job module provides ``HELP`` (one line), ``configure(parser)`` (its arguments) and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+#: sub-command name → module under ``jobs``.
+SUBCOMMANDS: dict[str, str] = {
+    "bench": "benchmark",
+    "metrics": "list_metrics",
+    "calibrate": "calibrate",
+    "datasets": "datasets",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iqabench", description="Distributed IQA metric benchmark (Ray Data + MLflow)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(f"jobs.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"jobs.{module_name}":
+                continue  # a job that this tree does not have yet
+            raise
+        job_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(job_parser)
+        job_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Multi-scale structural similarity (MS-SSIM).
+
+Wang, Simoncelli & Bovik, "Multiscale structural similarity for image quality assessment", Proc. 37th Asilomar
+Conference on Signals, Systems and Computers, 2003.
+
+As in the authors' ``msssim.m``: five scales with exponents (0.0448, 0.2856, 0.3001, 0.2363, 0.1333); at every
+scale SSIM's local statistics use an 11×11 Gaussian window (sigma 1.5, K1 = 0.01, K2 = 0.03, L = 255) over the
+'valid' part of the image; between scales both images are averaged with a 2×2 box (``imfilter(..., 'symmetric',
+'same')``) and every second row and column is kept. The score is the product of the mean contrast-structure
+terms of scales 1-4 and of the mean SSIM of scale 5, each raised to its exponent. The authors refuse images whose
+smaller side, divided by 2^4, is below the window width (11), i.e. smaller than 176 pixels.
+
+CALIBRATION
+"""
+
+from __future__ import annotations
+
+import torch
+
+from metrics.base import IQAMetric, MetricInputError
+from metrics.fr.ssim import ssim_map
+from metrics.functional.color import rgb2gray, rgb2y
+from metrics.functional.filters import filter2, gaussian_window
+from metrics.registry import MetricSpec, Resources
+
+WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+WINDOW_SIZE = 11
+
+_CHANNELS = {
+    "gray": lambda x: rgb2gray(x, round_uint8=True),
+    "y": lambda x: rgb2y(x, round_uint8=True),
+}
+
+
+class MSSSIM(IQAMetric):
+    #: The authors' rule: min(H, W) / 2^(scales-1) must reach the window width.
+    min_size = WINDOW_SIZE * 2 ** (len(WEIGHTS) - 1)
+
+    def __init__(self, channel: str = "gray") -> None:
+        super().__init__()
+        if channel not in _CHANNELS:
+            raise ValueError(f"ms_ssim: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
+        self.channel = channel
+        self.register_buffer("window", gaussian_window(WINDOW_SIZE, 1.5, dtype=torch.float64), persistent=False)
+        self.register_buffer("box", torch.full((2, 2), 0.25, dtype=torch.float64), persistent=False)
+        self.register_buffer("weights", torch.tensor(WEIGHTS, dtype=torch.float64), persistent=False)
+
+    def _check(self, x: torch.Tensor, what: str) -> None:
+        # Report NaN / range problems before the size rule (the base class checks size first).
+        size_rule, self.min_size = self.min_size, 1
+        try:
+            super()._check(x, what)
+        finally:
+            self.min_size = size_rule
+        if min(x.shape[-2:]) < self.min_size:
+            raise MetricInputError(
+                f"{self._name()}: {what} is {x.shape[-2]}×{x.shape[-1]}; {len(WEIGHTS)} scales with an "
+                f"{WINDOW_SIZE}×{WINDOW_SIZE} window need at least {self.min_size}×{self.min_size}"
+            )
+
+    def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        assert ref is not None
+        convert = _CHANNELS[self.channel]
+        x, y = convert(ref).double() * 255.0, convert(dist).double() * 255.0
+        terms = []
+        for scale in range(len(WEIGHTS)):
+            smap, cs = ssim_map(x, y, self.window, data_range=255.0)
+            terms.append((smap if scale == len(WEIGHTS) - 1 else cs).flatten(1).mean(dim=1))
+            if scale < len(WEIGHTS) - 1:
+                x = filter2(x, self.box, "symmetric")[..., ::2, ::2]
+                y = filter2(y, self.box, "symmetric")[..., ::2, ::2]
+        values = torch.stack(terms, dim=1)
+        # MATLAB raises negative means to fractional powers (complex) and the score is then meaningless; clamp.
+        return torch.prod(values.clamp(min=0) ** self.weights, dim=1).float()
+
+
+SPECS = (
+    MetricSpec(
+        name="ms_ssim",
+        mode="FR",
+        lower_better=False,
+        score_range=(0.0, 1.0),
+        paper=(
+            "Wang, Simoncelli & Bovik, Multiscale structural similarity for image quality assessment, "
+            "Proc. 37th Asilomar Conf. Signals, Systems and Computers, 2003"
+        ),
+        calibration="CALIBRATION",
+        ideal_score=1.0,
+        factory=MSSSIM,
+        options={"channel": "gray"},
+        resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=300),
+        calibration_key="ms_ssim",
+    ),
+)

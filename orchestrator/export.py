@@ -1,0 +1,96 @@
+"""Outputs: pyiqa's ``benchmark_results.csv``, the long-form ``summary.csv``, and the printed leaderboard."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from orchestrator.store import write_text_atomic
+
+METRIC_HEADER = "Metric name"
+CELL_SUFFIX = "(PLCC/SRCC/KRCC)"
+
+SUMMARY_COLUMNS = [
+    "metric", "dataset", "split", "n", "n_failed", "plcc", "srcc", "krcc", "sign_ok",
+    "seconds_per_image", "images_per_second", "failure_reasons", "mode", "options", "cell_key",
+]  # fmt: skip
+
+
+class ResultsCsvError(ValueError):
+    pass
+
+
+def _fmt(value: float) -> str:
+    return "--" if value is None or not math.isfinite(value) else str(round(float(value), 4))
+
+
+def format_cell(plcc: float, srcc: float, krcc: float) -> str:
+    """pyiqa's cell: ``plcc/srcc/krcc``, each rounded to 4 decimals."""
+    return "/".join(_fmt(v) for v in (plcc, srcc, krcc))
+
+
+def read_results_csv(path: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """(dataset column names in order, {metric: {column: cell}}) of an existing pyiqa-format file."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or not rows[0] or rows[0][0] != METRIC_HEADER:
+        raise ResultsCsvError(f"{path}: not a pyiqa benchmark file (first header must be {METRIC_HEADER!r})")
+    header = rows[0][1:]
+    bad = [h for h in header if not h.endswith(CELL_SUFFIX)]
+    if bad:
+        raise ResultsCsvError(f"{path}: column {bad[0]!r} is not of the form <dataset>{CELL_SUFFIX}")
+    table: dict[str, dict[str, str]] = {}
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) > len(header) + 1:
+            raise ResultsCsvError(f"{path}: line {line_no} has {len(row)} fields, the header {len(header) + 1}")
+        table[row[0]] = {h: v for h, v in zip(header, row[1:]) if v}
+    return header, table
+
+
+def write_results_csv(summary: pd.DataFrame, path: Path) -> None:
+    """Write (merging into an existing file) the pyiqa-format table of ``summary``'s cells."""
+    header, table = read_results_csv(path) if path.exists() else ([], {})
+    for row in summary.itertuples(index=False):
+        col = f"{row.dataset}{CELL_SUFFIX}"
+        if col not in header:
+            header.append(col)
+        table.setdefault(row.metric, {})[col] = format_cell(row.plcc, row.srcc, row.krcc)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([METRIC_HEADER, *header])
+    for metric, cells in table.items():
+        writer.writerow([metric, *(cells.get(h, "") for h in header)])
+    write_text_atomic(buffer.getvalue(), path)
+
+
+def write_summary_csv(summary: pd.DataFrame, path: Path) -> None:
+    write_text_atomic(summary[SUMMARY_COLUMNS].to_csv(index=False, float_format="%.10g"), path)
+
+
+def leaderboard(summary: pd.DataFrame) -> str:
+    """One ranked table per dataset (by SRCC), with failures and sign warnings next to the numbers."""
+    lines = []
+    for dataset, group in summary.groupby("dataset", sort=False):
+        group = group.sort_values("srcc", ascending=False, na_position="last")
+        lines.append(f"\nLeaderboard: {dataset} (split {group['split'].iloc[0]}, ranked by SRCC)")
+        lines.append(
+            f"{'#':>3}  {'metric':<16}{'n':>6}{'failed':>8}{'PLCC':>9}{'SRCC':>9}{'KRCC':>9}{'s/img':>10}  notes"
+        )
+        for rank, row in enumerate(group.itertuples(index=False), start=1):
+            notes = []
+            if not row.sign_ok:
+                notes.append("SIGN contradicts lower_better")
+            if row.n_failed:
+                notes.append(f"failed: {row.failure_reasons}")
+            spi = f"{row.seconds_per_image:.4f}" if math.isfinite(row.seconds_per_image) else "--"
+            lines.append(
+                f"{rank:>3}  {row.metric:<16}{row.n:>6}{row.n_failed:>8}{_fmt(row.plcc):>9}{_fmt(row.srcc):>9}"
+                f"{_fmt(row.krcc):>9}{spi:>10}  {'; '.join(notes)}"
+            )
+    return "\n".join(lines)

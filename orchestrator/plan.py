@@ -1,0 +1,211 @@
+"""Plan the metric × dataset matrix and validate all of it before any work starts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+import metrics
+from datasets_io.catalog import UnknownDatasetError, resolve_dataset
+from datasets_io.manifest import Manifest, build_manifest
+from datasets_io.spec import DatasetOptionError, DatasetSpec
+from metrics.registry import MetricSpec, UnknownMetricError
+from orchestrator.request import BenchmarkRequest
+
+
+class PlanError(ValueError):
+    """The requested matrix cannot run; the message names every bad entry."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One metric on one dataset."""
+
+    metric: str
+    dataset: str
+    options: Mapping[str, Any]
+    spec: MetricSpec
+    key: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.metric} @ {self.dataset}"
+
+
+@dataclass(frozen=True)
+class DatasetPass:
+    """One read + decode of a dataset, scored by every metric of its cells."""
+
+    dataset: DatasetSpec
+    manifest: Manifest
+    cells: tuple[Cell, ...]
+
+    @property
+    def split(self) -> str:
+        return self.dataset.phase or ("test" if self.dataset.split_index is not None else "all")
+
+
+@dataclass(frozen=True)
+class Plan:
+    request: BenchmarkRequest
+    passes: tuple[DatasetPass, ...]
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [cell for p in self.passes for cell in p.cells]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "datasets": [
+                {
+                    "dataset": p.dataset.key,
+                    "type": p.dataset.type,
+                    "images": p.manifest.num_rows,
+                    "split": p.split,
+                    "manifest_digest": p.manifest.digest,
+                    "metrics": [
+                        {"metric": c.metric, "options": dict(c.options), "cell_key": c.key} for c in p.cells
+                    ],
+                }
+                for p in self.passes
+            ],
+            "batch_size": self.request.batch_size,
+            "use_gpu": self.request.use_gpu,
+            "limit": self.request.limit,
+        }
+
+
+def load_metric_options(path: Path | None) -> dict[str, dict[str, Any]]:
+    """``--metric_opt`` YAML: a mapping of metric name → mapping of options (safe-loaded)."""
+    if path is None:
+        return {}
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read metric options ({exc.strerror or exc})") from exc
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{path}: not valid YAML: {exc}") from exc
+    if document is None:
+        return {}
+    if not isinstance(document, Mapping):
+        raise PlanError(f"{path}: must map metric names to option mappings, got {type(document).__name__}")
+    options: dict[str, dict[str, Any]] = {}
+    for name, opts in document.items():
+        if opts is None:
+            opts = {}
+        if not isinstance(name, str) or not isinstance(opts, Mapping):
+            raise PlanError(f"{path}: entry {name!r} must map to a mapping of options, got {opts!r}")
+        options[name] = dict(opts)
+    return options
+
+
+def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest, split: str) -> str:
+    """Content hash identifying a cell's result: metric, options, implementation version, data, split."""
+    payload = json.dumps(
+        {
+            "metric": metric.name,
+            "version": metric.version,
+            "options": dict(options),
+            "dataset": manifest.spec.key,
+            "manifest": manifest.digest,
+            "split": split,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def _applies(metric: MetricSpec, dataset: DatasetSpec) -> bool:
+    return dataset.mode == "FR" or metric.mode == "NR"
+
+
+def build_plan(request: BenchmarkRequest) -> Plan:
+    """Resolve and validate every metric, option and dataset; collect all problems into one error."""
+    problems: list[str] = []
+    metric_options = {}
+    try:
+        metric_options = load_metric_options(request.metric_opt)
+    except PlanError as exc:
+        problems.append(str(exc))
+
+    names = list(request.metrics) if request.metrics else None
+    specs: dict[str, MetricSpec] = {}
+    for name in names or metrics.available():
+        try:
+            specs[name] = metrics.get_spec(name)
+        except UnknownMetricError as exc:
+            problems.append(str(exc))
+    for name in metric_options:
+        if name not in specs:
+            where = "is not a registered metric" if name not in metrics.available() else "is not in the run (-m)"
+            problems.append(f"{request.metric_opt}: options for {name!r}, which {where}")
+    resolved_options: dict[str, dict[str, Any]] = {}
+    for name in specs:
+        try:
+            resolved_options[name] = metrics.check_options(name, metric_options.get(name, {}))
+        except ValueError as exc:
+            problems.append(f"{request.metric_opt or 'metric options'}: {exc}")
+
+    datasets: list[DatasetSpec] = []
+    for key in dict.fromkeys(request.datasets):
+        try:
+            datasets.append(resolve_dataset(key, request.data_opt, request.data_root))
+        except (UnknownDatasetError, DatasetOptionError) as exc:
+            problems.append(str(exc))
+
+    for dataset in datasets:
+        for name, spec in specs.items():
+            if names is not None and not _applies(spec, dataset):
+                problems.append(
+                    f"metric {name!r} is full-reference but dataset {dataset.key!r} ({dataset.type}) has no "
+                    "reference images"
+                )
+    if problems:
+        raise PlanError("invalid benchmark matrix:\n  - " + "\n  - ".join(problems))
+
+    passes = []
+    for dataset in datasets:
+        try:
+            manifest = build_manifest(dataset, limit=request.limit)
+        except (OSError, ValueError) as exc:
+            problems.append(str(exc))
+            continue
+        split = dataset.phase or ("test" if dataset.split_index is not None else "all")
+        cells = tuple(
+            Cell(
+                metric=name,
+                dataset=dataset.key,
+                options=resolved_options[name],
+                spec=spec,
+                key=cell_key(spec, resolved_options[name], manifest, split),
+            )
+            for name, spec in specs.items()
+            if _applies(spec, dataset)
+        )
+        if not cells:
+            problems.append(f"dataset {dataset.key!r}: none of the requested metrics applies to it")
+        passes.append(DatasetPass(dataset=dataset, manifest=manifest, cells=cells))
+    if problems:
+        raise PlanError("invalid benchmark matrix:\n  - " + "\n  - ".join(problems))
+    return Plan(request=request, passes=tuple(passes))
+
+
+def describe_plan(plan: Plan) -> str:
+    lines = [f"Plan: {len(plan.cells)} cell(s) over {len(plan.passes)} dataset(s)"]
+    for p in plan.passes:
+        lines.append(
+            f"  {p.dataset.key} ({p.dataset.type}, split {p.split}): {p.manifest.num_rows} images, "
+            f"digest {p.manifest.digest[:12]}"
+        )
+        for c in p.cells:
+            opts = ", ".join(f"{k}={v}" for k, v in c.options.items()) or "defaults"
+            lines.append(
+                f"    - {c.metric:<12} {c.spec.mode}  [{opts}]  needs {c.spec.describe_resources()}  key {c.key}"
+            )
+    return "\n".join(lines)

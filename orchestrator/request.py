@@ -1,0 +1,38 @@
+"""The typed request a job hands to the orchestrator (built by ``jobs`` from command-line flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class BenchmarkRequest:
+    #: Metric names; ``None`` means every registered metric that applies to the datasets.
+    metrics: tuple[str, ...] | None = None
+    datasets: tuple[str, ...] = ("demo",)
+    metric_opt: Path | None = None
+    data_opt: Path | None = None
+    data_root: str | None = None
+    out: Path = Path("results")
+    save_result_path: Path | None = None
+    batch_size: int = 8
+    use_gpu: bool = False
+    limit: int | None = None
+    dry_run: bool = False
+    #: Actors per metric; ``None`` chooses from the cluster's CPUs.
+    num_workers: int | None = None
+    #: Ray address (``None``: the address in RAY_ADDRESS, else a new local cluster).
+    ray_address: str | None = None
+    tracking_uri: str | None = None
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {self.limit}")
+        if self.num_workers is not None and self.num_workers < 1:
+            raise ValueError(f"--num_workers must be >= 1, got {self.num_workers}")
+        if not self.datasets:
+            raise ValueError("at least one dataset is required")

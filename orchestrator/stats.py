@@ -1,0 +1,71 @@
+"""Agreement with human opinion: PLCC (no fitting), SRCC and KRCC (tau-b) with scipy, per cell."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Fewer scored images than this give no correlations (NaN), not a misleading number.
+MIN_IMAGES = 3
+
+
+@dataclass(frozen=True)
+class Correlations:
+    n: int
+    n_failed: int
+    plcc: float
+    srcc: float
+    krcc: float
+    #: Sign of SRCC before taking the absolute value (+1, -1, or 0 when undefined).
+    sign: int
+
+
+def scored_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows that count: no error and a finite score."""
+    ok = frame["error"].isna() & np.isfinite(frame["score"].astype(float))
+    return frame[ok]
+
+
+def correlations(frame: pd.DataFrame) -> Correlations:
+    scored = scored_rows(frame)
+    n, n_failed = len(scored), len(frame) - len(scored)
+    if n < MIN_IMAGES:
+        return Correlations(n, n_failed, math.nan, math.nan, math.nan, 0)
+    score = scored["score"].to_numpy(dtype=float)
+    mos = scored["mos"].to_numpy(dtype=float)
+    if np.ptp(score) == 0 or np.ptp(mos) == 0:
+        return Correlations(n, n_failed, math.nan, math.nan, math.nan, 0)
+    plcc = stats.pearsonr(score, mos).statistic
+    srcc = stats.spearmanr(score, mos).statistic
+    krcc = stats.kendalltau(score, mos, variant="b").statistic
+    sign = int(np.sign(srcc)) if np.isfinite(srcc) else 0
+    return Correlations(n, n_failed, abs(float(plcc)), abs(float(srcc)), abs(float(krcc)), sign)
+
+
+def expected_sign(metric_lower_better: bool, mos_lower_better: bool) -> int:
+    """+1 when a better image should get both a higher score and a higher MOS (or both lower)."""
+    return -1 if metric_lower_better != mos_lower_better else 1
+
+
+def failure_reasons(frame: pd.DataFrame, top: int = 3) -> str:
+    """The most common error messages of a cell, with counts ("" when nothing failed)."""
+    errors = frame["error"].dropna()
+    if errors.empty:
+        return ""
+    counts = Counter(errors)
+    return "; ".join(f"{count}× {message}" for message, count in counts.most_common(top))
+
+
+def throughput(frame: pd.DataFrame) -> tuple[float, float]:
+    """(mean seconds per scored image in the model, images per second of wall time across the pool)."""
+    scored = scored_rows(frame)
+    if scored.empty:
+        return math.nan, math.nan
+    seconds_per_image = float(scored["seconds"].mean())
+    span = float(frame["finished"].max() - frame["started"].min())
+    return seconds_per_image, (len(scored) / span if span > 0 else math.nan)

@@ -1,0 +1,80 @@
+"""Bad input: a failing image is recorded and counted; an invalid matrix fails before Ray starts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orchestrator.benchmark import run_benchmark
+from orchestrator.plan import PlanError, build_plan
+from orchestrator.request import BenchmarkRequest
+
+from .conftest import make_fr_dataset, write_data_opt
+
+
+def _entry(root, kind="GeneralFRDataset"):
+    entry = {"name": "tiny", "type": kind, "dataroot_target": str(root / "dist"), "meta_info_file": str(root / "meta.csv")}
+    if kind == "GeneralFRDataset":
+        entry["dataroot_ref"] = str(root / "ref")
+    return entry
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_corrupt_image_is_reported_and_counted(ray_cluster, demo_root, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = make_fr_dataset(tmp_path / "tiny", demo_root, count=12, corrupt=(3,))
+    opt = write_data_opt(tmp_path / "opt.yml", {"tiny": _entry(root)})
+    result = run_benchmark(
+        BenchmarkRequest(metrics=("psnr", "ssim"), datasets=("tiny",), data_opt=opt, out=tmp_path / "out", batch_size=4)
+    )
+    summary = pd.read_csv(result.out / "summary.csv").set_index("metric")
+    for metric in ("psnr", "ssim"):
+        assert summary.loc[metric, "n"] == 11
+        assert summary.loc[metric, "n_failed"] == 1
+        assert "cannot decode" in summary.loc[metric, "failure_reasons"]
+        frame = pd.read_parquet(result.out / "scores" / "tiny" / f"{metric}.parquet")
+        failed = frame[frame["error"].notna()]
+        assert failed["id"].tolist() == [3]
+        assert failed["dist_name"].iloc[0] in failed["error"].iloc[0]
+        assert int(np.isfinite(frame["score"].to_numpy(dtype=float)).sum()) == 11
+
+
+def test_unknown_metric_and_dataset_fail_before_ray(tmp_path):
+    import ray
+
+    with pytest.raises(PlanError) as err:
+        run_benchmark(BenchmarkRequest(metrics=("psnr", "not_a_metric"), datasets=("demo", "nope"), out=tmp_path))
+    message = str(err.value)
+    assert "not_a_metric" in message and "'nope'" in message
+    assert not ray.is_initialized()
+    assert not (tmp_path / "summary.csv").exists()
+
+
+def test_fr_metric_on_nr_dataset_is_refused_up_front(demo_root, tmp_path):
+    root = tmp_path / "nr"
+    (root / "dist").mkdir(parents=True)
+    (root / "meta.csv").write_text("dist_name,mos\na.png,1.0\n")
+    opt = write_data_opt(tmp_path / "opt.yml", {"tiny_nr": _entry(root, "GeneralNRDataset")})
+    with pytest.raises(PlanError, match="'ssim' is full-reference but dataset 'tiny_nr'"):
+        build_plan(BenchmarkRequest(metrics=("ssim",), datasets=("tiny_nr",), data_opt=opt, out=tmp_path))
+
+
+def test_bad_metric_options_are_named(tmp_path):
+    opt = tmp_path / "m.yml"
+    opt.write_text("psnr:\n  not_an_option: 3\nssim: [1, 2]\n")
+    with pytest.raises(PlanError) as err:
+        build_plan(BenchmarkRequest(metrics=("psnr",), metric_opt=opt, out=tmp_path))
+    assert "ssim" in str(err.value)
+    opt.write_text("psnr:\n  not_an_option: 3\n")
+    with pytest.raises(PlanError, match="not_an_option"):
+        build_plan(BenchmarkRequest(metrics=("psnr",), metric_opt=opt, out=tmp_path))
+
+
+def test_missing_images_are_listed(demo_root, tmp_path):
+    root = make_fr_dataset(tmp_path / "tiny", demo_root, count=3)
+    (root / "dist" / "astronaut_gblur_2.png").unlink()
+    opt = write_data_opt(tmp_path / "opt.yml", {"tiny": _entry(root)})
+    with pytest.raises(PlanError, match="astronaut_gblur_2.png"):
+        build_plan(BenchmarkRequest(metrics=("psnr",), datasets=("tiny",), data_opt=opt, out=tmp_path))
