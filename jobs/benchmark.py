@@ -28,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     parser.add_argument("--num_workers", type=int, help="actors per metric (default: from the cluster's CPUs)")
     parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--download", action="store_true", help="download missing datasets first")
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
                         help="validate and print the plan; score nothing")
 
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             use_gpu=args.use_gpu,
             limit=args.limit,
             dry_run=args.dry_run,
+            download=args.download,
             num_workers=args.num_workers,
             ray_address=args.ray_address,
         )

@@ -12,6 +12,7 @@ import yaml
 
 import metrics
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
+from datasets_io.download import DownloadError, MissingDatasetError, ensure_downloaded
 from datasets_io.manifest import Manifest, build_manifest
 from datasets_io.spec import DatasetOptionError, DatasetSpec
 from metrics.registry import MetricSpec, UnknownMetricError
@@ -47,7 +48,7 @@ class DatasetPass:
 
     @property
     def split(self) -> str:
-        return self.dataset.phase or ("test" if self.dataset.split_index is not None else "all")
+        return self.dataset.split_label
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,12 @@ def build_plan(request: BenchmarkRequest) -> Plan:
 
     for dataset in datasets:
         for name, spec in specs.items():
+            if dataset.mode == "2AFC":
+                problems.append(
+                    f"dataset {dataset.key!r} holds 2AFC judgements ({dataset.type}); 2AFC scoring is not "
+                    "supported by bench yet"
+                )
+                break
             if names is not None and not _applies(spec, dataset):
                 problems.append(
                     f"metric {name!r} is full-reference but dataset {dataset.key!r} ({dataset.type}) has no "
@@ -169,6 +176,19 @@ def build_plan(request: BenchmarkRequest) -> Plan:
     if problems:
         raise PlanError("invalid benchmark matrix:\n  - " + "\n  - ".join(problems))
 
+    # Only now that the whole matrix is valid: make sure every dataset is on disk (downloading if asked).
+    for index, dataset in enumerate(datasets):
+        if dataset.key == "demo" and dataset.source == "builtin demo":
+            continue
+        try:
+            datasets[index] = ensure_downloaded(
+                dataset.key, request.data_root, data_opt=request.data_opt, download=request.download
+            )
+        except (MissingDatasetError, DownloadError) as exc:
+            problems.append(str(exc))
+    if problems:
+        raise PlanError("cannot run the benchmark:\n  - " + "\n  - ".join(problems))
+
     passes = []
     for dataset in datasets:
         try:
@@ -176,7 +196,7 @@ def build_plan(request: BenchmarkRequest) -> Plan:
         except (OSError, ValueError) as exc:
             problems.append(str(exc))
             continue
-        split = dataset.phase or ("test" if dataset.split_index is not None else "all")
+        split = dataset.split_label
         cells = tuple(
             Cell(
                 metric=name,

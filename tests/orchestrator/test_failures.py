@@ -41,14 +41,17 @@ def test_corrupt_image_is_reported_and_counted(ray_cluster, demo_root, tmp_path,
         assert int(np.isfinite(frame["score"].to_numpy(dtype=float)).sum()) == 11
 
 
-def test_unknown_metric_and_dataset_fail_before_ray(tmp_path):
-    import ray
+def test_unknown_metric_and_dataset_fail_before_ray(tmp_path, monkeypatch):
+    import orchestrator.benchmark as benchmark
 
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for an invalid matrix")
+
+    monkeypatch.setattr(benchmark, "_start_ray", no_ray)
     with pytest.raises(PlanError) as err:
         run_benchmark(BenchmarkRequest(metrics=("psnr", "not_a_metric"), datasets=("demo", "nope"), out=tmp_path))
     message = str(err.value)
     assert "not_a_metric" in message and "'nope'" in message
-    assert not ray.is_initialized()
     assert not (tmp_path / "summary.csv").exists()
 
 

@@ -15,7 +15,9 @@ with S_X = (2 x y + T) / (x^2 + y^2 + T), T1 = 0.85 (PC), T2 = 160 (gradient), T
 PC_m = max(PC_ref, PC_dist), and MATLAB's complex power for negative S_I·S_Q. Computed in float64.
 When neither image has any phase congruency (flat images) the weights are taken as uniform instead of 0/0.
 
-Calibration (5 TID2013 pairs, ``official_scores.csv``, 4 published decimals): CALIBRATION_RESULT.
+Calibration (5 TID2013 pairs, ``official_scores.csv``, 4 published decimals): largest relative error 4.7e-5
+(I03 0.689033 vs 0.6890, I04 0.970190 vs 0.9702, I06 0.992677 vs 0.9927, I08 0.957496 vs 0.9575, I19 0.822028
+vs 0.8220), i.e. within the rounding of the published values on every image.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ SPECS = (
         lower_better=False,
         score_range=(0.0, 1.0),
         paper=_PAPER,
-        calibration="CALIBRATION_STATUS",
+        calibration="calibrated (authors' FeatureSIM.m, FSIMc; max rel. error 4.7e-5)",
         ideal_score=1.0,
         factory=FSIM,
         options={"chromatic": True},
