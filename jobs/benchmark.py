@@ -28,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     parser.add_argument("--num_workers", type=int, help="actors per metric (default: from the cluster's CPUs)")
     parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--force", action="store_true", help="recompute cells that are already committed")
     parser.add_argument("--download", action="store_true", help="download missing datasets first")
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
                         help="validate and print the plan; score nothing")
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             dry_run=args.dry_run,
             download=args.download,
+            force=args.force,
             num_workers=args.num_workers,
             ray_address=args.ray_address,
         )
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     except (PlanError, ValueError) as exc:
         print(f"iqabench bench: error: {exc}", file=sys.stderr)
         return 2
-    return 1 if result.tracking_error else 0
+    return 1 if result.given_up else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "metrics": "list_metrics",
     "calibrate": "calibrate",
     "datasets": "datasets",
+    "mlflow-sync": "mlflow_sync",
 }
 
 

@@ -1,25 +1,38 @@
-"""Run a benchmark request end to end: plan → Ray Data passes → per-image Parquet → statistics → exports → MLflow."""
+"""Run a benchmark request end to end: plan → Ray Data passes → committed cells → statistics → exports → MLflow.
+
+Cells already committed under ``<out>/cells`` (same cell key) are not recomputed unless ``force``; a cell that
+was partly scored when the driver died resumes from its committed parts. A pass that fails (a metric actor
+dying repeatedly, say) is retried one metric at a time, so that one bad metric cannot take the others down; a
+metric that still fails is given up for this run, reported with its reason, and not committed.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from orchestrator.export import leaderboard, write_results_csv, write_summary_csv
 from orchestrator.placement import place
-from orchestrator.plan import Plan, build_plan, describe_plan
+from orchestrator.plan import Cell, DatasetPass, Plan, build_plan, describe_plan
 from orchestrator.request import BenchmarkRequest
 from orchestrator.stats import correlations, expected_sign, failure_reasons, throughput
-from orchestrator.store import cell_frame, scores_path, write_atomic_parquet
-from orchestrator.tracking import Tracker, dump_json, tracking_uri
+from orchestrator.store import CellStore, cell_frame, result_part, write_text_atomic
+from orchestrator.tracking import dump_json, log_run
 
 Echo = Callable[[str], None]
+
+#: Streamed results are committed to disk at least this often (rows or seconds, whichever comes first).
+FLUSH_ROWS = 64
+FLUSH_SECONDS = 10.0
 
 
 @dataclass
@@ -28,6 +41,10 @@ class BenchmarkResult:
     summary: pd.DataFrame | None
     out: Path
     results_csv: Path | None
+    cached: int = 0
+    computed: int = 0
+    given_up: dict[str, str] = field(default_factory=dict)
+    invocation_id: str = ""
     tracking_uri: str | None = None
     parent_run_id: str | None = None
     tracking_error: str | None = None
@@ -66,54 +83,135 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
     out.mkdir(parents=True, exist_ok=True)
-    started_ray = _start_ray(request.ray_address, echo)
-    try:
-        rows = []
-        for dataset_pass in plan.passes:
-            cpus, gpus = _cluster_resources()
-            placements = place(list(dataset_pass.cells), cpus, gpus, request.use_gpu, request.num_workers)
-            echo(
-                f"Scoring {dataset_pass.dataset.key}: {dataset_pass.manifest.num_rows} images × "
-                f"{len(dataset_pass.cells)} metric(s) on {cpus:g} CPU / {gpus:g} GPU "
-                f"({', '.join(f'{p.metric}: {p.workers}×[{p.num_cpus:g} CPU, {p.num_gpus:g} GPU]' for p in placements)})"
-            )
-            t0 = time.perf_counter()
-            results = _run_pass(dataset_pass, placements, request.batch_size)
-            echo(f"Scored {dataset_pass.dataset.key} in {time.perf_counter() - t0:.1f} s; writing per-image scores")
-            for cell in dataset_pass.cells:
-                frame = cell_frame(dataset_pass, cell, results)
-                path = scores_path(out, cell.dataset, cell.metric)
-                write_atomic_parquet(frame, path)
-                rows.append(_summary_row(dataset_pass, cell, frame))
-    finally:
-        if started_ray:
-            import ray
+    store = CellStore(out)
+    result = BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None, invocation_id=uuid.uuid4().hex)
+    if request.force:
+        for cell in plan.cells:
+            store.discard(cell.key)
+    pending = {p.dataset.key: [c for c in p.cells if not store.is_committed(c.key)] for p in plan.passes}
+    result.computed = sum(len(cells) for cells in pending.values())
+    result.cached = len(plan.cells) - result.computed
+    echo(f"{result.cached} cell(s) cached, {result.computed} to run")
 
-            ray.shutdown()
+    if result.computed:
+        started_ray = _start_ray(request.ray_address, echo)
+        try:
+            for dataset_pass in plan.passes:
+                if pending[dataset_pass.dataset.key]:
+                    _run_cells(dataset_pass, pending[dataset_pass.dataset.key], request, store, result, echo)
+        finally:
+            if started_ray:
+                import ray
 
+                ray.shutdown()
+
+    rows, frames = [], {}
+    for dataset_pass in plan.passes:
+        for cell in dataset_pass.cells:
+            if store.is_committed(cell.key):
+                frame, row = store.load_committed(cell.key)
+                store.publish(cell.key, cell.dataset, cell.metric)
+            else:
+                frame, row = None, _given_up_row(dataset_pass, cell, result.given_up.get(cell.key, "not run"))
+            rows.append(row)
+            frames[(cell.dataset, cell.metric)] = frame
     summary = pd.DataFrame(rows)
-    results_csv = Path(request.save_result_path) if request.save_result_path else out / "benchmark_results.csv"
+    result.summary = summary
+    result.results_csv = Path(request.save_result_path) if request.save_result_path else out / "benchmark_results.csv"
     write_summary_csv(summary, out / "summary.csv")
-    write_results_csv(summary, results_csv)
-    (out / "plan.json").write_text(json.dumps(plan.as_dict(), indent=2, default=str), encoding="utf-8")
-    echo(f"Wrote {out / 'summary.csv'}, {results_csv} and {len(summary)} per-image Parquet file(s) under {out / 'scores'}")
+    write_results_csv(summary, result.results_csv)
+    write_text_atomic(json.dumps(plan.as_dict(), indent=2, default=str), out / "plan.json")
+    echo(f"Wrote {out / 'summary.csv'}, {result.results_csv} and per-image Parquet files under {out / 'scores'}")
 
-    result = BenchmarkResult(plan=plan, summary=summary, out=out, results_csv=results_csv)
-    _track(result, request, echo)
+    log_run(result, request, echo)
     echo(leaderboard(summary))
+    if result.given_up:
+        echo(f"\n{len(result.given_up)} cell(s) could not be computed and were not committed; rerun to retry them.")
     return result
 
 
-def _run_pass(dataset_pass, placements, batch_size):
-    from orchestrator.execute import run_pass  # imports Ray Data
+def _run_cells(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkRequest, store: CellStore,
+               result: BenchmarkResult, echo: Echo) -> None:
+    """Score ``cells`` of one dataset in one pass; on failure, retry them one metric at a time."""
+    try:
+        _stream_into_store(dataset_pass, cells, request, store, echo)
+    except Exception as exc:  # a pass-level failure (e.g. an actor that kept dying): isolate the culprit
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        if len(cells) > 1:
+            echo(f"The pass over {dataset_pass.dataset.key} failed ({reason}); retrying its metrics one at a time")
+            for cell in cells:
+                _run_cells(dataset_pass, [cell], request, store, result, echo)
+            return
+        cell = cells[0]
+        echo(f"Giving up {cell.label} for this run: {reason}")
+        result.given_up[cell.key] = f"gave up: {reason}"
+        return
+    for cell in cells:
+        frame = cell_frame(dataset_pass.manifest.table, store.load_parts(cell.key))
+        construct_errors = frame["error"].dropna()
+        construct_errors = construct_errors[construct_errors.str.startswith("construct:")]
+        if len(construct_errors):
+            # The metric itself could not be built: report it, but do not cache the failure.
+            result.given_up[cell.key] = construct_errors.iloc[0]
+            store.discard(cell.key)
+            echo(f"Giving up {cell.label}: {construct_errors.iloc[0]}")
+            continue
+        store.commit(cell.key, frame, _summary_row(dataset_pass, cell, frame), cell.dataset, cell.metric)
 
-    return run_pass(dataset_pass, placements, batch_size)
+
+def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkRequest, store: CellStore,
+                       echo: Echo) -> None:
+    from orchestrator.execute import stream_pass  # imports Ray Data only when something is scored
+
+    manifest = dataset_pass.manifest.table
+    done = {cell.key: store.scored_ids(cell.key) for cell in cells}
+    complete = set.intersection(*done.values()) if done else set()
+    todo = manifest.filter(pc.invert(pc.is_in(manifest["id"], pa.array(sorted(complete), pa.int64()))))
+    if complete:
+        echo(f"Resuming {dataset_pass.dataset.key}: {len(complete)} image(s) already committed, {todo.num_rows} to score")
+    if todo.num_rows == 0:
+        return
+    cpus, gpus = _cluster_resources()
+    placements = place(cells, cpus, gpus, request.use_gpu, request.num_workers)
+    echo(
+        f"Scoring {dataset_pass.dataset.key}: {todo.num_rows} images × {len(cells)} metric(s) on {cpus:g} CPU / "
+        f"{gpus:g} GPU ({', '.join(f'{p.metric}: {p.workers}×[{p.num_cpus:g} CPU, {p.num_gpus:g} GPU]' for p in placements)})"
+    )
+    t0 = time.perf_counter()
+    buffer: list[pd.DataFrame] = []
+    buffered, last_flush = 0, time.monotonic()
+
+    def flush() -> None:
+        nonlocal buffered, last_flush
+        if buffer:
+            batch = pd.concat(buffer, ignore_index=True)
+            for cell in cells:
+                part = result_part(batch, cell.metric)
+                part = part[~part["id"].isin(done[cell.key])]
+                if len(part):
+                    store.append_part(cell.key, part)
+        buffer.clear()
+        buffered, last_flush = 0, time.monotonic()
+
+    for batch in stream_pass(
+        todo, cells, placements, request.batch_size, dataset_pass.dataset.mode == "FR",
+        dataset_pass.dataset.augment.get("resize"),
+    ):
+        buffer.append(batch)
+        buffered += len(batch)
+        if buffered >= FLUSH_ROWS or time.monotonic() - last_flush >= FLUSH_SECONDS:
+            flush()
+    flush()
+    echo(f"Scored {dataset_pass.dataset.key} in {time.perf_counter() - t0:.1f} s")
 
 
-def _summary_row(dataset_pass, cell, frame: pd.DataFrame) -> dict:
+def _mos_lower_better(dataset_pass: DatasetPass) -> bool:
+    return dataset_pass.dataset.lower_better and not dataset_pass.dataset.mos_normalize
+
+
+def _summary_row(dataset_pass: DatasetPass, cell: Cell, frame: pd.DataFrame) -> dict:
     corr = correlations(frame)
-    mos_lower_better = dataset_pass.dataset.lower_better and not dataset_pass.dataset.mos_normalize
-    want = expected_sign(cell.spec.lower_better, mos_lower_better)
+    want = expected_sign(cell.spec.lower_better, _mos_lower_better(dataset_pass))
     seconds_per_image, images_per_second = throughput(frame)
     return {
         "metric": cell.metric,
@@ -134,17 +232,22 @@ def _summary_row(dataset_pass, cell, frame: pd.DataFrame) -> dict:
     }
 
 
-def _track(result: BenchmarkResult, request: BenchmarkRequest, echo: Echo) -> None:
-    uri = tracking_uri(result.out, request.tracking_uri)
-    result.tracking_uri = uri
-    echo(f"Logging to MLflow at {uri}")
-    try:
-        tracker = Tracker(uri, result.out)
-        name = f"bench {','.join(p.dataset.key for p in result.plan.passes)} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        with tracker.parent_run(name, result.plan.as_dict(), request.extra_tags) as parent_id:
-            result.parent_run_id = parent_id
-            for row in result.summary.to_dict("records"):
-                tracker.log_cell(row, scores_path(result.out, row["dataset"], row["metric"]))
-    except Exception as exc:  # the outputs on disk are complete; say loudly that tracking is not
-        result.tracking_error = f"{type(exc).__name__}: {exc}"
-        echo(f"WARNING: MLflow logging failed ({result.tracking_error}); all results are on disk under {result.out}")
+def _given_up_row(dataset_pass: DatasetPass, cell: Cell, reason: str) -> dict:
+    nan = float("nan")
+    return {
+        "metric": cell.metric,
+        "dataset": cell.dataset,
+        "split": dataset_pass.split,
+        "n": 0,
+        "n_failed": dataset_pass.manifest.num_rows,
+        "plcc": nan,
+        "srcc": nan,
+        "krcc": nan,
+        "sign_ok": True,
+        "seconds_per_image": nan,
+        "images_per_second": nan,
+        "failure_reasons": f"{dataset_pass.manifest.num_rows}× {reason}",
+        "mode": cell.spec.mode,
+        "options": dump_json(dict(cell.options)),
+        "cell_key": cell.key,
+    }

@@ -1,6 +1,12 @@
-"""The Ray Data pipeline of one dataset pass: manifest → read + decode (CPU tasks) → one actor pool per metric."""
+"""The Ray Data pipeline of one dataset pass: manifest → read + decode (CPU tasks) → one actor pool per metric.
+
+Results stream back to the driver batch by batch (``iter_batches``), so the driver can commit them as they
+arrive; nothing waits for the whole dataset.
+"""
 
 from __future__ import annotations
+
+from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -8,22 +14,28 @@ import ray
 
 from orchestrator.actors import ScoreWith, decode_batch
 from orchestrator.placement import Placement
-from orchestrator.plan import DatasetPass
+from orchestrator.plan import Cell
 
 #: CPUs each read + decode task reserves.
 DECODE_TASK_CPUS = 0.25
+#: A dead metric actor is restarted, and its batch retried, this many times before the pass fails.
+ACTOR_MAX_RESTARTS = 2
 
 
 def _blocks(table: pa.Table, rows_per_block: int) -> list[pa.Table]:
     return [table.slice(start, rows_per_block) for start in range(0, table.num_rows, rows_per_block)]
 
 
-def run_pass(dataset_pass: DatasetPass, placements: list[Placement], batch_size: int) -> pd.DataFrame:
-    """Score every image of the pass with every metric; one row per image, columns per metric."""
-    manifest = dataset_pass.manifest
-    resize = dataset_pass.dataset.augment.get("resize")
-    with_ref = dataset_pass.dataset.mode == "FR"
-    table = manifest.table.select(["id", "dist_path", "ref_path"])
+def stream_pass(
+    rows: pa.Table,
+    cells: list[Cell],
+    placements: list[Placement],
+    batch_size: int,
+    with_ref: bool,
+    resize: int | None,
+) -> Iterator[pd.DataFrame]:
+    """Score ``rows`` (manifest rows: id, dist_path, ref_path) with every cell's metric; yield result batches."""
+    table = rows.select(["id", "dist_path", "ref_path"])
     ds = ray.data.from_arrow(_blocks(table, max(1, batch_size)))
     ds = ds.map_batches(
         decode_batch,
@@ -32,8 +44,8 @@ def run_pass(dataset_pass: DatasetPass, placements: list[Placement], batch_size:
         num_cpus=DECODE_TASK_CPUS,
         fn_kwargs={"resize": resize, "with_ref": with_ref},
     )
-    last = len(placements) - 1
-    for index, (placement, cell) in enumerate(zip(placements, dataset_pass.cells)):
+    last = len(cells) - 1
+    for index, (placement, cell) in enumerate(zip(placements, cells)):
         ds = ds.map_batches(
             ScoreWith,
             fn_constructor_kwargs={
@@ -49,5 +61,7 @@ def run_pass(dataset_pass: DatasetPass, placements: list[Placement], batch_size:
             compute=ray.data.ActorPoolStrategy(size=placement.workers),
             num_cpus=placement.num_cpus,
             num_gpus=placement.num_gpus or None,
+            max_restarts=ACTOR_MAX_RESTARTS,
+            max_task_retries=ACTOR_MAX_RESTARTS,
         )
-    return ds.to_pandas().sort_values("id").reset_index(drop=True)
+    yield from ds.iter_batches(batch_size=None, batch_format="pandas")

@@ -20,6 +20,8 @@ class BenchmarkRequest:
     use_gpu: bool = False
     limit: int | None = None
     dry_run: bool = False
+    #: Recompute cells even when a committed result with the same key exists.
+    force: bool = False
     #: Download missing datasets from the Hugging Face hub before scoring.
     download: bool = False
     #: Actors per metric; ``None`` chooses from the cluster's CPUs.

@@ -1,25 +1,38 @@
-"""Per-image results on disk: ``<out>/scores/<dataset>/<metric>.parquet``, written atomically."""
+"""Results on disk, committed atomically per cell, so that a killed run loses nothing already scored.
+
+Layout under ``<out>``::
+
+    cells/<cell_key>/parts/part-<n>.parquet   per-image results streamed in while a cell is scored
+    cells/<cell_key>/scores.parquet           the cell's per-image table (manifest columns + result)
+    cells/<cell_key>/summary.json             the cell's summary row
+    cells/<cell_key>/COMMIT                   written last: the cell is done only when this exists
+    scores/<dataset>/<metric>.parquet         the latest committed table of each (dataset, metric)
+
+Every file is written to a temporary name in its folder and renamed into place.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orchestrator.actors import column
-from orchestrator.plan import Cell, DatasetPass
 
-SCORE_SCHEMA = pa.schema(
+#: Per-image result columns of one metric, as they come back from the actors.
+RESULT_FIELDS = ("score", "error", "seconds", "node", "started", "finished")
+
+PART_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
-        ("dist_name", pa.string()),
-        ("ref_name", pa.string()),
-        ("mos", pa.float64()),
-        ("split", pa.string()),
         ("score", pa.float64()),
         ("error", pa.string()),
         ("seconds", pa.float64()),
@@ -28,29 +41,33 @@ SCORE_SCHEMA = pa.schema(
         ("finished", pa.float64()),
     ]
 )
+MANIFEST_COLUMNS = ("id", "dist_name", "ref_name", "mos", "split")
+SCORE_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("dist_name", pa.string()),
+        ("ref_name", pa.string()),
+        ("mos", pa.float64()),
+        ("split", pa.string()),
+        *[PART_SCHEMA.field(name) for name in PART_SCHEMA.names[1:]],
+    ]
+)
+COMMIT_MARKER = "COMMIT"
 
 
 def scores_path(out: Path, dataset: str, metric: str) -> Path:
     return Path(out) / "scores" / dataset / f"{metric}.parquet"
 
 
-def cell_frame(dataset_pass: DatasetPass, cell: Cell, results: pd.DataFrame) -> pd.DataFrame:
-    """The per-image table of one cell: manifest columns joined with the metric's result columns by id."""
-    manifest = dataset_pass.manifest.table.select(["id", "dist_name", "ref_name", "mos", "split"]).to_pandas()
-    wanted = {column(cell.metric, k): k for k in ("score", "error", "seconds", "node", "started", "finished")}
-    part = results[["id", *wanted]].rename(columns=wanted).rename(columns={"node": "node_id"})
-    frame = manifest.merge(part, on="id", how="left", validate="one_to_one")
-    frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), None)
-    lost = frame["error"].isna() & frame["score"].isna()
-    frame.loc[lost, "error"] = "lost: no result came back for this image"
-    return frame
-
-
-def write_atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
+def _temp_beside(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame, schema=SCORE_SCHEMA, preserve_index=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    return tmp
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    tmp = _temp_beside(path)
     try:
         pq.write_table(table, tmp)
         os.replace(tmp, path)
@@ -60,8 +77,101 @@ def write_atomic_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_text_atomic(text: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    tmp = _temp_beside(path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def result_part(results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One metric's columns of a streamed result batch, renamed to the part schema."""
+    wanted = {column(metric, k): ("node_id" if k == "node" else k) for k in RESULT_FIELDS}
+    part = results[["id", *wanted]].rename(columns=wanted)
+    part["error"] = [e if isinstance(e, str) else None for e in part["error"]]
+    return part
+
+
+class CellStore:
+    """Committed and in-progress cell results under ``<out>/cells``."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.root = self.out / "cells"
+
+    def cell_dir(self, key: str) -> Path:
+        return self.root / key
+
+    def is_committed(self, key: str) -> bool:
+        return (self.cell_dir(key) / COMMIT_MARKER).is_file()
+
+    # ---------------------------------------------------------------- streamed parts (resume inside a cell)
+    def append_part(self, key: str, part: pd.DataFrame) -> None:
+        parts = self.cell_dir(key) / "parts"
+        parts.mkdir(parents=True, exist_ok=True)
+        index = len(list(parts.glob("part-*.parquet")))
+        table = pa.Table.from_pandas(part[list(PART_SCHEMA.names)], schema=PART_SCHEMA, preserve_index=False)
+        write_parquet_atomic(table, parts / f"part-{index:06d}.parquet")
+
+    def load_parts(self, key: str) -> pd.DataFrame:
+        """Every committed part of a cell, one row per id (the first result of an id wins)."""
+        files = sorted((self.cell_dir(key) / "parts").glob("part-*.parquet"))
+        if not files:
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in PART_SCHEMA.names})
+        frame = pa.concat_tables([pq.read_table(f, schema=PART_SCHEMA) for f in files]).to_pandas()
+        return frame.drop_duplicates("id", keep="first").reset_index(drop=True)
+
+    def scored_ids(self, key: str) -> set[int]:
+        return set(int(i) for i in self.load_parts(key)["id"])
+
+    def discard(self, key: str) -> None:
+        shutil.rmtree(self.cell_dir(key), ignore_errors=True)
+
+    # ---------------------------------------------------------------- commits
+    def commit(self, key: str, frame: pd.DataFrame, summary: dict[str, Any], dataset: str, metric: str) -> None:
+        """Write the cell's table and summary, then its marker, then the public per-metric copy."""
+        directory = self.cell_dir(key)
+        table = pa.Table.from_pandas(frame[list(SCORE_SCHEMA.names)], schema=SCORE_SCHEMA, preserve_index=False)
+        write_parquet_atomic(table, directory / "scores.parquet")
+        write_text_atomic(json.dumps(_jsonable(summary), sort_keys=True, indent=1), directory / "summary.json")
+        write_text_atomic(key + "\n", directory / COMMIT_MARKER)
+        write_parquet_atomic(table, scores_path(self.out, dataset, metric))
+        shutil.rmtree(directory / "parts", ignore_errors=True)
+
+    def load_committed(self, key: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+        directory = self.cell_dir(key)
+        frame = pq.read_table(directory / "scores.parquet").to_pandas()
+        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+        return frame, summary
+
+    def publish(self, key: str, dataset: str, metric: str) -> None:
+        """Make the committed table of ``key`` the public ``scores/<dataset>/<metric>.parquet``."""
+        write_parquet_atomic(pq.read_table(self.cell_dir(key) / "scores.parquet"), scores_path(self.out, dataset, metric))
+
+
+def cell_frame(manifest: pa.Table, results: pd.DataFrame) -> pd.DataFrame:
+    """The per-image table of one cell: every manifest row joined with its result (part schema) by id."""
+    base = manifest.select(list(MANIFEST_COLUMNS)).to_pandas()
+    frame = base.merge(results, on="id", how="left", validate="one_to_one")
+    frame["error"] = [e if isinstance(e, str) else None for e in frame["error"]]
+    score = frame["score"].to_numpy(dtype=float, na_value=np.nan)
+    lost = [e is None and np.isnan(s) for e, s in zip(frame["error"], score)]
+    frame.loc[lost, "error"] = "lost: no result came back for this image"
+    return frame
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

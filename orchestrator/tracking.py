@@ -1,4 +1,9 @@
-"""MLflow: one parent run per invocation (plan, versions), one child run per cell. Only the driver writes."""
+"""MLflow: one parent run per invocation (plan, versions), one child run per cell. Only the driver writes.
+
+A tracking server that cannot be reached never costs results: the run's outputs are on disk, and what could not
+be logged is listed in ``<out>/tracking_pending.json`` for ``iqabench mlflow-sync --out DIR``. Every run carries
+the invocation id and every child its cell key as tags, so a sync never logs the same cell twice.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,31 @@ import math
 import os
 import platform
 import subprocess
-from contextlib import contextmanager
+import time
+import urllib.error
+import urllib.request
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable
+
+import pandas as pd
+
+from orchestrator.store import scores_path, write_text_atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from orchestrator.benchmark import BenchmarkResult
+    from orchestrator.request import BenchmarkRequest
 
 EXPERIMENT = "iqabench"
+PENDING_FILE = "tracking_pending.json"
 #: Summary columns logged as MLflow metrics of each child run.
 CELL_METRICS = ("plcc", "srcc", "krcc", "n", "n_failed", "seconds_per_image", "images_per_second")
 PACKAGES = ("iqabench", "torch", "torchvision", "ray", "mlflow", "numpy", "scipy", "pandas", "pyarrow")
+PROBE_TIMEOUT_S = 5.0
+
+
+class TrackingUnavailable(RuntimeError):
+    pass
 
 
 def tracking_uri(out: Path, explicit: str | None = None) -> str:
@@ -48,69 +69,162 @@ def git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown (not a git checkout)"
 
 
-class Tracker:
-    """Thin wrapper over the MLflow client API used by the driver."""
-
-    def __init__(self, uri: str, out: Path) -> None:
-        import mlflow
-
-        self._mlflow = mlflow
-        self.uri = uri
-        mlflow.set_tracking_uri(uri)
-        experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-        if experiment is None:
-            location = None
-            if uri.startswith("sqlite:") or uri.startswith("file:"):
-                location = (Path(out) / "mlartifacts").resolve().as_uri()
-            experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=location)
-        else:
-            experiment_id = experiment.experiment_id
-        self.experiment_id = experiment_id
-
-    @contextmanager
-    def parent_run(self, name: str, plan: dict[str, Any], tags: dict[str, str]) -> Iterator[str]:
-        mlflow = self._mlflow
-        with mlflow.start_run(experiment_id=self.experiment_id, run_name=name) as run:
-            mlflow.set_tags({"iqabench.role": "parent", "git_commit": git_commit(), **tags})
-            mlflow.set_tags({f"version.{k}": v for k, v in versions().items()})
-            mlflow.log_params(
-                {
-                    "datasets": ",".join(d["dataset"] for d in plan["datasets"]),
-                    "metrics": ",".join(sorted({m["metric"] for d in plan["datasets"] for m in d["metrics"]})),
-                    "batch_size": plan["batch_size"],
-                    "use_gpu": plan["use_gpu"],
-                    "limit": plan["limit"],
-                }
-            )
-            mlflow.log_dict(plan, "plan.json")
-            yield run.info.run_id
-
-    def log_cell(self, row: dict[str, Any], parquet: Path) -> str:
-        mlflow = self._mlflow
-        with mlflow.start_run(
-            experiment_id=self.experiment_id, run_name=f"{row['metric']}@{row['dataset']}", nested=True
-        ) as run:
-            mlflow.set_tags({"iqabench.role": "cell", "cell_key": row["cell_key"]})
-            mlflow.log_params(
-                {
-                    "metric": row["metric"],
-                    "dataset": row["dataset"],
-                    "split": row["split"],
-                    "options": row["options"],
-                    "mode": row["mode"],
-                }
-            )
-            values = {k: float(row[k]) for k in CELL_METRICS if row[k] is not None and not _is_nan(row[k])}
-            mlflow.log_metrics(values)
-            if row.get("failure_reasons"):
-                mlflow.set_tag("failure_reasons", row["failure_reasons"][:5000])
-            mlflow.log_artifact(str(parquet), artifact_path="scores")
-            return run.info.run_id
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and math.isnan(value)
+def probe(uri: str) -> None:
+    """Raise :class:`TrackingUnavailable` quickly when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S) as response:
+            if response.status != 200:
+                raise TrackingUnavailable(f"{uri}/health answered HTTP {response.status}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingUnavailable(f"MLflow tracking server {uri} is unreachable ({exc})") from exc
 
 
 def dump_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+class Tracker:
+    """The MLflow client calls the driver makes."""
+
+    def __init__(self, uri: str, out: Path) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        experiment = self.client.get_experiment_by_name(EXPERIMENT)
+        if experiment is None:
+            location = None
+            if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+                location = (Path(out) / "mlartifacts").resolve().as_uri()
+            self.experiment_id = self.client.create_experiment(EXPERIMENT, artifact_location=location)
+        else:
+            self.experiment_id = experiment.experiment_id
+
+    def _find(self, filter_string: str) -> str | None:
+        runs = self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def parent_run(self, invocation_id: str, name: str, plan: dict[str, Any], tags: dict[str, str]) -> str:
+        """The invocation's parent run (created once; found again by a later sync)."""
+        existing = self._find(f"tags.`iqabench.invocation` = '{invocation_id}' and tags.`iqabench.role` = 'parent'")
+        if existing:
+            return existing
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=name,
+            tags={
+                "iqabench.role": "parent",
+                "iqabench.invocation": invocation_id,
+                "git_commit": git_commit(),
+                **{f"version.{k}": v for k, v in versions().items()},
+                **tags,
+            },
+        )
+        run_id = run.info.run_id
+        for key, value in {
+            "datasets": ",".join(d["dataset"] for d in plan["datasets"]),
+            "metrics": ",".join(sorted({m["metric"] for d in plan["datasets"] for m in d["metrics"]})),
+            "batch_size": plan["batch_size"],
+            "use_gpu": plan["use_gpu"],
+            "limit": plan["limit"],
+        }.items():
+            self.client.log_param(run_id, key, str(value))
+        self.client.log_dict(run_id, plan, "plan.json")
+        self.client.set_terminated(run_id)
+        return run_id
+
+    def log_cell(self, parent_id: str, invocation_id: str, row: dict[str, Any], parquet: Path | None) -> str:
+        """The cell's child run, unless this invocation already logged it."""
+        existing = self._find(
+            f"tags.`iqabench.invocation` = '{invocation_id}' and tags.`iqabench.cell_key` = '{row['cell_key']}'"
+        )
+        if existing:
+            return existing
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{row['metric']}@{row['dataset']}",
+            tags={
+                "mlflow.parentRunId": parent_id,
+                "iqabench.role": "cell",
+                "iqabench.invocation": invocation_id,
+                "iqabench.cell_key": row["cell_key"],
+                **({"failure_reasons": str(row["failure_reasons"])[:5000]} if row.get("failure_reasons") else {}),
+            },
+        )
+        run_id = run.info.run_id
+        for key in ("metric", "dataset", "split", "options", "mode"):
+            self.client.log_param(run_id, key, str(row[key]))
+        now = int(time.time() * 1000)
+        for key in CELL_METRICS:
+            value = row.get(key)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                self.client.log_metric(run_id, key, float(value), timestamp=now)
+        if parquet is not None and parquet.is_file():
+            self.client.log_artifact(run_id, str(parquet), artifact_path="scores")
+        self.client.set_terminated(run_id)
+        return run_id
+
+
+def _write_pending(out: Path, payload: dict[str, Any]) -> None:
+    write_text_atomic(json.dumps(payload, indent=1, sort_keys=True, default=str), Path(out) / PENDING_FILE)
+
+
+def sync_pending(out: Path, uri: str, echo: Callable[[str], None] = print) -> int:
+    """Log what an earlier run could not; returns the number of cells logged now."""
+    pending_path = Path(out) / PENDING_FILE
+    if not pending_path.is_file():
+        echo(f"Nothing to sync: {pending_path} does not exist")
+        return 0
+    pending = json.loads(pending_path.read_text(encoding="utf-8"))
+    summary = pd.read_csv(Path(out) / "summary.csv", keep_default_na=True)
+    rows = {r["cell_key"]: r for r in summary.to_dict("records")}
+    plan = json.loads((Path(out) / "plan.json").read_text(encoding="utf-8"))
+    probe(uri)
+    tracker = Tracker(uri, out)
+    parent = tracker.parent_run(pending["invocation_id"], pending["run_name"], plan, pending.get("tags", {}))
+    logged = 0
+    for key in pending["cells"]:
+        if key not in rows:
+            raise ValueError(f"{pending_path}: cell {key} is not in {Path(out) / 'summary.csv'}")
+        row = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rows[key].items()}
+        row["failure_reasons"] = row.get("failure_reasons") or ""
+        tracker.log_cell(parent, pending["invocation_id"], row, scores_path(Path(out), row["dataset"], row["metric"]))
+        logged += 1
+    pending_path.unlink()
+    echo(f"Synced {logged} cell(s) of invocation {pending['invocation_id']} to {uri} (parent run {parent})")
+    return logged
+
+
+def log_run(result: "BenchmarkResult", request: "BenchmarkRequest", echo: Callable[[str], None]) -> None:
+    """Log the invocation; on failure keep what was not logged in ``tracking_pending.json``."""
+    uri = tracking_uri(result.out, request.tracking_uri)
+    result.tracking_uri = uri
+    name = f"bench {','.join(p.dataset.key for p in result.plan.passes)} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    rows = result.summary.to_dict("records")
+    pending = {
+        "invocation_id": result.invocation_id,
+        "uri": uri,
+        "run_name": name,
+        "tags": dict(request.extra_tags),
+        "cells": [row["cell_key"] for row in rows],
+    }
+    _write_pending(result.out, pending)  # removed once everything is logged
+    echo(f"Logging to MLflow at {uri}")
+    try:
+        probe(uri)
+        tracker = Tracker(uri, result.out)
+        result.parent_run_id = tracker.parent_run(result.invocation_id, name, result.plan.as_dict(), request.extra_tags)
+        for row in rows:
+            tracker.log_cell(
+                result.parent_run_id, result.invocation_id, row, scores_path(result.out, row["dataset"], row["metric"])
+            )
+    except Exception as exc:  # outputs on disk are complete; the pending file says what tracking still lacks
+        result.tracking_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        echo(
+            f"WARNING: MLflow logging failed ({result.tracking_error}). All results are on disk under "
+            f"{result.out}; log them later with `iqabench mlflow-sync --out {result.out}`"
+        )
+        return
+    (Path(result.out) / PENDING_FILE).unlink(missing_ok=True)

@@ -61,6 +61,8 @@ def _grey(x: torch.Tensor, channel: str) -> torch.Tensor:
         return rgb2gray(x) * 255.0
     if channel == "yiq":
         return rgb2yiq(x)[:, :1] * 255.0
+    if channel == "yiq_round":
+        return torch.round(rgb2yiq(x)[:, :1] * 255.0)
     raise ValueError(f"mad: unknown channel {channel!r}")
 
 
@@ -139,17 +141,23 @@ def log_gabor_bank(h: int, w: int, dtype=torch.float64, device=None) -> torch.Te
 class MAD(IQAMetric):
     min_size = 2 * BLOCK + 2
 
-    def __init__(self, channel: str = "gray") -> None:
+    def __init__(self, variant: str = "port", channel: str = "yiq") -> None:
         super().__init__()
+        if variant not in ("port", "matlab"):
+            raise ValueError(f"mad: variant must be 'port' or 'matlab', got {variant!r}")
         _grey(torch.zeros(1, 3, 1, 1), channel)  # validates the option
+        self.variant = variant
         self.channel = channel
         self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _filters(self, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         key = (h, w, str(device))
         if key not in self._cache:
-            csf = torch.fft.ifftshift(make_csf(h, w, device=device))
-            self._cache = {key: (csf, log_gabor_bank(h, w, device=device))}
+            if self.variant == "port":
+                filters = (port_csf(h, w, device=device), port_gabor_bank(h, w, device=device))
+            else:
+                filters = (torch.fft.ifftshift(make_csf(h, w, device=device)), log_gabor_bank(h, w, device=device))
+            self._cache = {key: filters}
         return self._cache[key]
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
@@ -157,8 +165,12 @@ class MAD(IQAMetric):
         h, w = dist.shape[-2:]
         csf, gabors = self._filters(h, w, dist.device)
         ref_g, dist_g = _grey(ref, self.channel), _grey(dist, self.channel)
-        d_detect = self._detection(ref_g, dist_g, csf)
-        d_appear = self._appearance(ref_g, dist_g, gabors)
+        if self.variant == "port":
+            d_detect = _port_detection(ref_g, dist_g, csf)
+            d_appear = _port_appearance(ref_g, dist_g, gabors)
+        else:
+            d_detect = self._detection(ref_g, dist_g, csf)
+            d_appear = self._appearance(ref_g, dist_g, gabors)
         alpha = 1.0 / (1.0 + BETA1 * d_detect**BETA2)
         return (d_detect**alpha * d_appear ** (1 - alpha)).float()
 
@@ -177,11 +189,7 @@ class MAD(IQAMetric):
         ci_ref = torch.log(std_ref / mean_ref)
         ci_dst = torch.log(std_err / mean_ref)
         ci_dst = torch.where(mean_ref < G_LUM, -math.inf, ci_dst)
-        sloped = C_SLOPE * (ci_ref - CI_THRESH) + CD_THRESH
-        above = (ci_ref > CI_THRESH) & (ci_dst > sloped)
-        flat = (ci_ref <= CI_THRESH) & (ci_dst > CD_THRESH)
-        zero = torch.zeros_like(ci_dst)
-        msk = torch.where(above, ci_dst - sloped, torch.where(flat, ci_dst - CD_THRESH, zero))
+        msk = _visibility(ci_ref, ci_dst)
         window = torch.full((BLOCK, BLOCK), 1.0 / BLOCK**2, dtype=ref.dtype, device=ref.device)
         lmse = filter2((ref - dist) ** 2, window, border="symmetric")
         return _interior_rms(_tiles(msk, h, w) * lmse) * 200.0
@@ -202,6 +210,15 @@ class MAD(IQAMetric):
             mp = term if mp is None else mp + term
         assert mp is not None
         return _interior_rms(_tiles(mp, h, w))
+
+
+def _visibility(ci_ref: torch.Tensor, ci_dst: torch.Tensor) -> torch.Tensor:
+    """The visibility map: log-contrast of the error above the reference-dependent threshold, else 0."""
+    sloped = C_SLOPE * (ci_ref - CI_THRESH) + CD_THRESH
+    above = (ci_ref > CI_THRESH) & (ci_dst > sloped)
+    flat = (ci_ref <= CI_THRESH) & (ci_dst > CD_THRESH)
+    zero = torch.zeros_like(ci_dst)
+    return torch.where(above, ci_dst - sloped, torch.where(flat, ci_dst - CD_THRESH, zero))
 
 
 def _modified_std(std8: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -241,6 +258,112 @@ def _block_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     kurt = torch.where(flat, 0.0, c4 / (safe * safe))
     std = (var * (n / (n - 1))).sqrt()
     return std, skew, kurt
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The reference port's behaviour (variant="port"): what produced the official table's values.
+
+
+def _grid_sums(x: torch.Tensor) -> torch.Tensor:
+    """Sums over the 16×16 blocks at stride 4, on the compact (H-12)//4 × (W-12)//4 grid."""
+    x = x.unfold(-1, BLOCK, STRIDE).sum(-1)
+    return x.unfold(-2, BLOCK, STRIDE).sum(-1)
+
+
+def _port_moments(x: torch.Tensor, higher: bool) -> tuple[torch.Tensor, ...]:
+    """Mean and population std (sqrt(var + 1e-12)); with ``higher`` also skewness and excess kurtosis."""
+    n = float(BLOCK * BLOCK)
+    m1 = _grid_sums(x) / n
+    x2 = x * x
+    m2 = _grid_sums(x2) / n
+    mu2 = m1 * m1
+    std = ((m2 - mu2).clamp(min=0) + _EPS).sqrt()
+    if not higher:
+        return m1, std
+    m3 = _grid_sums(x2 * x) / n
+    m4 = _grid_sums(x2 * x2) / n
+    c3 = m3 - 3 * m1 * m2 + 2 * m1 * mu2
+    c4 = m4 - 4 * m1 * m3 + 6 * mu2 * m2 - 3 * mu2 * mu2
+    s2 = std * std
+    return m1, std, c3 / (s2 * std), c4 / (s2 * s2) - 3.0
+
+
+_EPS = 1e-12
+
+
+def port_csf(h: int, w: int, device=None) -> torch.Tensor:
+    """The port's CSF multiplier on the unshifted spectrum: ``make_csf`` laid out W×H, read back as H×W."""
+    csf = make_csf(h, w, device=device)
+    return torch.fft.ifftshift(csf.T.reshape(h, w))
+
+
+def port_gabor_bank(h: int, w: int, device=None) -> torch.Tensor:
+    """The port's log-Gabor bank (20×H×W, orientation-major): its radius fudge lands one pixel off-centre."""
+    dtype = torch.float64
+    x = ((torch.arange(w, dtype=dtype, device=device) - w / 2) / (w / 2))[None, :].expand(h, w)
+    y = ((torch.arange(h, dtype=dtype, device=device) - h / 2) / (h / 2))[:, None].expand(h, w)
+    radius = torch.hypot(x, y).clone()
+    radius[_round_half_even(h / 2 + 1), _round_half_even(w / 2 + 1)] = 1.0
+    log_radius = torch.log(radius + _EPS)
+    theta = torch.atan2(-y, x)
+    sin_t, cos_t = torch.sin(theta), torch.cos(theta)
+    theta_sigma = math.pi / N_ORIENT / D_THETA_ON_SIGMA
+    radials = []
+    for s in range(N_SCALES):
+        rfo = (1.0 / (MIN_WAVELENGTH * MULT**s)) / 0.5
+        radial = torch.exp((log_radius - math.log(rfo)) ** 2 / -(2 * math.log(SIGMA_ON_F) ** 2))
+        radial[_round_half_even(h / 2), _round_half_even(w / 2)] = 0.0
+        radials.append(radial)
+    filters = []
+    for o in range(N_ORIENT):
+        angle = o * math.pi / N_ORIENT
+        ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
+        dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
+        spread = torch.exp(-torch.atan2(ds, dc) ** 2 / (2 * theta_sigma**2))
+        filters.extend(torch.fft.fftshift(radial * spread) for radial in radials)
+    return torch.stack(filters)
+
+
+def _round_half_even(v: float) -> int:
+    return int(round(v))  # Python's round is half-to-even, as numpy's
+
+
+def _port_detection(ref: torch.Tensor, dist: torch.Tensor, csf: torch.Tensor) -> torch.Tensor:
+    lum = K_LUM * (torch.cat([ref, dist.abs()]) + _EPS) ** (GAMMA / 3)
+    lum = torch.fft.ifft2(torch.fft.fft2(lum) * csf).real
+    lum_ref, lum_dist = lum.chunk(2)
+    mean_ref, std_ref = _port_moments(lum_ref, higher=False)
+    _, std_err = _port_moments(lum_dist - lum_ref, higher=False)
+    # 2×2 min-pool of the block grid (window ending at each block, edges ignored), halved.
+    padded = torch.nn.functional.pad(std_ref, (1, 0, 1, 0), value=math.inf)
+    std_ref = torch.minimum(
+        torch.minimum(padded[..., 1:, 1:], padded[..., :-1, 1:]),
+        torch.minimum(padded[..., 1:, :-1], padded[..., :-1, :-1]),
+    ) / 2
+    ci_ref = torch.log(((std_ref + _EPS) / (mean_ref + _EPS)).abs())
+    ci_dst = torch.log(((std_err + _EPS) / (mean_ref + _EPS)).abs())
+    ci_dst = torch.where(mean_ref < G_LUM, -1000.0, ci_dst)
+    msk = _visibility(ci_ref, ci_dst)
+    lmse = _grid_sums((ref - dist) ** 2) / float(BLOCK * BLOCK)
+    return (msk * lmse).pow(2).flatten(1).mean(dim=1).sqrt() * 200.0
+
+
+def _port_appearance(ref: torch.Tensor, dist: torch.Tensor, gabors: torch.Tensor) -> torch.Tensor:
+    spectra = torch.fft.fft2(torch.cat([ref, dist]))
+    weights = torch.tensor(SCALE_WEIGHTS, dtype=ref.dtype, device=ref.device)
+    weights = weights / weights.sum()
+    mp = None
+    for o in range(N_ORIENT):
+        eo = torch.fft.ifft2(spectra * gabors[o * N_SCALES : (o + 1) * N_SCALES])  # 2N×5×H×W
+        mag = (eo.real**2 + eo.imag**2 + _EPS).sqrt()
+        _, std, skew, kurt = _port_moments(mag, higher=True)
+        (std_r, std_d), (sk_r, sk_d), (ku_r, ku_d) = std.chunk(2), skew.chunk(2), kurt.chunk(2)
+        diff = (std_r - std_d).abs() + 2 * (sk_r - sk_d).abs() + (ku_r - ku_d).abs()
+        # The port weights by the orientation index (its loops name orientations gb_i).
+        term = weights[o] * diff.sum(dim=1, keepdim=True)
+        mp = term if mp is None else mp + term
+    assert mp is not None
+    return mp.pow(2).flatten(1).mean(dim=1).sqrt()
 
 
 CALIBRATION = "pending"

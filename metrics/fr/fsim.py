@@ -77,7 +77,7 @@ SPECS = (
         ideal_score=1.0,
         factory=FSIM,
         options={"chromatic": True},
-        resources=Resources(num_cpus=1.0, num_gpus=0.1, memory_mb=600),
+        resources=Resources(num_cpus=1.0, num_gpus=0.1, memory_mb=500),
         calibration_key="fsim",
     ),
 )

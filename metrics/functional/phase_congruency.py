@@ -100,33 +100,34 @@ def phase_congruency(
         rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f, d_theta_on_sigma,
         dtype=image.dtype, device=image.device,
     )  # O×S×H×W
-    spectrum = torch.fft.fft2(image[:, 0])  # N×H×W
-    eo = torch.fft.ifft2(spectrum[:, None, None] * bank[None])  # N×O×S×H×W
-    even, odd = eo.real, eo.imag
-    sum_e, sum_o = even.sum(dim=2), odd.sum(dim=2)  # N×O×H×W
-    x_energy = torch.sqrt(sum_e**2 + sum_o**2) + epsilon
-    mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
-    # sum_s [E_s·mean_e + O_s·mean_o - |E_s·mean_o - O_s·mean_e|]; the first two terms are linear in s.
-    deviation = (even * mean_o[:, :, None] - odd * mean_e[:, :, None]).abs().sum(dim=2)
-    energy = sum_e * mean_e + sum_o * mean_o - deviation
-
-    # Noise threshold per image and orientation, from the smallest scale's squared amplitude.
-    smallest = eo[:, :, 0]
-    median_e2 = _matlab_median((smallest.real**2 + smallest.imag**2).flatten(2))  # N×O
-    mean_e2 = -median_e2 / math.log(0.5)
+    # Image-independent parts of the noise model, per orientation: sum of squared filter values at the
+    # smallest scale, and the sums of a_i^2 and a_i a_j (i < j) of the filters' spatial responses.
     em_n = (bank[:, 0] ** 2).flatten(1).sum(dim=1)  # O
-    noise_power = mean_e2 / em_n[None]
     spatial = torch.fft.ifft2(bank).real * math.sqrt(rows * cols)  # O×S×H×W
-    sum_an2 = (spatial**2).flatten(1).sum(dim=1)  # O
-    total = spatial.sum(dim=1)
-    # sum_{i<j} a_i a_j = ((sum a)^2 - sum a^2) / 2
-    sum_aiaj = 0.5 * ((total**2).flatten(1).sum(dim=1) - sum_an2)
-    noise_energy2 = 2.0 * noise_power * sum_an2[None] + 4.0 * noise_power * sum_aiaj[None]
-    tau = torch.sqrt(noise_energy2 / 2.0)
-    threshold = (tau * math.sqrt(math.pi / 2.0) + k * torch.sqrt((2.0 - math.pi / 2.0) * tau**2)) / 1.7
-    energy = (energy - threshold[:, :, None, None]).clamp(min=0.0)
+    sum_an2 = (spatial**2).flatten(1).sum(dim=1)
+    sum_aiaj = 0.5 * ((spatial.sum(dim=1) ** 2).flatten(1).sum(dim=1) - sum_an2)  # ((sum a)^2 - sum a^2) / 2
 
-    energy_all = energy.sum(dim=1, keepdim=True)
-    amplitude_all = eo.abs().sum(dim=(1, 2))[:, None]
+    spectrum = torch.fft.fft2(image[:, 0])[:, None]  # N×1×H×W
+    energy_all = torch.zeros(n, rows, cols, dtype=image.dtype, device=image.device)
+    amplitude_all = torch.zeros_like(energy_all)
+    for o in range(norient):  # one orientation at a time bounds the memory to N×S×H×W complex values
+        eo = torch.fft.ifft2(spectrum * bank[o])  # N×S×H×W
+        even, odd = eo.real, eo.imag
+        sum_e, sum_o = even.sum(dim=1), odd.sum(dim=1)  # N×H×W
+        x_energy = torch.sqrt(sum_e**2 + sum_o**2) + epsilon
+        mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
+        # sum_s [E_s·mean_e + O_s·mean_o - |E_s·mean_o - O_s·mean_e|]; the first two terms are linear in s.
+        deviation = (even * mean_o[:, None] - odd * mean_e[:, None]).abs().sum(dim=1)
+        energy = sum_e * mean_e + sum_o * mean_o - deviation
+
+        # Noise threshold per image, from the median squared amplitude at the smallest scale (Rayleigh model).
+        median_e2 = _matlab_median((even[:, 0] ** 2 + odd[:, 0] ** 2).flatten(1))  # N
+        noise_power = -median_e2 / math.log(0.5) / em_n[o]
+        tau = torch.sqrt((2.0 * noise_power * sum_an2[o] + 4.0 * noise_power * sum_aiaj[o]) / 2.0)
+        threshold = (tau * math.sqrt(math.pi / 2.0) + k * torch.sqrt((2.0 - math.pi / 2.0) * tau**2)) / 1.7
+        energy_all += (energy - threshold[:, None, None]).clamp(min=0.0)
+        amplitude_all += eo.abs().sum(dim=1)
+
+    energy_all, amplitude_all = energy_all[:, None], amplitude_all[:, None]
     pc = energy_all / amplitude_all
     return torch.where(amplitude_all > 0, pc, torch.zeros_like(pc))

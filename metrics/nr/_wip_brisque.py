@@ -14,7 +14,11 @@ whose output keeps 6 significant digits) and fed to the LIVE-trained epsilon-SVR
 ``metrics/data`` (``brisque_live_svm.txt``, ``brisque_live_range.json``; see PROVENANCE.md), read without
 pickle.
 
-Calibration (5 TID2013 images, ``official_scores.csv`` row ``brisque``): CALIBRATION_PLACEHOLDER
+Calibration (5 TID2013 images, ``official_scores.csv`` row ``brisque``): NOT YET
+calibrated, hence the ``_wip_`` name. Measured: I03 94.95 (official 94.64, 0.3%), I04 -8.92 (-0.108), I06 12.82
+(0.993), I08 16.75 (5.36), I19 75.16 (72.26, 4.0%). The shared steps (uint8 rgb2gray, MSCN, AGGD fits,
+imresize) reproduce the official NIQE on I04 to 9 digits, so the gap most likely lies in the feature ranges of
+brisque==0.2.0's normalize.pickle, which do not look like the authors' ``allrange`` the SVR was trained with.
 """
 
 from __future__ import annotations
@@ -149,7 +153,7 @@ SPECS = (
             "Mittal, Moorthy & Bovik, No-reference image quality assessment in the spatial domain, "
             "IEEE Trans. Image Processing 21(12), 2012"
         ),
-        calibration="CALIBRATION_PLACEHOLDER",
+        calibration="not calibrated (up to ~12 points off; see module docstring)",
         factory=BRISQUE,
         options={"emulate_text_io": True},
         resources=Resources(num_cpus=1, num_gpus=0.05, memory_mb=400),

@@ -89,7 +89,7 @@ def test_identical_inputs_score_one(tid_pairs):
 
 def test_monotonic_in_noise(tid_pairs):
     _, ref = tid_pairs
-    ref = ref[:2]
+    ref = ref[:2, :, :192, :256]  # crops keep the test quick
     scores = [_score("fsim", _noisy(ref, s), ref) for s in (0.01, 0.03, 0.08, 0.2)]
     for worse, better in zip(scores[1:], scores[:-1]):
         assert torch.all(worse < better)

@@ -1,0 +1,353 @@
+"""The weight store: find, download, verify and load the published checkpoint files of the deep metrics.
+
+Two sources:
+
+* ``hf`` — files of the Hugging Face model repo ``chaofengc/IQA-PyTorch-Weights`` (pyiqa's weights), fetched
+  with ``huggingface_hub.hf_hub_download`` into the Hugging Face cache, or into ``$IQABENCH_WEIGHTS_CACHE``
+  when that is set. The repo id and revision can be changed per call or with ``$IQABENCH_WEIGHTS_REPO`` /
+  ``$IQABENCH_WEIGHTS_REVISION``; ``$HF_ENDPOINT`` and ``$HF_HUB_OFFLINE`` are read at call time.
+* ``torchvision`` — ImageNet backbones named by torchvision's weight enums (``AlexNet_Weights.IMAGENET1K_V1``),
+  kept where torchvision keeps them (``$TORCH_HOME/hub/checkpoints``) and downloaded with torch.hub.
+
+Both name their files ``<name>-<hex>.<ext>`` where ``<hex>`` is the start of the file's sha256. Every file is
+hashed before it is loaded: a prefix mismatch is a :class:`WeightIntegrityError` (unless
+``$IQABENCH_WEIGHTS_UNVERIFIED=1``, meant for tests that seed the caches with random weights), and the full
+sha256 is recorded the first time in ``iqabench-weights.json`` next to the Hugging Face cache; a file whose
+sha256 later differs from the record is refused too. Files are read with ``torch.load(weights_only=True)``.
+A file that is absent while offline is a :class:`WeightsMissingError` naming it and the command that fetches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import torch
+
+DEFAULT_REPO = "chaofengc/IQA-PyTorch-Weights"
+DEFAULT_REVISION = "main"
+RECORD_NAME = "iqabench-weights.json"
+_PREFIX = re.compile(r"-([0-9a-f]{6,64})\.[A-Za-z0-9]+$")
+_TRUE = {"1", "true", "yes", "on"}
+
+Source = Literal["hf", "torchvision"]
+
+
+class WeightsMissingError(FileNotFoundError):
+    """A weight file is not in the cache and cannot be downloaded (offline, or the download failed)."""
+
+
+class WeightIntegrityError(RuntimeError):
+    """A weight file's sha256 does not match its published prefix or the sha256 recorded at first use."""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One checkpoint file a metric loads.
+
+    ``repo_id=None`` means the configured weights repo (``$IQABENCH_WEIGHTS_REPO`` or :data:`DEFAULT_REPO`);
+    torchvision files carry their download ``url`` instead.
+    """
+
+    filename: str
+    source: Source = "hf"
+    repo_id: str | None = None
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in ("hf", "torchvision"):
+            raise ValueError(f"weight file {self.filename}: unknown source {self.source!r}")
+        if self.source == "torchvision" and not self.url:
+            raise ValueError(f"weight file {self.filename}: a torchvision file needs its url")
+
+    @classmethod
+    def torchvision(cls, weights: Any) -> "WeightFile":
+        """The file behind a torchvision weight enum member, e.g. ``AlexNet_Weights.IMAGENET1K_V1``."""
+        url = weights.url
+        return cls(filename=url.rsplit("/", 1)[-1], source="torchvision", url=url)
+
+    @property
+    def sha256_prefix(self) -> str | None:
+        """The hex digits in the file name (``LPIPS_v0.1_alex-df73285e.pth`` → ``df73285e``), if any."""
+        match = _PREFIX.search(self.filename)
+        return match.group(1) if match else None
+
+    def key(self, repo_id: str | None = None) -> str:
+        if self.source == "torchvision":
+            return f"torchvision:{self.filename}"
+        return f"hf:{self.repo_id or repo_id or default_repo()}/{self.filename}"
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """A loaded state dict with where it came from and its identity."""
+
+    file: WeightFile
+    path: Path
+    sha256: str
+    verified: bool  # the sha256 matches the published prefix
+    state_dict: dict[str, torch.Tensor]
+
+
+# ------------------------------------------------------------------------------------------------ configuration
+def default_repo() -> str:
+    return os.environ.get("IQABENCH_WEIGHTS_REPO") or DEFAULT_REPO
+
+
+def default_revision() -> str:
+    return os.environ.get("IQABENCH_WEIGHTS_REVISION") or DEFAULT_REVISION
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def allow_unverified() -> bool:
+    return os.environ.get("IQABENCH_WEIGHTS_UNVERIFIED", "").strip().lower() in _TRUE
+
+
+def hf_cache_dir(cache_dir: str | Path | None = None) -> Path:
+    """Where Hugging Face files go: the argument, ``$IQABENCH_WEIGHTS_CACHE``, or the Hugging Face hub cache."""
+    if cache_dir:
+        return Path(cache_dir)
+    if os.environ.get("IQABENCH_WEIGHTS_CACHE"):
+        return Path(os.environ["IQABENCH_WEIGHTS_CACHE"])
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    hf_home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
+    return Path(hf_home) / "hub"
+
+
+def torch_checkpoint_dir() -> Path:
+    """torchvision's own cache: ``$TORCH_HOME/hub/checkpoints``."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def record_path(cache_dir: str | Path | None = None) -> Path:
+    return hf_cache_dir(cache_dir) / RECORD_NAME
+
+
+# ------------------------------------------------------------------------------------------------ locate/fetch
+def cached_path(
+    wf: WeightFile, *, repo_id: str | None = None, revision: str | None = None, cache_dir: str | Path | None = None
+) -> Path | None:
+    """The local path of ``wf`` if it is already cached; never touches the network."""
+    if wf.source == "torchvision":
+        path = torch_checkpoint_dir() / wf.filename
+        return path if path.is_file() else None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(
+        repo_id=wf.repo_id or repo_id or default_repo(),
+        filename=wf.filename,
+        cache_dir=hf_cache_dir(cache_dir),
+        revision=revision or default_revision(),
+    )
+    return Path(found) if isinstance(found, str) else None
+
+
+def _missing(wf: WeightFile, reason: str) -> WeightsMissingError:
+    where = "torchvision's cache " + str(torch_checkpoint_dir()) if wf.source == "torchvision" else wf.key()
+    return WeightsMissingError(
+        f"weight file {wf.filename} ({where}) is not available: {reason}. Fetch it on a machine with internet "
+        f"access with `iqabench weights download METRIC` (same cache settings), or unset HF_HUB_OFFLINE."
+    )
+
+
+def fetch(
+    wf: WeightFile,
+    *,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """The local path of ``wf``, downloading it first when it is not cached (unless offline)."""
+    found = cached_path(wf, repo_id=repo_id, revision=revision, cache_dir=cache_dir)
+    if found is not None:
+        return found
+    if offline():
+        raise _missing(wf, "not in the cache and HF_HUB_OFFLINE is set")
+    if wf.source == "torchvision":
+        return _fetch_torchvision(wf)
+    return _fetch_hf(wf, repo_id=repo_id, revision=revision, cache_dir=cache_dir)
+
+
+def _fetch_hf(wf: WeightFile, *, repo_id: str | None, revision: str | None, cache_dir: str | Path | None) -> Path:
+    import httpx2
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    repo = wf.repo_id or repo_id or default_repo()
+    try:
+        path = hf_hub_download(
+            repo_id=repo,
+            filename=wf.filename,
+            revision=revision or default_revision(),
+            cache_dir=hf_cache_dir(cache_dir),
+            endpoint=os.environ.get("HF_ENDPOINT") or None,
+        )
+    except EntryNotFoundError as exc:
+        raise _missing(wf, f"no such file in model repo {repo}") from exc
+    except (HfHubHTTPError, LocalEntryNotFoundError, httpx2.HTTPError, OSError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _missing(wf, f"download from {repo} failed: {first_line}") from exc
+    return Path(path)
+
+
+def _fetch_torchvision(wf: WeightFile) -> Path:
+    assert wf.url is not None
+    target = torch_checkpoint_dir() / wf.filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(wf.url, str(target), hash_prefix=wf.sha256_prefix, progress=True)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a hash mismatch is a RuntimeError
+        raise _missing(wf, f"download from {wf.url} failed: {exc}") from exc
+    return target
+
+
+# ------------------------------------------------------------------------------------------------ verification
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {"files": {}, "hashes": {}}
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    data.setdefault("files", {})
+    data.setdefault("hashes", {})
+    return data
+
+
+def _write_record(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def verify(
+    wf: WeightFile, path: Path, *, repo_id: str | None = None, cache_dir: str | Path | None = None
+) -> tuple[str, bool]:
+    """(sha256, matches the published prefix) of ``wf`` at ``path``; records the sha256 on first use.
+
+    Raises :class:`WeightIntegrityError` when the prefix does not match or the file changed since it was
+    recorded, unless ``$IQABENCH_WEIGHTS_UNVERIFIED`` is set.
+    """
+    from filelock import FileLock
+
+    record_file = record_path(cache_dir)
+    record_file.parent.mkdir(parents=True, exist_ok=True)
+    resolved = str(Path(path).resolve())
+    stat = os.stat(resolved)
+    with FileLock(str(record_file) + ".lock"):
+        record = _read_record(record_file)
+        known = record["hashes"].get(resolved)
+        if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+            sha = known["sha256"]
+        else:
+            sha = file_sha256(Path(resolved))
+            record["hashes"][resolved] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
+        prefix = wf.sha256_prefix
+        matches = prefix is None or sha.startswith(prefix)
+        key = wf.key(repo_id)
+        first = record["files"].get(key)
+        problem = None
+        if not matches:
+            problem = f"sha256 {sha} does not start with the published prefix {prefix}"
+        elif first is not None and first["sha256"] != sha:
+            problem = f"sha256 {sha} differs from the one recorded at first use ({first['sha256']}, {record_file})"
+        if problem and not allow_unverified():
+            raise WeightIntegrityError(
+                f"weight file {wf.filename} at {resolved}: {problem}. Delete the file and download it again "
+                f"with `iqabench weights download METRIC`."
+            )
+        if first is None or first["sha256"] != sha:
+            record["files"][key] = {
+                "filename": wf.filename,
+                "sha256": sha,
+                "size": stat.st_size,
+                "matches_published_prefix": matches,
+                "first_used": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "path": resolved,
+            }
+        _write_record(record_file, record)
+    return sha, matches
+
+
+def load(
+    wf: WeightFile,
+    *,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> LoadedWeights:
+    """Fetch (if needed), verify and ``torch.load(..., weights_only=True)`` one weight file on the CPU."""
+    path = fetch(wf, repo_id=repo_id, revision=revision, cache_dir=cache_dir)
+    sha, matches = verify(wf, path, repo_id=repo_id, cache_dir=cache_dir)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise WeightIntegrityError(f"weight file {wf.filename} at {path} does not hold a state dict")
+    return LoadedWeights(file=wf, path=Path(path), sha256=sha, verified=matches, state_dict=state)
+
+
+# ------------------------------------------------------------------------------------------------ per metric
+def weight_files(metric_name: str) -> list[WeightFile]:
+    """The weight files metric ``metric_name`` loads (from its module's ``WEIGHTS``; [] for classical metrics)."""
+    from metrics.registry import get_spec
+
+    spec = get_spec(metric_name)
+    module = importlib.import_module(spec.factory.__module__)
+    return list(getattr(module, "WEIGHTS", {}).get(metric_name, ()))
+
+
+def download(metric_names: Iterable[str], **where: Any) -> list[tuple[WeightFile, Path, str, bool]]:
+    """Fetch and verify every weight file of ``metric_names``: (file, path, sha256, matches prefix) each."""
+    done: list[tuple[WeightFile, Path, str, bool]] = []
+    seen: set[str] = set()
+    for name in metric_names:
+        for wf in weight_files(name):
+            if wf.key(where.get("repo_id")) in seen:
+                continue
+            seen.add(wf.key(where.get("repo_id")))
+            path = fetch(wf, **where)
+            sha, matches = verify(wf, path, repo_id=where.get("repo_id"), cache_dir=where.get("cache_dir"))
+            done.append((wf, path, sha, matches))
+    return done
+
+
+def fingerprint(metric_name: str, **where: Any) -> dict[str, str]:
+    """filename → sha256 of every cached weight file of a metric (for cell keys); missing files raise."""
+    result: dict[str, str] = {}
+    for wf in weight_files(metric_name):
+        path = cached_path(wf, **where)
+        if path is None:
+            raise _missing(wf, "not in the cache")
+        result[wf.filename], _ = verify(wf, path, repo_id=where.get("repo_id"), cache_dir=where.get("cache_dir"))
+    return result
+
+
+def real_weights_present(metric_name: str, **where: Any) -> tuple[bool, str]:
+    """Whether every weight file of a metric is cached and matches its published sha256 prefix, and why not."""
+    for wf in weight_files(metric_name):
+        path = cached_path(wf, **where)
+        if path is None:
+            return False, f"{wf.filename} is not in the cache"
+        sha = file_sha256(path)
+        if wf.sha256_prefix and not sha.startswith(wf.sha256_prefix):
+            return False, f"{wf.filename} in the cache is not the published file (sha256 {sha[:12]}…)"
+    return True, "all published weight files present"

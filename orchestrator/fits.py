@@ -1,0 +1,150 @@
+"""VQEG nonlinear mappings from metric score to MOS: the 4- and 5-parameter logistic fits, PLCC and RMSE after them.
+
+4PL (VQEG FR-TV Phase II report, 2003):
+    ``Q(x) = (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2``
+5PL (Sheikh, Sabir & Bovik, "A statistical evaluation of recent full reference image quality assessment
+algorithms", IEEE TIP 2006):
+    ``Q(x) = b1 * (1/2 - 1 / (1 + exp(b2 * (x - b3)))) + b4 * x + b5``
+
+Fitting is ``scipy.optimize.curve_fit`` on the standardised score ``z = (x - mean) / std`` (so the start does not
+depend on the metric's scale), from a small grid of data-driven starts; the lowest residual wins. Parameters are
+returned in the metric's own units. A fit that fails carries its reason in ``FitResult.error``; it is never
+silently replaced by the raw numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import optimize, stats
+
+Model = Callable[..., np.ndarray]
+
+#: Most function evaluations per start.
+MAX_FEV = 20000
+#: Start grid on the standardised score: slopes × centres (as quantiles of z).
+START_SLOPES = (0.5, 1.0, 2.0)
+START_CENTRES = (0.25, 0.5, 0.75)
+
+
+def logistic_4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """The VQEG 4-parameter logistic: from ``b2`` (x → -inf) to ``b1`` (x → +inf), centre ``b3``, scale ``|b4|``."""
+    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / abs(b4))) + b2
+
+
+def logistic_5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
+    """The 5-parameter logistic with a linear term (Sheikh et al. 2006)."""
+    return b1 * (0.5 - 1.0 / (1.0 + np.exp(b2 * (x - b3)))) + b4 * x + b5
+
+
+MODELS: dict[str, tuple[Model, int]] = {"4pl": (logistic_4, 4), "5pl": (logistic_5, 5)}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: str
+    #: Parameters in the metric's units (``b1..bK``); empty when the fit failed.
+    params: tuple[float, ...]
+    #: PLCC between the fitted prediction and MOS (signed; positive for any sensible fit).
+    plcc: float
+    #: Root mean square error of the prediction against MOS, in MOS units.
+    rmse: float
+    n: int
+    #: Why there is no fit (``None`` when it succeeded).
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        if not self.ok:
+            raise ValueError(f"{self.model} fit failed: {self.error}")
+        return MODELS[self.model][0](np.asarray(x, dtype=float), *self.params)
+
+
+def _failed(model: str, n: int, reason: str) -> FitResult:
+    return FitResult(model=model, params=(), plcc=math.nan, rmse=math.nan, n=n, error=reason)
+
+
+def _starts(model: str, z: np.ndarray, mos: np.ndarray, increasing: bool) -> list[list[float]]:
+    lo, hi = float(np.min(mos)), float(np.max(mos))
+    starts = []
+    for slope, q in itertools.product(START_SLOPES, START_CENTRES):
+        centre = float(np.quantile(z, q))
+        if model == "4pl":
+            top, bottom = (hi, lo) if increasing else (lo, hi)
+            starts.append([top, bottom, centre, slope])
+        else:
+            amplitude = (hi - lo) if increasing else (lo - hi)
+            starts.append([amplitude, slope, centre, 0.0, float(np.mean(mos))])
+    return starts
+
+
+def _to_metric_units(model: str, p: np.ndarray, mu: float, sd: float) -> tuple[float, ...]:
+    """Parameters fitted on ``z = (x - mu) / sd`` → the same curve written in ``x``."""
+    if model == "4pl":
+        b1, b2, b3, b4 = p
+        return float(b1), float(b2), float(mu + sd * b3), float(sd * abs(b4))
+    b1, b2, b3, b4, b5 = p
+    if b2 < 0:  # (b1, b2) and (-b1, -b2) draw the same curve; keep b2 > 0
+        b1, b2 = -b1, -b2
+    return float(b1), float(b2 / sd), float(mu + sd * b3), float(b4 / sd), float(b5 - b4 * mu / sd)
+
+
+def fit_logistic(score: np.ndarray, mos: np.ndarray, model: str = "4pl") -> FitResult:
+    """Fit ``model`` ("4pl" or "5pl") mapping ``score`` to ``mos``; PLCC and RMSE of the fitted prediction."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose from {sorted(MODELS)}")
+    func, k = MODELS[model]
+    x = np.asarray(score, dtype=float)
+    y = np.asarray(mos, dtype=float)
+    n = len(x)
+    if len(y) != n:
+        raise ValueError(f"score and mos differ in length ({n} vs {len(y)})")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return _failed(model, n, "non-finite score or MOS")
+    if n <= k:
+        return _failed(model, n, f"too few images ({n}) for {k} parameters")
+    if np.ptp(x) == 0:
+        return _failed(model, n, "constant score")
+    if np.ptp(y) == 0:
+        return _failed(model, n, "constant MOS")
+    mu, sd = float(np.mean(x)), float(np.std(x))
+    z = (x - mu) / sd
+    increasing = stats.spearmanr(x, y).statistic >= 0
+    best: tuple[float, np.ndarray] | None = None
+    errors: list[str] = []
+    for p0 in _starts(model, z, y, increasing):
+        try:
+            with warnings.catch_warnings():
+                # A covariance that cannot be estimated does not invalidate the point estimate we use.
+                warnings.simplefilter("ignore", optimize.OptimizeWarning)
+                with np.errstate(over="ignore"):  # exp overflow saturates the logistic, as intended
+                    params, _ = optimize.curve_fit(func, z, y, p0=p0, maxfev=MAX_FEV)
+        except (RuntimeError, ValueError) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            continue
+        with np.errstate(over="ignore"):
+            pred = func(z, *params)
+        if not np.isfinite(pred).all():
+            errors.append("non-finite prediction")
+            continue
+        sse = float(np.sum((pred - y) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, params)
+    if best is None:
+        return _failed(model, n, f"no start converged ({len(errors)} tried); last: {errors[-1]}")
+    params = _to_metric_units(model, best[1], mu, sd)
+    with np.errstate(over="ignore"):
+        pred = func(x, *params)
+    rmse = float(np.sqrt(np.mean((pred - y) ** 2)))
+    if np.ptp(pred) == 0:
+        return FitResult(model, params, math.nan, rmse, n, error="fitted curve is flat (no PLCC)")
+    plcc = float(stats.pearsonr(pred, y).statistic)
+    return FitResult(model=model, params=params, plcc=plcc, rmse=rmse, n=n)
