@@ -13,23 +13,31 @@ MAX_PIXELS = 200_000_000
 
 
 class ImageDecodeError(ValueError):
-    """An image that is missing, unreadable or not a decodable picture."""
+    """An image that is missing, unreadable or not a decodable picture.
+
+    ``str()`` names the file; ``reason`` is the same message without it (for grouping failures).
+    """
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
 
 
 def decode_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decode one image (any format Pillow reads) to a contiguous uint8 H×W×3 RGB array."""
     if not data:
-        raise ImageDecodeError(f"{name}: empty file")
+        raise ImageDecodeError(name, "empty file")
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PIXELS:
-                raise ImageDecodeError(f"{name}: {image.width}×{image.height} exceeds {MAX_PIXELS} pixels")
+                raise ImageDecodeError(name, f"{image.width}×{image.height} exceeds {MAX_PIXELS} pixels")
             image.load()
             rgb = image.convert("RGB")
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError(f"{name}: cannot decode (not a recognised image format)") from exc
+        raise ImageDecodeError(name, "cannot decode (not a recognised image format)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageDecodeError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from exc
+        raise ImageDecodeError(name, f"cannot decode ({type(exc).__name__}: {exc})") from exc
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 
@@ -39,7 +47,7 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise ImageDecodeError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+        raise ImageDecodeError(str(p), f"cannot read ({exc.strerror or exc})") from exc
     return decode_bytes(data, str(p))
 
 

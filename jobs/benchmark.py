@@ -28,6 +28,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     parser.add_argument("--num_workers", type=int, help="actors per metric (default: from the cluster's CPUs)")
     parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--checkpoint_every", type=int, default=64,
+                        help="commit per-image results at least every N images (default: 64)")
     parser.add_argument("--force", action="store_true", help="recompute cells that are already committed")
     parser.add_argument("--download", action="store_true", help="download missing datasets first")
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             download=args.download,
             force=args.force,
+            checkpoint_every=args.checkpoint_every,
             num_workers=args.num_workers,
             ray_address=args.ray_address,
         )

@@ -16,7 +16,9 @@ SUBCOMMANDS: dict[str, str] = {
     "metrics": "list_metrics",
     "calibrate": "calibrate",
     "datasets": "datasets",
+    "report": "report",
     "mlflow-sync": "mlflow_sync",
+    "weights": "weights",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,6 +22,9 @@ Mode = Literal["FR", "NR"]
 
 #: Packages scanned for metric modules, in order.
 METRIC_PACKAGES: tuple[str, ...] = ("metrics.fr", "metrics.nr", "metrics.deep")
+#: Environment variable naming extra modules (comma-separated) whose ``SPECS`` join the registry: a user's own
+#: metrics, visible to every Ray worker that inherits the environment.
+PLUGIN_ENV = "IQABENCH_METRIC_PLUGINS"
 
 
 @dataclass(frozen=True)
@@ -89,12 +93,21 @@ def _discover() -> dict[str, MetricSpec]:
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
             if info.name.startswith("_"):
                 continue
-            module = importlib.import_module(f"{package_name}.{info.name}")
-            for spec in getattr(module, "SPECS", ()):
-                if spec.name in found:
-                    raise RuntimeError(f"metric {spec.name!r} is registered twice ({module.__name__})")
-                found[spec.name] = spec
+            _add_specs(found, importlib.import_module(f"{package_name}.{info.name}"))
+    for module_name in filter(None, (m.strip() for m in os.environ.get(PLUGIN_ENV, "").split(","))):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise RuntimeError(f"{PLUGIN_ENV}: cannot import metric plugin module {module_name!r}: {exc}") from exc
+        _add_specs(found, module)
     return found
+
+
+def _add_specs(found: dict[str, MetricSpec], module) -> None:
+    for spec in getattr(module, "SPECS", ()):
+        if spec.name in found:
+            raise RuntimeError(f"metric {spec.name!r} is registered twice ({module.__name__})")
+        found[spec.name] = spec
 
 
 def registry() -> dict[str, MetricSpec]:

@@ -31,24 +31,28 @@ def decode_batch(batch: dict[str, np.ndarray], resize: int | None = None, with_r
     refs: list[np.ndarray] = []
     errors: list[str | None] = []
     for i in range(n):
+        role = "distorted image"
         try:
             dist = read_image(batch["dist_path"][i])
+            role = "reference image"
             ref = read_image(batch["ref_path"][i]) if with_ref else None
+            role = "image pair"
             if resize:
                 dist = resize_shorter_side(dist, resize)
                 ref = resize_shorter_side(ref, resize) if ref is not None else None
             if ref is not None and ref.shape != dist.shape:
                 raise ImageDecodeError(
-                    f"{batch['dist_path'][i]}: size {dist.shape[1]}×{dist.shape[0]} differs from its reference "
-                    f"{ref.shape[1]}×{ref.shape[0]}"
+                    batch["dist_path"][i],
+                    f"size {dist.shape[1]}×{dist.shape[0]} differs from its reference {ref.shape[1]}×{ref.shape[0]}",
                 )
             dists.append(dist)
             refs.append(ref if ref is not None else _PLACEHOLDER)
             errors.append(None)
         except ImageDecodeError as exc:
+            # The row names the image; the message says which file of it failed and why (groupable).
             dists.append(_PLACEHOLDER)
             refs.append(_PLACEHOLDER)
-            errors.append(f"decode: {exc}")
+            errors.append(f"decode: {role}: {exc.reason}")
     out: dict[str, Any] = {"id": batch["id"], "dist": _as_column(dists), "decode_error": np.array(errors, dtype=object)}
     if with_ref:
         out["ref"] = _as_column(refs)

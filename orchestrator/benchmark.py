@@ -30,8 +30,7 @@ from orchestrator.tracking import dump_json, log_run
 
 Echo = Callable[[str], None]
 
-#: Streamed results are committed to disk at least this often (rows or seconds, whichever comes first).
-FLUSH_ROWS = 64
+#: Streamed results are committed to disk at least every ``request.checkpoint_every`` rows or this often.
 FLUSH_SECONDS = 10.0
 
 
@@ -199,7 +198,7 @@ def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: Be
     ):
         buffer.append(batch)
         buffered += len(batch)
-        if buffered >= FLUSH_ROWS or time.monotonic() - last_flush >= FLUSH_SECONDS:
+        if buffered >= request.checkpoint_every or time.monotonic() - last_flush >= FLUSH_SECONDS:
             flush()
     flush()
     echo(f"Scored {dataset_pass.dataset.key} in {time.perf_counter() - t0:.1f} s")

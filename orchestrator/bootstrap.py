@@ -94,12 +94,14 @@ class PairedBootstrap:
 
 
 def bootstrap_p_value(distribution: np.ndarray) -> float:
-    """Two-sided percentile-bootstrap p-value of "the difference is 0": twice the smaller tail mass at 0."""
+    """Two-sided bootstrap p-value of "the difference is 0": twice the smaller tail at 0, each tail counted as
+    ``(1 + #) / (1 + R)`` (Davison & Hinkley 1997, eq. 4.11), so it is never below ``2 / (R + 1)``."""
     d = np.asarray(distribution, dtype=float)
     d = d[np.isfinite(d)]
     if d.size == 0:
         return math.nan
-    return float(min(1.0, 2.0 * min(np.mean(d <= 0), np.mean(d >= 0))))
+    tail = min(np.count_nonzero(d <= 0), np.count_nonzero(d >= 0))
+    return float(min(1.0, 2.0 * (1 + tail) / (1 + d.size)))
 
 
 def paired_bootstrap(
@@ -147,7 +149,8 @@ def paired_bootstrap(
         values, codes = cols[:k], cols[k:]
         shape = (k,) + (1,) * (y_.ndim - 1)
         y_ranks = tied_ranks(y_codes_, y_size)
-        srcc = np.stack([_pearson(tied_ranks(c, s), y_ranks) for c, s in zip(codes, sizes)]) * srcc_sign.reshape(shape)
+        srcc = np.stack([_pearson(tied_ranks(c, s), y_ranks) for c, s in zip(codes, sizes)])
+        srcc = srcc * srcc_sign.reshape(shape)
         plcc = np.stack([_pearson(v, y_) for v in values]) * plcc_sign.reshape(shape)
         diffs = [srcc[i] - srcc[j] for i, j in pairs]
         return np.concatenate([srcc, plcc, np.stack(diffs)]) if diffs else np.concatenate([srcc, plcc])

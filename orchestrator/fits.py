@@ -27,6 +27,8 @@ Model = Callable[..., np.ndarray]
 
 #: Most function evaluations per start.
 MAX_FEV = 20000
+#: Scale of the logistic on the standardised score: from a near step to a near straight line.
+SLOPE_RANGE = (1e-3, 1e3)
 #: Start grid on the standardised score: slopes × centres (as quantiles of z).
 START_SLOPES = (0.5, 1.0, 2.0)
 START_CENTRES = (0.25, 0.5, 0.75)
@@ -86,6 +88,17 @@ def _starts(model: str, z: np.ndarray, mos: np.ndarray, increasing: bool) -> lis
     return starts
 
 
+def _bounds(model: str, z: np.ndarray) -> tuple[list[float], list[float]]:
+    """Bounds on the standardised score: the centre within 3 standard deviations of the data, the slope between
+    a step and a straight line. They keep degenerate optima (a logistic flattened into the linear term of the
+    5PL, or a step) finite, so the optimiser stops at a usable curve instead of running to infinity."""
+    lo, hi = float(np.min(z)) - 3.0, float(np.max(z)) + 3.0
+    inf = np.inf
+    if model == "4pl":
+        return [-inf, -inf, lo, SLOPE_RANGE[0]], [inf, inf, hi, SLOPE_RANGE[1]]
+    return [-inf, -1.0 / SLOPE_RANGE[0], lo, -inf, -inf], [inf, 1.0 / SLOPE_RANGE[0], hi, inf, inf]
+
+
 def _to_metric_units(model: str, p: np.ndarray, mu: float, sd: float) -> tuple[float, ...]:
     """Parameters fitted on ``z = (x - mu) / sd`` → the same curve written in ``x``."""
     if model == "4pl":
@@ -126,7 +139,9 @@ def fit_logistic(score: np.ndarray, mos: np.ndarray, model: str = "4pl") -> FitR
                 # A covariance that cannot be estimated does not invalidate the point estimate we use.
                 warnings.simplefilter("ignore", optimize.OptimizeWarning)
                 with np.errstate(over="ignore"):  # exp overflow saturates the logistic, as intended
-                    params, _ = optimize.curve_fit(func, z, y, p0=p0, maxfev=MAX_FEV)
+                    params, _ = optimize.curve_fit(
+                        func, z, y, p0=p0, bounds=_bounds(model, z), method="trf", max_nfev=MAX_FEV
+                    )
         except (RuntimeError, ValueError) as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
             continue

@@ -22,6 +22,8 @@ class BenchmarkRequest:
     dry_run: bool = False
     #: Recompute cells even when a committed result with the same key exists.
     force: bool = False
+    #: Commit streamed per-image results at least every this many images (what a killed run can lose).
+    checkpoint_every: int = 64
     #: Download missing datasets from the Hugging Face hub before scoring.
     download: bool = False
     #: Actors per metric; ``None`` chooses from the cluster's CPUs.
@@ -38,5 +40,7 @@ class BenchmarkRequest:
             raise ValueError(f"--limit must be >= 1, got {self.limit}")
         if self.num_workers is not None and self.num_workers < 1:
             raise ValueError(f"--num_workers must be >= 1, got {self.num_workers}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"--checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if not self.datasets:
             raise ValueError("at least one dataset is required")

@@ -52,13 +52,20 @@ def expected_sign(metric_lower_better: bool, mos_lower_better: bool) -> int:
     return -1 if metric_lower_better != mos_lower_better else 1
 
 
-def failure_reasons(frame: pd.DataFrame, top: int = 3) -> str:
-    """The most common error messages of a cell, with counts ("" when nothing failed)."""
-    errors = frame["error"].dropna()
-    if errors.empty:
+def failure_reasons(frame: pd.DataFrame, top: int = 3, examples: int = 3) -> str:
+    """The most common error messages of a cell, with counts and example images ("" when nothing failed)."""
+    failed = frame[frame["error"].notna()]
+    if failed.empty:
         return ""
-    counts = Counter(errors)
-    return "; ".join(f"{count}× {message}" for message, count in counts.most_common(top))
+    counts = Counter(failed["error"])
+    parts = []
+    for message, count in counts.most_common(top):
+        names = failed.loc[failed["error"] == message, "dist_name"].head(examples).tolist()
+        more = ", ..." if count > len(names) else ""
+        parts.append(f"{count}× {message} [{', '.join(map(str, names))}{more}]")
+    if len(counts) > top:
+        parts.append(f"and {len(counts) - top} other reason(s)")
+    return "; ".join(parts)
 
 
 def throughput(frame: pd.DataFrame) -> tuple[float, float]:

@@ -351,3 +351,44 @@ def real_weights_present(metric_name: str, **where: Any) -> tuple[bool, str]:
         if wf.sha256_prefix and not sha.startswith(wf.sha256_prefix):
             return False, f"{wf.filename} in the cache is not the published file (sha256 {sha[:12]}…)"
     return True, "all published weight files present"
+
+
+# ------------------------------------------------------------------------------------------------ state dicts
+def tensor(loaded: LoadedWeights, key: str, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """``loaded.state_dict[key]`` (a leading ``module.`` is ignored), checked for its shape."""
+    state = loaded.state_dict
+    value = state.get(key, state.get(f"module.{key}"))
+    if value is None:
+        raise WeightIntegrityError(f"weight file {loaded.file.filename} ({loaded.path}) has no tensor {key!r}")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise WeightIntegrityError(
+            f"weight file {loaded.file.filename}: {key!r} has shape {tuple(value.shape)}, expected {tuple(shape)}"
+        )
+    return value
+
+
+def load_module(
+    module: torch.nn.Module, loaded: LoadedWeights, prefix: str = "", ignore: tuple[str, ...] = (), assign: bool = False
+) -> None:
+    """Load the tensors under ``prefix`` of a weight file into ``module``, strictly.
+
+    ``assign=True`` adopts the file's tensors (for a module built on the ``meta`` device, which skips the random
+    initialisation of large backbones).
+
+    Keys are taken without ``prefix`` (and without a leading ``module.``); keys starting with one of ``ignore``
+    (after the prefix) are skipped. Any missing or unexpected key is a :class:`WeightIntegrityError`.
+    """
+    state: dict[str, torch.Tensor] = {}
+    for key, value in loaded.state_dict.items():
+        key = key.removeprefix("module.")
+        if not key.startswith(prefix):
+            continue
+        key = key[len(prefix):]
+        if not (ignore and key.startswith(ignore)):
+            state[key] = value
+    missing, unexpected = module.load_state_dict(state, strict=False, assign=assign)
+    if missing or unexpected:
+        raise WeightIntegrityError(
+            f"weight file {loaded.file.filename} ({loaded.path}) does not fit {type(module).__name__} under "
+            f"{prefix!r}: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+        )

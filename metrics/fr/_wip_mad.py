@@ -23,7 +23,20 @@ Both strategies work on the grey image (0..255 scale, see ``channel``):
 Block statistics are computed from float64 power sums over separable 16-tap window sums (one pass instead of
 the MEX's two; the difference is at the 1e-10 level on natural images).
 
-Calibration (5 TID2013 pairs, ``official_scores.csv`` row ``mad``): see ``CALIBRATION`` below.
+``variant="port"`` reproduces instead the PyTorch port (IQA-optimization, later pyiqa) that the calibration
+table's MAD row comes from (pyiqa's own calibration note: "the original MAD matlab script is not available",
+input = Y of YIQ ×255 rounded): statistics on the compact stride-4 block grid with population std + 1e-12, the
+reference std min-pooled over a 2×2 grid window and halved, the CSF laid out W×H and read back as H×W, |dst| in
+the luminance step, the local MSE as a 'valid' 16×16 stride-4 mean, no border removal, the log-Gabor radius fudge
+one pixel off-centre, |EO| = sqrt(re² + im² + 1e-12), and the scale weights indexed by orientation.
+
+Calibration (5 TID2013 pairs, ``official_scores.csv`` row ``mad`` = 195.2796, 80.8379, 30.3918, 84.3542,
+202.2371): NOT calibrated. ``variant="matlab"`` (MAD_index.m on rgb2gray) gives 152.78, 0, 0, 88.08, 113.78:
+d_detect is exactly 0 on I04 and I06, whose errors stay below the visibility threshold everywhere, so MAD = 0.
+``variant="port"`` gives 194.94, 0, 0, 91.62, 181.97, matching to 1e-4 the values pyiqa's calibration page
+published for its port at the time (194.9324, 0, 0, 91.6206, 181.9651), but not the table's later values, whose
+non-zero I04/I06 scores no variant tried here reproduces (RGB per channel comes closest: 194.5, 69.8, 25.3,
+94.8, 194.7).
 """
 
 from __future__ import annotations
@@ -141,7 +154,7 @@ def log_gabor_bank(h: int, w: int, dtype=torch.float64, device=None) -> torch.Te
 class MAD(IQAMetric):
     min_size = 2 * BLOCK + 2
 
-    def __init__(self, variant: str = "port", channel: str = "yiq") -> None:
+    def __init__(self, variant: str = "matlab", channel: str = "gray") -> None:
         super().__init__()
         if variant not in ("port", "matlab"):
             raise ValueError(f"mad: variant must be 'port' or 'matlab', got {variant!r}")
@@ -366,7 +379,7 @@ def _port_appearance(ref: torch.Tensor, dist: torch.Tensor, gabors: torch.Tensor
     return mp.pow(2).flatten(1).mean(dim=1).sqrt()
 
 
-CALIBRATION = "pending"
+CALIBRATION = "NOT calibrated: official row not reproduced (I04/I06 give 0 here; see module docstring)"
 
 SPECS = (
     MetricSpec(
@@ -381,7 +394,7 @@ SPECS = (
         calibration=CALIBRATION,
         ideal_score=0.0,
         factory=MAD,
-        options={"channel": "gray"},
+        options={"variant": "matlab", "channel": "gray"},
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1500),
         calibration_key="mad",
     ),

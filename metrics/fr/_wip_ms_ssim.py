@@ -16,15 +16,38 @@ CALIBRATION
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from metrics.base import IQAMetric, MetricInputError
-from metrics.fr.ssim import ssim_map
+from metrics.fr.ssim import K1, K2
 from metrics.functional.color import rgb2gray, rgb2y
-from metrics.functional.filters import filter2, gaussian_window
+from metrics.functional.filters import filter2
 from metrics.registry import MetricSpec, Resources
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW_SIZE = 11
+
+
+
+def gaussian_1d(size: int, sigma: float) -> torch.Tensor:
+    """The separable factor of ``fspecial('gaussian', size, sigma)`` (float64, sums to one)."""
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
+    g = torch.exp(-(coords**2) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def ssim_terms(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, data_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean SSIM and mean contrast-structure of N×1×H×W images over the 'valid' region of the window ``g⊗g``."""
+    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
+    k = g.numel()
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    stack = F.conv2d(stack, g.view(1, 1, k, 1).expand(5, 1, k, 1), groups=5)
+    mu_x, mu_y, xx, yy, xy = F.conv2d(stack, g.view(1, 1, 1, k).expand(5, 1, 1, k), groups=5).unbind(dim=1)
+    mu_xy, mu_x2, mu_y2 = mu_x * mu_y, mu_x * mu_x, mu_y * mu_y
+    cs = (2 * (xy - mu_xy) + c2) / (xx - mu_x2 + yy - mu_y2 + c2)
+    luminance = (2 * mu_xy + c1) / (mu_x2 + mu_y2 + c1)
+    return (luminance * cs).flatten(1).mean(dim=1), cs.flatten(1).mean(dim=1)
+
 
 _CHANNELS = {
     "gray": lambda x: rgb2gray(x, round_uint8=True),
@@ -41,7 +64,7 @@ class MSSSIM(IQAMetric):
         if channel not in _CHANNELS:
             raise ValueError(f"ms_ssim: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
         self.channel = channel
-        self.register_buffer("window", gaussian_window(WINDOW_SIZE, 1.5, dtype=torch.float64), persistent=False)
+        self.register_buffer("gauss", gaussian_1d(WINDOW_SIZE, 1.5), persistent=False)
         self.register_buffer("box", torch.full((2, 2), 0.25, dtype=torch.float64), persistent=False)
         self.register_buffer("weights", torch.tensor(WEIGHTS, dtype=torch.float64), persistent=False)
 
@@ -64,8 +87,8 @@ class MSSSIM(IQAMetric):
         x, y = convert(ref).double() * 255.0, convert(dist).double() * 255.0
         terms = []
         for scale in range(len(WEIGHTS)):
-            smap, cs = ssim_map(x, y, self.window, data_range=255.0)
-            terms.append((smap if scale == len(WEIGHTS) - 1 else cs).flatten(1).mean(dim=1))
+            mssim, mcs = ssim_terms(x, y, self.gauss, data_range=255.0)
+            terms.append(mssim if scale == len(WEIGHTS) - 1 else mcs)
             if scale < len(WEIGHTS) - 1:
                 x = filter2(x, self.box, "symmetric")[..., ::2, ::2]
                 y = filter2(y, self.box, "symmetric")[..., ::2, ::2]

@@ -55,8 +55,16 @@ _LMN = (
 )
 #: sRGB → XYZ as in SDSP's ``RGB2Lab`` (D50 white), and as in the re-implementation behind the reference values.
 _RGB2XYZ = {
-    "matlab": ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750), (0.0193339, 0.1191920, 0.9503041)),
-    "reference": ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227)),
+    "matlab": (
+        (0.4124564, 0.3575761, 0.1804375),
+        (0.2126729, 0.7151522, 0.0721750),
+        (0.0193339, 0.1191920, 0.9503041),
+    ),
+    "reference": (
+        (0.412453, 0.357580, 0.180423),
+        (0.212671, 0.715160, 0.072169),
+        (0.019334, 0.119193, 0.950227),
+    ),
 }
 #: XYZ is divided by this white: D50 in SDSP; the reciprocal of D65 in the re-implementation (it multiplies).
 _WHITE = {"matlab": (0.9642, 1.0, 0.8251), "reference": (1 / 0.950456, 1.0, 1 / 1.088754)}
@@ -170,10 +178,13 @@ SPECS = (
             "IEEE TIP 23(10), 2014; SDSP saliency: Zhang, Gong & Zhang, SDSP: a novel saliency detection "
             "method by combining simple priors, ICIP 2013"
         ),
-        calibration="calibrated (VSI.m/SDSP; max rel. error 1.3e-2 vs the re-implementation's values, 7.7e-5 with variant='reference')",
+        calibration=(
+            "calibrated (VSI.m/SDSP; max rel. error 1.3e-2 against the re-implementation's values, "
+            "7.7e-5 with variant='reference')"
+        ),
         ideal_score=1.0,
         factory=VSI,
-        options={"variant": "matlab"},
+        options={"variant": "reference"},
         resources=Resources(num_cpus=1.0, num_gpus=0.1, memory_mb=500),
         calibration_key="vsi",
     ),

@@ -20,6 +20,7 @@ DFT, at its own size, of the full-size DFT values it keeps).
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import torch
@@ -37,7 +38,7 @@ class SteerablePyramid:
     """
 
     highpass: torch.Tensor
-    bands: list[torch.Tensor]
+    bands: list[torch.Tensor | None]
     lowpass: torch.Tensor
     order: int
     twidth: float
@@ -150,13 +151,19 @@ def _masks(h: int, w: int, height: int, order: int, twidth: float, lut: bool, dt
 
 
 def build_scf_pyramid(
-    x: torch.Tensor, height: int, order: int = 3, twidth: float = 1.0, lut: bool = True
+    x: torch.Tensor,
+    height: int,
+    order: int = 3,
+    twidth: float = 1.0,
+    lut: bool = True,
+    keep_levels: Collection[int] | None = None,
 ) -> SteerablePyramid:
     """Complex steerable pyramid of ``x`` (N×C×H×W real) with ``height`` levels and ``order + 1`` orientations.
 
     Masks are computed in ``x``'s dtype (use float64 for reference-grade results). ``lut=True`` samples the
     profiles from look-up tables as matlabPyrTools does; ``lut=False`` evaluates them exactly (then the pyramid
-    is a tight frame and :func:`reconstruct_scf_pyramid` inverts it to rounding error).
+    is a tight frame and :func:`reconstruct_scf_pyramid` inverts it to rounding error). ``keep_levels`` (0-based)
+    limits which levels' bands are synthesised (the others are left as ``None``), to save inverse FFTs.
     """
     h, w = x.shape[-2:]
     max_height = int(math.floor(math.log2(min(h, w)))) - 2
@@ -170,9 +177,12 @@ def build_scf_pyramid(
     lodft = spectrum * lo0
     phase = (-1j) ** order
     bands = []
-    for bandmask, crop, lomask in levels:
-        banddft = lodft.unsqueeze(-3) * (bandmask * phase)
-        bands.append(torch.fft.ifft2(torch.fft.ifftshift(banddft, dim=(-2, -1))))
+    for level, (bandmask, crop, lomask) in enumerate(levels):
+        if keep_levels is None or level in keep_levels:
+            banddft = lodft.unsqueeze(-3) * (bandmask * phase)
+            bands.append(torch.fft.ifft2(torch.fft.ifftshift(banddft, dim=(-2, -1))))
+        else:
+            bands.append(None)
         lodft = lodft[..., crop[0], crop[1]] * lomask
     lowpass = torch.fft.ifft2(torch.fft.ifftshift(lodft, dim=(-2, -1))).real
     return SteerablePyramid(highpass, bands, lowpass, order=order, twidth=twidth, lut=lut)
@@ -184,6 +194,8 @@ def reconstruct_scf_pyramid(pyr: SteerablePyramid) -> torch.Tensor:
     Each band spectrum is multiplied by its conjugate mask; the real part of the result restores the two-sided
     filters (each one-sided mask's squared two-sided average sums to one over the orientations).
     """
+    if any(band is None for band in pyr.bands):
+        raise ValueError("cannot reconstruct a pyramid built with keep_levels (some bands were not kept)")
     h, w = pyr.highpass.shape[-2:]
     height = len(pyr.bands)
     dtype = pyr.highpass.dtype

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,10 +11,33 @@ import pytest
 from datasets_io.demo import ensure_demo
 
 
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = "tests.orchestrator.faulty_metrics"
+
+
+def plugin_env(markers: Path) -> dict[str, str]:
+    """Environment that makes the test-only metrics visible to the driver and every Ray worker."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {
+        "IQABENCH_METRIC_PLUGINS": PLUGIN,
+        "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO),
+        "IQABENCH_TEST_MARKERS": str(markers),
+    }
+
+
 @pytest.fixture(scope="session")
-def ray_cluster():
+def markers(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("markers")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(markers):
     import ray
 
+    import metrics.registry
+
+    os.environ.update(plugin_env(markers))
+    metrics.registry._REGISTRY = None  # rediscover with the plugin
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray

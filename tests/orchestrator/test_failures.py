@@ -37,7 +37,8 @@ def test_corrupt_image_is_reported_and_counted(ray_cluster, demo_root, tmp_path,
         frame = pd.read_parquet(result.out / "scores" / "tiny" / f"{metric}.parquet")
         failed = frame[frame["error"].notna()]
         assert failed["id"].tolist() == [3]
-        assert failed["dist_name"].iloc[0] in failed["error"].iloc[0]
+        assert failed["error"].iloc[0] == "decode: distorted image: cannot decode (not a recognised image format)"
+        assert failed["dist_name"].iloc[0] in summary.loc[metric, "failure_reasons"]
         assert int(np.isfinite(frame["score"].to_numpy(dtype=float)).sum()) == 11
 
 

@@ -1,0 +1,49 @@
+"""What the deep metrics share: weight loading with sha256 bookkeeping, precision and batching options."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator
+
+import torch
+
+from metrics.base import IQAMetric
+from metrics.deep import weights
+from metrics.deep.weights import LoadedWeights, WeightFile, load_module
+
+PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class DeepMetric(IQAMetric):
+    """An :class:`IQAMetric` built from checkpoint files.
+
+    ``weight_sha256`` maps each loaded file name to its sha256 (part of the metric's cell key);
+    ``precision`` ('float32', 'float16', 'bfloat16') runs the network under autocast, scores stay float32.
+    """
+
+    def __init__(self, precision: str = "float32") -> None:
+        super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
+        self.weight_sha256: dict[str, str] = {}
+
+    def load_weights(self, wf: WeightFile) -> LoadedWeights:
+        loaded = weights.load(wf)
+        self.weight_sha256[wf.filename] = loaded.sha256
+        return loaded
+
+    def load_backbone(self, build: Callable[..., torch.nn.Module], weights_enum: Any) -> torch.nn.Module:
+        """A torchvision model built without random initialisation and filled from its ImageNet weight file."""
+        with torch.device("meta"):
+            model = build(weights=None)
+        load_module(model, self.load_weights(WeightFile.torchvision(weights_enum)), assign=True)
+        return model.float()
+
+    @contextlib.contextmanager
+    def autocast(self, x: torch.Tensor) -> Iterator[None]:
+        if self.precision == "float32":
+            yield
+            return
+        with torch.autocast(device_type=x.device.type, dtype=PRECISIONS[self.precision]):
+            yield

@@ -1,0 +1,79 @@
+"""Gradient magnitude similarity deviation (GMSD).
+
+Xue, Zhang, Mou & Bovik, "Gradient magnitude similarity deviation: a highly efficient perceptual image quality
+index", IEEE Trans. Image Processing 23(2), 2014.
+
+As in the authors' ``GMSD.m`` on 0-255 grey images: both images are averaged with a 2×2 box (``conv2(...,
+'same')``, zero past the last row/column) and every second row and column is kept; gradients come from the
+Prewitt operators divided by 3 (``conv2(..., 'same')``, zero padding); the gradient magnitude similarity map is
+(2·m_r·m_d + T) / (m_r² + m_d² + T) with T = 170 (c = 0.0026 on [0, 1] images, times 255²), and the score is its
+standard deviation (``std2``, normalised by n - 1). Lower is better; identical images score 0.
+
+CALIBRATION
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from metrics.base import IQAMetric
+from metrics.functional.color import rgb2gray, rgb2y
+from metrics.functional.filters import filter2
+from metrics.registry import MetricSpec, Resources
+
+T = 170.0
+
+_CHANNELS = {
+    "gray": lambda x: rgb2gray(x, round_uint8=True),
+    "y": lambda x: rgb2y(x, round_uint8=True),
+}
+
+
+class GMSD(IQAMetric):
+    #: Two rows and columns after down-sampling, so that the deviation is defined.
+    min_size = 3
+
+    def __init__(self, channel: str = "gray") -> None:
+        super().__init__()
+        if channel not in _CHANNELS:
+            raise ValueError(f"gmsd: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
+        self.channel = channel
+        prewitt_x = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=torch.float64) / 3.0
+        # conv2 flips the kernel; filter2 correlates, so hand it the flipped operators.
+        operators = torch.stack([prewitt_x, prewitt_x.t()]).flip(-2, -1).unsqueeze(1)
+        self.register_buffer("prewitt", operators, persistent=False)
+        self.register_buffer("box", torch.full((2, 2), 0.25, dtype=torch.float64), persistent=False)
+
+    def _magnitude(self, x: torch.Tensor) -> torch.Tensor:
+        x = filter2(x, self.box, "zeros")[..., ::2, ::2]
+        gradients = F.conv2d(F.pad(x, (1, 1, 1, 1)), self.prewitt)  # N×2×h×w: x and y derivatives
+        return gradients.square().sum(dim=1, keepdim=True).sqrt()
+
+    def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        assert ref is not None
+        convert = _CHANNELS[self.channel]
+        m_ref = self._magnitude(convert(ref).double() * 255.0)
+        m_dist = self._magnitude(convert(dist).double() * 255.0)
+        gms = (2 * m_ref * m_dist + T) / (m_ref.square() + m_dist.square() + T)
+        return gms.flatten(1).std(dim=1, correction=1).float()
+
+
+SPECS = (
+    MetricSpec(
+        name="gmsd",
+        mode="FR",
+        lower_better=True,
+        score_range=(0.0, 1.0),
+        paper=(
+            "Xue, Zhang, Mou & Bovik, Gradient magnitude similarity deviation: a highly efficient perceptual "
+            "image quality index, IEEE TIP 23(2), 2014"
+        ),
+        calibration="CALIBRATION",
+        ideal_score=0.0,
+        factory=GMSD,
+        options={"channel": "gray"},
+        resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=200),
+        calibration_key="gmsd",
+    ),
+)

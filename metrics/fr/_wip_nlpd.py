@@ -1,0 +1,137 @@
+"""Normalised Laplacian pyramid distance (NLPD).
+
+Laparra, Ballé, Berardino & Simoncelli, "Perceptual image quality assessment using a normalized Laplacian
+pyramid", Proc. IS&T Human Vision and Electronic Imaging (HVEI), 2016.
+
+As in the authors' ``NLP_dist.m`` on grey images in [0, 1]: a six-level Laplacian pyramid with Burt & Adelson's
+5-tap filter (0.05, 0.25, 0.4, 0.25, 0.05) — low-pass with symmetric borders then every second sample; expansion by
+zero insertion (×4, after a one-pixel replicated border) and the same filter with zero borders — then every level
+is divided by sigma_k plus the convolution (``conv2(..., 'same')``) of its absolute value with the level's
+neighbour filter, with the authors' constants (learned on McGill). The distance is the mean over levels of the
+root-mean-square difference of the normalised coefficients. Lower is better; identical images score 0.
+
+CALIBRATION
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from metrics.base import IQAMetric
+from metrics.functional.color import rgb2gray, rgb2y
+from metrics.functional.filters import pad
+from metrics.registry import MetricSpec, Resources
+
+LEVELS = 6
+SIGMAS = (0.0248, 0.0185, 0.0179, 0.0191, 0.0220, 0.2782)
+#: The authors' divisive-normalisation neighbour filters, 5×5 with zeros outside the rows/columns listed:
+#: (row, col, value) triples, 0-based, as in DN_filters of NLP_dist.m.
+_DN_TAPS = (
+    ((1, 2, 0.1011), (2, 1, 0.1493), (2, 3, 0.1460), (2, 4, 0.0072), (3, 2, 0.1015)),
+    ((1, 2, 0.0757), (2, 1, 0.1986), (2, 3, 0.1846), (3, 2, 0.0837)),
+    ((1, 2, 0.0477), (2, 1, 0.2138), (2, 3, 0.2243), (3, 2, 0.0467)),
+    ((2, 1, 0.2503), (2, 3, 0.2616)),
+    ((2, 1, 0.2598), (2, 3, 0.2552)),
+    ((2, 1, 0.2215), (2, 3, 0.0717)),
+)
+_BURT_ADELSON = (0.05, 0.25, 0.4, 0.25, 0.05)
+
+_CHANNELS = {
+    "gray": lambda x: rgb2gray(x, round_uint8=True),
+    "y": lambda x: rgb2y(x, round_uint8=True),
+}
+
+
+def dn_filters() -> torch.Tensor:
+    """The six 5×5 neighbour filters (float64, LEVELS×5×5), as ``conv2`` takes them."""
+    filters = torch.zeros(LEVELS, 5, 5, dtype=torch.float64)
+    for level, taps in enumerate(_DN_TAPS):
+        for row, col, value in taps:
+            filters[level, row, col] = value
+    return filters
+
+
+def conv2_same_sparse(x: torch.Tensor, taps: tuple[tuple[int, int, float], ...], size: int = 5) -> torch.Tensor:
+    """``conv2(x, F, 'same')`` (zero borders, flipped kernel) for a size×size F given by its non-zero taps."""
+    half = size // 2
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (half, half, half, half))
+    out = torch.zeros_like(x)
+    for row, col, value in taps:
+        r0, c0 = 2 * half - row, 2 * half - col
+        out = out + value * padded[..., r0 : r0 + h, c0 : c0 + w]
+    return out
+
+
+class NLPD(IQAMetric):
+    #: The fifth level must keep two samples for the symmetric 2-pixel border of the last low-pass.
+    min_size = 2 ** (LEVELS - 2) + 1
+
+    def __init__(self, channel: str = "gray") -> None:
+        super().__init__()
+        if channel not in _CHANNELS:
+            raise ValueError(f"nlpd: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
+        self.channel = channel
+        f = torch.tensor(_BURT_ADELSON, dtype=torch.float64)
+        # The 5×5 filter f'·f is separable: filter rows and columns in turn with the 5-tap f.
+        self.register_buffer("f_rows", f.view(1, 1, 5, 1), persistent=False)
+        self.register_buffer("f_cols", f.view(1, 1, 1, 5), persistent=False)
+
+    def _reduce(self, x: torch.Tensor) -> torch.Tensor:
+        """imfilter(x, f'·f, 'symmetric') then x(1:2:end, 1:2:end): only the kept samples are computed."""
+        x = pad(x, 2, 2, 2, 2, "symmetric")
+        return F.conv2d(F.conv2d(x, self.f_rows, stride=(2, 1)), self.f_cols, stride=(1, 2))
+
+    def _expand(self, x: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """Replicate a 1-pixel border, insert zeros (×4), filter with f'·f (zero borders), crop to ``shape``.
+
+        Zero insertion followed by filtering is a stride-2 transposed convolution with 2·f along each axis.
+        """
+        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        x = F.conv_transpose2d(x, 2 * self.f_rows, stride=(2, 1))
+        x = F.conv_transpose2d(x, 2 * self.f_cols, stride=(1, 2))
+        return x[..., 4 : 4 + shape[-2], 4 : 4 + shape[-1]]
+
+    def _normalised_pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        levels = []
+        for level in range(LEVELS):
+            if level < LEVELS - 1:
+                low = self._reduce(x)
+                band, x = x - self._expand(low, x.shape), low
+            else:
+                band = x
+            activity = conv2_same_sparse(band.abs(), _DN_TAPS[level])
+            levels.append(band / (SIGMAS[level] + activity))
+        return levels
+
+    def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        assert ref is not None
+        convert = _CHANNELS[self.channel]
+        both = torch.cat([convert(ref), convert(dist)]).double()
+        n = ref.shape[0]
+        rms = [
+            (level[:n] - level[n:]).square().flatten(1).mean(dim=1).sqrt()
+            for level in self._normalised_pyramid(both)
+        ]
+        return torch.stack(rms, dim=1).mean(dim=1).float()
+
+
+SPECS = (
+    MetricSpec(
+        name="nlpd",
+        mode="FR",
+        lower_better=True,
+        score_range=(0.0, float("inf")),
+        paper=(
+            "Laparra, Ballé, Berardino & Simoncelli, Perceptual image quality assessment using a normalized "
+            "Laplacian pyramid, Proc. IS&T Human Vision and Electronic Imaging, 2016"
+        ),
+        calibration="CALIBRATION",
+        ideal_score=0.0,
+        factory=NLPD,
+        options={"channel": "gray"},
+        resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=300),
+        calibration_key="nlpd",
+    ),
+)

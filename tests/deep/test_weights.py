@@ -1,0 +1,160 @@
+"""The weight store: download from a (fake) hub, sha256 checks and record, offline errors, the CLI job."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+
+import pytest
+import torch
+
+from fakehub_models import FakeModelHub
+from jobs.cli import main as cli
+from metrics.deep import weights
+from metrics.deep.weights import WeightFile, WeightIntegrityError, WeightsMissingError
+
+REPO = "someone/weights-repo"
+
+
+def _file_bytes(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"w": torch.randn(4, 3, generator=torch.Generator().manual_seed(seed))}, buffer)
+    return buffer.getvalue()
+
+
+def _published(data: bytes, stem: str = "Net") -> WeightFile:
+    return WeightFile(f"{stem}-{hashlib.sha256(data).hexdigest()[:8]}.pth", repo_id=REPO)
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    """A fresh cache, online against a fake hub on 127.0.0.1, published prefixes enforced."""
+    monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("IQABENCH_WEIGHTS_UNVERIFIED")
+    with FakeModelHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        yield hub
+
+
+def test_sha256_prefix_from_file_names():
+    assert WeightFile("LPIPS_v0.1_alex-df73285e.pth").sha256_prefix == "df73285e"
+    assert WeightFile("plain.pth").sha256_prefix is None
+    from torchvision.models import AlexNet_Weights
+
+    tv = WeightFile.torchvision(AlexNet_Weights.IMAGENET1K_V1)
+    assert (tv.filename, tv.source, tv.sha256_prefix) == ("alexnet-owt-7be5be79.pth", "torchvision", "7be5be79")
+
+
+def test_download_verify_record_and_load(store, tmp_path):
+    data = _file_bytes(1)
+    wf = _published(data)
+    store.add(REPO, wf.filename, data)
+    loaded = weights.load(wf)
+    assert loaded.verified and loaded.sha256 == hashlib.sha256(data).hexdigest()
+    assert torch.equal(loaded.state_dict["w"], torch.load(io.BytesIO(data))["w"])
+    assert any(wf.filename in path for _, path in store.requests)
+    record = json.loads(weights.record_path().read_text())
+    assert record["files"][f"hf:{REPO}/{wf.filename}"]["sha256"] == loaded.sha256
+    # cached now: a second load asks nothing of the hub, even offline
+    count = len(store.requests)
+    weights.load(wf)
+    assert len(store.requests) == count
+
+
+def test_revision_and_repo_are_configurable(store, monkeypatch):
+    data = _file_bytes(2)
+    wf = WeightFile(_published(data).filename)  # repo from the environment
+    store.add("other/repo", wf.filename, data)
+    monkeypatch.setenv("IQABENCH_WEIGHTS_REPO", "other/repo")
+    weights.load(wf, revision="v1")
+    assert any("/other/repo/resolve/v1/" in path for _, path in store.requests)
+
+
+def test_missing_offline_names_the_file(store, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    wf = WeightFile("Absent-0123abcd.pth", repo_id=REPO)
+    with pytest.raises(WeightsMissingError, match="Absent-0123abcd.pth.*HF_HUB_OFFLINE"):
+        weights.load(wf)
+    assert store.requests == []
+
+
+def test_missing_online_names_the_file(store):
+    with pytest.raises(WeightsMissingError, match=f"Absent-0123abcd.pth.*no such file in model repo {REPO}"):
+        weights.load(WeightFile("Absent-0123abcd.pth", repo_id=REPO))
+
+
+def test_prefix_mismatch_is_refused_unless_allowed(store, monkeypatch):
+    data = _file_bytes(3)
+    wf = WeightFile("Net-00000000.pth", repo_id=REPO)
+    store.add(REPO, wf.filename, data)
+    with pytest.raises(WeightIntegrityError, match="Net-00000000.pth.*published prefix 00000000"):
+        weights.load(wf)
+    monkeypatch.setenv("IQABENCH_WEIGHTS_UNVERIFIED", "1")
+    assert not weights.load(wf).verified
+
+
+def test_file_changed_since_first_use_is_refused(store):
+    data = _file_bytes(4)
+    wf = WeightFile("Changing.pth", repo_id=REPO)  # no prefix: only the record protects it
+    store.add(REPO, wf.filename, data)
+    path = weights.fetch(wf)
+    weights.verify(wf, path)
+    path.write_bytes(_file_bytes(5))
+    with pytest.raises(WeightIntegrityError, match="differs from the one recorded at first use"):
+        weights.load(wf)
+
+
+def test_loading_refuses_pickled_code(store):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("should never run",))
+
+    buffer = io.BytesIO()
+    torch.save({"w": torch.zeros(1), "x": Payload()}, buffer)
+    data = buffer.getvalue()
+    wf = _published(data, "Evil")
+    store.add(REPO, wf.filename, data)
+    with pytest.raises(pickle.UnpicklingError):
+        weights.load(wf)
+
+
+def test_weight_files_of_metrics():
+    assert [wf.filename for wf in weights.weight_files("lpips")] == [
+        "alexnet-owt-7be5be79.pth",
+        "LPIPS_v0.1_alex-df73285e.pth",
+    ]
+    assert weights.weight_files("psnr") == []
+
+
+def test_cli_download_and_list(store, deep_env, tmp_path, monkeypatch, capsys):
+    deep_env.ensure("alexnet-owt-7be5be79.pth", "LPIPS_v0.1_alex-df73285e.pth")
+    monkeypatch.setenv("TORCH_HOME", str(deep_env.torch_home))  # the torchvision trunk is already there
+    lin = deep_env.written["LPIPS_v0.1_alex-df73285e.pth"]
+    store.add("chaofengc/IQA-PyTorch-Weights", "LPIPS_v0.1_alex-df73285e.pth", lin)
+    cache = tmp_path / "cli-cache"
+
+    assert cli(["weights", "list", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "LPIPS_v0.1_alex-df73285e.pth  missing" in out
+
+    # random bytes under the published name: refused (exit 1) with the reason
+    assert cli(["weights", "download", "lpips", "--cache", str(cache)]) == 1
+    assert "does not start with the published prefix df73285e" in capsys.readouterr().err
+
+    monkeypatch.setenv("IQABENCH_WEIGHTS_UNVERIFIED", "1")
+    assert cli(["weights", "download", "lpips", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert hashlib.sha256(lin).hexdigest() in out and "does NOT match" in out
+    assert cli(["weights", "list", "--cache", str(cache)]) == 0
+    assert "LPIPS_v0.1_alex-df73285e.pth  cached" in capsys.readouterr().out
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(cache))
+    import metrics
+
+    model = metrics.create("lpips")
+    assert model.weight_sha256["LPIPS_v0.1_alex-df73285e.pth"] == hashlib.sha256(lin).hexdigest()

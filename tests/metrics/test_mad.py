@@ -1,0 +1,112 @@
+"""MAD: ideal score, monotonicity, sizes, and its helpers against the MEX / MATLAB definitions.
+
+The module is still ``metrics/fr/_wip_mad.py`` (not calibrated), so it is built directly rather than through
+``metrics.create``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from metrics import MetricInputError
+from metrics.fr import _wip_mad as mad_module
+
+
+def _noisy(ref: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (ref + sigma * torch.randn(ref.shape, generator=g)).clamp(0, 1)
+
+
+@pytest.mark.parametrize("variant", ["matlab", "port"])
+def test_identical_inputs_give_zero(tid_pairs, variant):
+    _, ref = tid_pairs
+    assert mad_module.MAD(variant)(ref[:1], ref[:1]).item() == 0.0
+
+
+@pytest.mark.parametrize("variant", ["matlab", "port"])
+def test_more_noise_raises_mad(tid_pairs, variant):
+    _, ref = tid_pairs
+    model = mad_module.MAD(variant)
+    scores = [model(_noisy(ref[:1], s), ref[:1]).item() for s in (0.03, 0.08, 0.2)]
+    assert all(a < b for a, b in zip(scores, scores[1:])), scores
+    assert scores[0] > 0
+
+
+def test_port_reproduces_its_published_values(tid_pairs):
+    # pyiqa's calibration page for its port (Y of YIQ, rounded): I03 194.9324, I08 91.6206, I19 181.9651.
+    dist, ref = tid_pairs
+    got = mad_module.MAD("port", "yiq_round")(dist[[0, 3, 4]], ref[[0, 3, 4]]).tolist()
+    assert got == pytest.approx([194.9324, 91.6206, 181.9651], rel=1e-4)
+
+
+def test_odd_sizes_and_batch():
+    model = mad_module.MAD()
+    # A smooth reference: white noise would mask the added noise entirely (d_detect = 0).
+    yy, xx = torch.meshgrid(torch.linspace(0, 3, 53), torch.linspace(0, 4, 71), indexing="ij")
+    base = 0.5 + 0.3 * torch.sin(yy + xx) * torch.cos(xx)
+    ref = torch.stack([base, base.flip(0), base.flip(1)])[None].repeat(2, 1, 1, 1)
+    ref[1] = 1 - ref[1]
+    dist = _noisy(ref, 0.1)
+    together = model(dist, ref)
+    assert torch.isfinite(together).all() and (together > 0).all()
+    for i in range(2):
+        assert model(dist[i : i + 1], ref[i : i + 1]).item() == pytest.approx(together[i].item(), rel=1e-5)
+
+
+def test_too_small_raises():
+    model = mad_module.MAD()
+    x = torch.rand(1, 3, 33, 64)
+    with pytest.raises(MetricInputError, match="smaller than"):
+        model(x, x)
+
+
+def test_block_stats_match_scipy(rng):
+    x = rng.random((24, 28)) * 50
+    std, skew, kurt = (t[0, 0].numpy() for t in mad_module._block_stats(torch.from_numpy(x)[None, None]))
+    assert std.shape == (3, 4)
+    for a in range(3):
+        for b in range(4):
+            block = x[4 * a : 4 * a + 16, 4 * b : 4 * b + 16].ravel()
+            assert std[a, b] == pytest.approx(block.std(ddof=1), rel=1e-10)
+            assert skew[a, b] == pytest.approx(stats.skew(block), rel=1e-8, abs=1e-10)
+            assert kurt[a, b] == pytest.approx(stats.kurtosis(block, fisher=False), rel=1e-8)
+
+
+def test_modified_std_follows_the_mex(rng):
+    h, w = 36, 40  # block starts 0, 4, ..., 20 (rows) and 0, ..., 24 (cols)
+    ref = rng.random((h, w))
+    _, ssd8 = mad_module._block_moments(torch.from_numpy(ref)[None, None], 8)
+    ours = mad_module._modified_std((ssd8 / 63).sqrt(), h, w)[0, 0].numpy()
+    # Direct transcription of the MEX's loops (0-based): TMP tiles of 8×8 sample stds, then the {+0, +5} probe.
+    tmp = np.zeros((h, w))
+    for i in range(0, h - 15, 4):
+        for j in range(0, w - 15, 4):
+            tmp[i : i + 4, j : j + 4] = ref[i : i + 8, j : j + 8].std(ddof=1)
+    for a, i in enumerate(range(0, h - 15, 4)):
+        for b, j in enumerate(range(0, w - 15, 4)):
+            best = tmp[i, j]
+            for ib in range(i, i + 8, 5):
+                for jb in range(j, j + 8, 5):
+                    if ib < h - 15 and jb < w - 15:
+                        best = min(best, tmp[ib, jb])
+            assert ours[a, b] == pytest.approx(best, rel=1e-9)
+
+
+def test_csf_by_definition():
+    h, w = 6, 8
+    csf = mad_module.make_csf(h, w).numpy()
+    for r, c in [(0, 0), (2, 5), (5, 7)]:
+        x, y = (r - h / 2 + 0.5) * 64 / w, (c - w / 2 + 0.5) * 64 / w
+        f = math.hypot(x, y) / (0.15 * math.cos(4 * math.atan2(y, x)) + 0.85)
+        want = 0.9809 if f < 7.8909 else 2.6 * (0.0192 + 0.114 * f) * math.exp(-((0.114 * f) ** 1.1))
+        assert csf[r, c] == pytest.approx(want)
+
+
+def test_combination_constants():
+    assert mad_module.BETA1 == pytest.approx(0.467, abs=5e-4)
+    assert mad_module.BETA2 == pytest.approx(0.130, abs=5e-4)
