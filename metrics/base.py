@@ -57,13 +57,13 @@ class IQAMetric(nn.Module):
             raise MetricInputError(f"{self._name()}: {what} must be float32, got {x.dtype}")
         if x.shape[0] == 0:
             raise MetricInputError(f"{self._name()}: {what} is an empty batch")
-        if min(x.shape[-2:]) < self.min_size:
-            raise MetricInputError(
-                f"{self._name()}: {what} is {x.shape[-2]}×{x.shape[-1]}, smaller than the metric's minimum "
-                f"{self.min_size}×{self.min_size}"
-            )
         if torch.isnan(x).any():
             raise MetricInputError(f"{self._name()}: {what} contains NaN")
         lo, hi = float(x.min()), float(x.max())
         if lo < -1e-6 or hi > 1 + 1e-6:
             raise MetricInputError(f"{self._name()}: {what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
+        if min(x.shape[-2:]) < self.min_size:
+            raise MetricInputError(
+                f"{self._name()}: {what} is {x.shape[-2]}×{x.shape[-1]}, smaller than the metric's minimum "
+                f"{self.min_size}×{self.min_size}"
+            )

@@ -12,6 +12,7 @@ import math
 import os
 import pkgutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
@@ -25,6 +26,8 @@ METRIC_PACKAGES: tuple[str, ...] = ("metrics.fr", "metrics.nr", "metrics.deep")
 #: Environment variable naming extra modules (comma-separated) whose ``SPECS`` join the registry: a user's own
 #: metrics, visible to every Ray worker that inherits the environment.
 PLUGIN_ENV = "IQABENCH_METRIC_PLUGINS"
+#: Shipped parameter files (see ``metrics/data/PROVENANCE.md``).
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class MetricSpec:
     deterministic: bool = True
     #: The score of a perfect image (FR: distorted == reference), where the metric defines one.
     ideal_score: float | None = None
+    #: Parameter files the metric loads, relative to ``metrics/data`` (their sha256 enters the cell key).
+    parameter_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("FR", "NR"):
@@ -72,6 +77,9 @@ class MetricSpec:
         if not (math.isfinite(low) or math.isinf(low)) or low > high:
             raise ValueError(f"metric {self.name!r}: bad score_range {self.score_range}")
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def parameter_paths(self) -> list[Path]:
+        return [DATA_DIR / name for name in self.parameter_files]
 
     def describe_resources(self) -> str:
         r = self.resources

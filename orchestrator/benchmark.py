@@ -74,7 +74,7 @@ def _cluster_resources() -> tuple[float, float]:
 
 def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkResult:
     echo("Validating the metric × dataset matrix ...")
-    plan = build_plan(request)
+    plan = build_plan(request, echo)
     echo(describe_plan(plan))
     out = Path(request.out)
     if request.dry_run:

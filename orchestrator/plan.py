@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -105,13 +105,29 @@ def load_metric_options(path: Path | None) -> dict[str, dict[str, Any]]:
     return options
 
 
-def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest, split: str) -> str:
-    """Content hash identifying a cell's result: metric, options, implementation version, data, split."""
+def parameter_fingerprint(metric: MetricSpec, fetch: bool) -> dict[str, str]:
+    """sha256 of every parameter and weight file the metric loads (weights fetched first when ``fetch``)."""
+    from datasets_io.manifest import file_sha256
+    from metrics.deep import weights
+
+    found = {f"data/{path.name}": file_sha256(path) for path in metric.parameter_paths()}
+    if weights.weight_files(metric.name):
+        if fetch:
+            weights.download([metric.name])
+        found.update(weights.fingerprint(metric.name))
+    return found
+
+
+def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest, split: str,
+             parameters: Mapping[str, str] | None = None) -> str:
+    """Content hash identifying a cell's result: metric, options, implementation version, the sha256 of its
+    parameter files, the dataset manifest digest and the split."""
     payload = json.dumps(
         {
             "metric": metric.name,
             "version": metric.version,
             "options": dict(options),
+            "parameters": dict(parameters or {}),
             "dataset": manifest.spec.key,
             "manifest": manifest.digest,
             "split": split,
@@ -126,7 +142,7 @@ def _applies(metric: MetricSpec, dataset: DatasetSpec) -> bool:
     return dataset.mode == "FR" or metric.mode == "NR"
 
 
-def build_plan(request: BenchmarkRequest) -> Plan:
+def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = None) -> Plan:
     """Resolve and validate every metric, option and dataset; collect all problems into one error."""
     problems: list[str] = []
     metric_options = {}
@@ -146,6 +162,19 @@ def build_plan(request: BenchmarkRequest) -> Plan:
         if name not in specs:
             where = "is not a registered metric" if name not in metrics.available() else "is not in the run (-m)"
             problems.append(f"{request.metric_opt}: options for {name!r}, which {where}")
+    fingerprints: dict[str, dict[str, str]] = {}
+    skipped: list[str] = []
+    for name in list(specs):
+        try:
+            fingerprints[name] = parameter_fingerprint(specs[name], fetch=names is not None)
+        except (OSError, RuntimeError, ValueError) as exc:
+            if names is None:  # the default set: leave out metrics whose weights are not here, and say so
+                skipped.append(f"{name} ({exc})")
+                del specs[name]
+            else:
+                problems.append(f"metric {name!r}: {exc}")
+    if skipped and echo is not None:
+        echo("Not in the default set (weights not cached; `iqabench weights download METRIC`): " + "; ".join(skipped))
     resolved_options: dict[str, dict[str, Any]] = {}
     for name in specs:
         try:
@@ -203,7 +232,7 @@ def build_plan(request: BenchmarkRequest) -> Plan:
                 dataset=dataset.key,
                 options=resolved_options[name],
                 spec=spec,
-                key=cell_key(spec, resolved_options[name], manifest, split),
+                key=cell_key(spec, resolved_options[name], manifest, split, fingerprints[name]),
             )
             for name, spec in specs.items()
             if _applies(spec, dataset)

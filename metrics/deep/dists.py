@@ -28,7 +28,7 @@ from metrics.registry import MetricSpec, Resources
 
 _VGG = models.VGG16_Weights.IMAGENET1K_V1
 _FILE = WeightFile("DISTS_weights-f5e65c96.pth")
-WEIGHTS = {"dists": (WeightFile.torchvision(_VGG), _FILE)}
+WEIGHT_FILES = {"dists": (WeightFile.torchvision(_VGG), _FILE)}
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

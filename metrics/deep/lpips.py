@@ -34,7 +34,7 @@ _LINEAR = {"alex": WeightFile("LPIPS_v0.1_alex-df73285e.pth"), "vgg": WeightFile
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 
-WEIGHTS = {
+WEIGHT_FILES = {
     "lpips": (WeightFile.torchvision(_TRUNKS["alex"][1]), _LINEAR["alex"]),
     "lpips-vgg": (WeightFile.torchvision(_TRUNKS["vgg"][1]), _LINEAR["vgg"]),
 }

@@ -307,12 +307,12 @@ def load(
 
 # ------------------------------------------------------------------------------------------------ per metric
 def weight_files(metric_name: str) -> list[WeightFile]:
-    """The weight files metric ``metric_name`` loads (from its module's ``WEIGHTS``; [] for classical metrics)."""
+    """The weight files metric ``metric_name`` loads (from its module's ``WEIGHT_FILES``; [] for classical metrics)."""
     from metrics.registry import get_spec
 
     spec = get_spec(metric_name)
     module = importlib.import_module(spec.factory.__module__)
-    return list(getattr(module, "WEIGHTS", {}).get(metric_name, ()))
+    return list(getattr(module, "WEIGHT_FILES", {}).get(metric_name, ()))
 
 
 def download(metric_names: Iterable[str], **where: Any) -> list[tuple[WeightFile, Path, str, bool]]:

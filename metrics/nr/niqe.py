@@ -119,6 +119,7 @@ SPECS = (
     MetricSpec(
         name="niqe",
         mode="NR",
+        parameter_files=("niqe_pris_params.npz",),
         lower_better=True,
         score_range=(0.0, float("inf")),
         paper=(

@@ -35,6 +35,10 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.delenv("IQABENCH_WEIGHTS_UNVERIFIED")
+    # huggingface_hub reads $HF_HUB_OFFLINE once, at import (possibly in an earlier, offline test)
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     with FakeModelHub() as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         yield hub

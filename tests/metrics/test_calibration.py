@@ -13,6 +13,12 @@ CALIBRATED = [name for name in metrics.available() if metrics.get_spec(name).cal
 
 @pytest.mark.parametrize("name", CALIBRATED)
 def test_matches_official_values(name, tid_pairs, official_scores):
+    from metrics.deep.weights import real_weights_present, weight_files
+
+    if weight_files(name):
+        present, why = real_weights_present(name)
+        if not present:
+            pytest.skip(f"{name}: the published weights are not cached here ({why}); unverified here")
     spec = metrics.get_spec(name)
     dist, ref = tid_pairs
     model = metrics.create(name)

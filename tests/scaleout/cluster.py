@@ -65,23 +65,33 @@ def pids_using(marker: str) -> list[int]:
     return found
 
 
-def kill_group(pgid: int, grace: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left of it after ``grace`` seconds."""
+def _group_alive(pgid: int) -> bool:
     try:
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, 0)
     except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+        return False
+    return True
+
+
+def kill_groups(pgids: list[int], grace: float = 5.0) -> None:
+    """SIGTERM these process groups together, then SIGKILL whatever is left of them after ``grace`` seconds."""
+    for pgid in pgids:
         try:
-            os.killpg(pgid, 0)
+            os.killpg(pgid, signal.SIGTERM)
         except ProcessLookupError:
-            return
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_group_alive(g) for g in pgids):
         time.sleep(0.2)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def kill_group(pgid: int, grace: float = 5.0) -> None:
+    kill_groups([pgid], grace)
 
 
 @dataclass
@@ -96,8 +106,7 @@ class RayCluster:
     logs: list[Path] = field(default_factory=list)
 
     def stop(self) -> None:
-        for pgid in reversed(self.groups):
-            kill_group(pgid)
+        kill_groups(self.groups)
         # Anything that left our process groups but still runs out of our temp folder: stop it by pid.
         for pid in pids_using(str(self.temp_dir)):
             try:
