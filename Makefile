@@ -11,9 +11,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Re-installs whenever the project's requirements or pins change.
+# Re-installs whenever the project's requirements or pins change. The test extra brings the reference
+# implementation (pyiqa 0.1.16, installed without its heavy optional dependencies) for the equivalence tests.
 $(STAMP): $(PY) pyproject.toml constraints/ci.txt
 	$(PY) -m pip install --quiet -c constraints/ci.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints/ci.txt --no-deps pyiqa==0.1.16
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 Model = Callable[..., np.ndarray]
 
@@ -36,15 +36,30 @@ START_CENTRES = (0.25, 0.5, 0.75)
 
 def logistic_4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
     """The VQEG 4-parameter logistic: from ``b2`` (x → -inf) to ``b1`` (x → +inf), centre ``b3``, scale ``|b4|``."""
-    return (b1 - b2) / (1.0 + np.exp(-(x - b3) / abs(b4))) + b2
+    return (b1 - b2) * special.expit((x - b3) / abs(b4)) + b2
 
 
 def logistic_5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
-    """The 5-parameter logistic with a linear term (Sheikh et al. 2006)."""
-    return b1 * (0.5 - 1.0 / (1.0 + np.exp(b2 * (x - b3)))) + b4 * x + b5
+    """The 5-parameter logistic with a linear term (Sheikh et al. 2006); ``1/(1 + exp(u)) = expit(-u)``."""
+    return b1 * (0.5 - special.expit(-b2 * (x - b3))) + b4 * x + b5
+
+
+def jacobian_4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """d logistic_4 / d(b1, b2, b3, b4), for ``b4 > 0`` (the fit bounds it so)."""
+    s = special.expit((x - b3) / b4)
+    ds = (b1 - b2) * s * (1.0 - s)
+    return np.column_stack([s, 1.0 - s, -ds / b4, -ds * (x - b3) / b4**2])
+
+
+def jacobian_5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
+    """d logistic_5 / d(b1, ..., b5)."""
+    g = special.expit(-b2 * (x - b3))
+    dg = b1 * g * (1.0 - g)
+    return np.column_stack([0.5 - g, dg * (x - b3), -dg * b2, x, np.ones_like(x)])
 
 
 MODELS: dict[str, tuple[Model, int]] = {"4pl": (logistic_4, 4), "5pl": (logistic_5, 5)}
+JACOBIANS: dict[str, Model] = {"4pl": jacobian_4, "5pl": jacobian_5}
 
 
 @dataclass(frozen=True)
@@ -138,15 +153,14 @@ def fit_logistic(score: np.ndarray, mos: np.ndarray, model: str = "4pl") -> FitR
             with warnings.catch_warnings():
                 # A covariance that cannot be estimated does not invalidate the point estimate we use.
                 warnings.simplefilter("ignore", optimize.OptimizeWarning)
-                with np.errstate(over="ignore"):  # exp overflow saturates the logistic, as intended
-                    params, _ = optimize.curve_fit(
-                        func, z, y, p0=p0, bounds=_bounds(model, z), method="trf", max_nfev=MAX_FEV
-                    )
+                params, _ = optimize.curve_fit(
+                    func, z, y, p0=p0, jac=JACOBIANS[model], bounds=_bounds(model, z), method="trf",
+                    max_nfev=MAX_FEV,
+                )
         except (RuntimeError, ValueError) as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
             continue
-        with np.errstate(over="ignore"):
-            pred = func(z, *params)
+        pred = func(z, *params)
         if not np.isfinite(pred).all():
             errors.append("non-finite prediction")
             continue
@@ -156,8 +170,7 @@ def fit_logistic(score: np.ndarray, mos: np.ndarray, model: str = "4pl") -> FitR
     if best is None:
         return _failed(model, n, f"no start converged ({len(errors)} tried); last: {errors[-1]}")
     params = _to_metric_units(model, best[1], mu, sd)
-    with np.errstate(over="ignore"):
-        pred = func(x, *params)
+    pred = func(x, *params)
     rmse = float(np.sqrt(np.mean((pred - y) ** 2)))
     if np.ptp(pred) == 0:
         return FitResult(model, params, math.nan, rmse, n, error="fitted curve is flat (no PLCC)")

@@ -103,7 +103,7 @@ def test_plots_are_pngs_tied_to_their_runs(analysed):
 
 
 def test_deterministic_for_a_seed(tmp_path):
-    frames = synthetic_frames()
+    frames = {k: v for k, v in synthetic_frames().items() if k[0] == "alpha"}
     summary = summary_for(frames)
     first = analyse(tmp_path / "a", summary, frames, resamples=100, seed=9)
     again = analyse(tmp_path / "b", summary, frames, resamples=100, seed=9)

@@ -111,3 +111,23 @@ def test_a_fit_that_does_not_converge_is_reported(rng, monkeypatch):
 def test_unknown_model_is_an_error():
     with pytest.raises(ValueError, match="unknown model"):
         fit_logistic(np.arange(10.0), np.arange(10.0), "3pl")
+
+
+@pytest.mark.parametrize(("model", "params"), [("4pl", (5.0, 1.0, 0.3, 0.7)), ("5pl", (3.0, 1.5, -0.2, 0.4, 2.0))])
+def test_analytic_jacobians_match_finite_differences(rng, model, params):
+    x = rng.uniform(-2, 2, 30)
+    func, jac = fits.MODELS[model][0], fits.JACOBIANS[model]
+    numeric = np.column_stack([
+        (func(x, *np.add(params, step)) - func(x, *np.subtract(params, step))) / 2e-6
+        for step in np.eye(len(params)) * 1e-6
+    ])  # fmt: skip
+    np.testing.assert_allclose(jac(x, *params), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_linear_data_still_gets_a_5pl_fit(rng):
+    """On a straight line with noise the 5PL optimum drifts towards a step; the bounds keep it finite."""
+    x = rng.uniform(0, 1, 40) + rng.normal(0, 0.4, 40)
+    mos = 10 * x + rng.normal(0, 2.0, 40)
+    fit = fit_logistic(x, mos, "5pl")
+    assert fit.ok, fit.error
+    assert fit.plcc >= abs(stats.pearsonr(x, mos).statistic) - 1e-9  # the line is a 5PL with b1 = 0

@@ -22,6 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: Per node: the tests move a few MiB of images; the default (30% of RAM) would reserve GiBs of shared memory.
+OBJECT_STORE_BYTES = 200 * 2**20
 
 
 def free_port() -> int:
@@ -168,7 +170,8 @@ def start_cluster(cpus_per_node: tuple[int, ...] = (1, 1), timeout: float = 180.
             log = temp_dir / f"ray-start-{index}.log"
             cluster.logs.append(log)
             common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--num-gpus", "0",
-                      "--temp-dir", str(temp_dir), "--disable-usage-stats", *node_ports()]
+                      "--temp-dir", str(temp_dir), "--disable-usage-stats", *node_ports(),
+                      "--object-store-memory", str(OBJECT_STORE_BYTES)]
             if index == 0:
                 args = ["--head", "--port", str(port), "--include-dashboard", "true",
                         "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
