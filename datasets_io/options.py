@@ -60,11 +60,14 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
     """Validate one YAML entry and build its spec; every problem names the file, the key and the field."""
     if not isinstance(entry, Mapping):
         raise _fail(source, key, "<entry>", f"must be a mapping, got {type(entry).__name__}")
+    not_named = [k for k in entry if not isinstance(k, str)]
+    if not_named:
+        raise _fail(source, key, repr(not_named[0]), "field names must be strings")
     unknown = set(entry) - _KNOWN_FIELDS - _IGNORED_FIELDS
     if unknown:
         raise _fail(source, key, sorted(unknown)[0], f"unknown field (known: {', '.join(sorted(_KNOWN_FIELDS))})")
     kind = entry.get("type")
-    if kind not in DATASET_KINDS:
+    if not isinstance(kind, str) or kind not in DATASET_KINDS:
         raise _fail(source, key, "type", f"unknown dataset type {kind!r} (known: {', '.join(DATASET_KINDS)})")
     for required in ("dataroot_target", "meta_info_file"):
         if not isinstance(entry.get(required), str) or not entry[required].strip():

@@ -60,5 +60,5 @@ def read_image_uri(location: str | Path) -> np.ndarray:
     try:
         data = read_bytes(location)
     except OSError as exc:
-        raise ImageDecodeError(f"{location}: cannot read ({exc.strerror or exc})") from exc
+        raise ImageDecodeError(str(location), f"cannot read ({exc.strerror or exc})") from exc
     return decode_bytes(data, str(location))

@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "report",
     "mlflow-sync": "mlflow_sync",
     "weights": "weights",
+    "efficiency": "efficiency",
 }
 
 

@@ -56,6 +56,149 @@ def _dists(seed: int) -> dict[str, torch.Tensor]:
     return {name: 0.1 + 0.05 * torch.rand(1, 1475, 1, 1, generator=gen) for name in ("alpha", "beta")}
 
 
+def _random(key: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    """One random tensor by the same rules as :func:`_rand_like_state`, from its key and shape."""
+    if key.endswith("running_var"):
+        return 0.5 + torch.rand(shape, generator=gen)
+    if key.endswith("running_mean") or key.endswith("bias"):
+        return 0.1 * torch.randn(shape, generator=gen)
+    if len(shape) <= 1:
+        return 1 + 0.1 * torch.randn(shape, generator=gen)
+    fan_in = 1
+    for size in shape[1:]:
+        fan_in *= size
+    return torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
+
+
+def _shapes(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {key: _random(key, shape, gen) for key, shape in shapes.items()}
+
+
+def _conv_shapes(prefix: str, cfg: list, batch_norm: bool = False, in_ch: int = 3) -> dict[str, tuple[int, ...]]:
+    """Keys of a VGG-style Sequential (3×3 conv [+BN] + ReLU per int, 'M' a max-pool) under ``prefix``."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    index = 0
+    for item in cfg:
+        if item == "M":
+            index += 1
+            continue
+        shapes[f"{prefix}{index}.weight"] = (item, in_ch, 3, 3)
+        shapes[f"{prefix}{index}.bias"] = (item,)
+        if batch_norm:
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                shapes[f"{prefix}{index + 1}.{name}"] = (item,)
+            index += 1
+        index += 2
+        in_ch = item
+    return shapes
+
+
+def _linear_shapes(prefix: str, sizes: list[tuple[int, int]], step: int = 3) -> dict[str, tuple[int, ...]]:
+    """Keys of an MLP Sequential whose Linear layers sit every ``step`` modules (Linear, ReLU, Dropout, …)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k, (fan_in, fan_out) in enumerate(sizes):
+        shapes[f"{prefix}{k * step}.weight"] = (fan_out, fan_in)
+        shapes[f"{prefix}{k * step}.bias"] = (fan_out,)
+    return shapes
+
+
+def _resnet50_state(seed: int) -> dict[str, torch.Tensor]:
+    state = _tv(models.resnet50, seed)
+    state.pop("fc.weight")
+    state.pop("fc.bias")
+    return state
+
+
+def _ckdn(seed: int) -> dict[str, torch.Tensor]:
+    """``net.{qse,dte}_{1,2}``, ``net.csp``/``net.aux_csp`` (ResNet-50 conv1/layer1/layer2 layouts), ``net.fc_``/``fc1_``."""
+    state: dict[str, torch.Tensor] = {}
+    renames = {"conv1.": ("qse_1.", "dte_1."), "layer1.": ("qse_2.", "dte_2."), "layer2.": ("csp.", "aux_csp.")}
+    for copy in range(2):
+        for key, value in _resnet50_state(seed + copy).items():
+            for old, new in renames.items():
+                if key.startswith(old):
+                    state["net." + new[copy] + key[len(old):]] = value
+    mlp = [(512, 2048), (2048, 2048), (2048, 1)]
+    state.update({f"net.{k}": v for k, v in _shapes(_linear_shapes("fc_.", mlp), seed + 2).items()})
+    state.update({f"net.{k}": v for k, v in _shapes(_linear_shapes("fc1_.", mlp), seed + 3).items()})
+    state["net.fc_.6.weight"] *= 0.02  # logits of order 1: an unsaturated sigmoid, distinct scores
+    return state
+
+
+_PIEAPP_CONVS = [(3, 64), (64, 64), (64, 64), (64, 128), (128, 128), (128, 128), (128, 256), (256, 256),
+                 (256, 256), (256, 512), (512, 512)]
+
+
+def _pieapp(seed: int) -> dict[str, torch.Tensor]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k, (cin, cout) in enumerate(_PIEAPP_CONVS, start=1):
+        shapes[f"conv{k}.weight"], shapes[f"conv{k}.bias"] = (cout, cin, 3, 3), (cout,)
+    for name, (fan_in, fan_out) in {"fc1_score": (120832, 512), "fc2_score": (512, 1), "fc1_weight": (2048, 512),
+                                    "fc2_weight": (512, 1)}.items():
+        shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (fan_out, fan_in), (fan_out,)
+    shapes["ref_score_subtract.weight"], shapes["ref_score_subtract.bias"] = (1,), (1,)
+    state = _shapes(shapes, seed)
+    # positive patch weights (as trained ones are), so the weighted mean is well conditioned
+    state["fc2_weight.weight"] = state["fc2_weight.weight"].abs()
+    state["fc2_weight.bias"] = torch.full((1,), 0.5)
+    return state
+
+
+_WADIQAM_CFG = [32, 32, "M", 64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M"]
+
+
+def _wadiqam(fc_in: int, seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    shapes = _conv_shapes("features.", _WADIQAM_CFG)
+    shapes.update(_linear_shapes("fc_q.", [(fc_in, 512), (512, 1)]))
+    shapes.update(_linear_shapes("fc_w.", [(fc_in, 512), (512, 1)]))
+    state = _shapes(shapes, seed)
+    state["fc_w.3.bias"] = torch.full((1,), 0.5)  # mostly positive patch weights after the final ReLU
+    return {"params": state}
+
+
+def _cnniqa(seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    shapes = {"conv1.weight": (50, 3, 7, 7), "conv1.bias": (50,)}
+    shapes.update({f"fc{k}.{p}": s for k, (fi, fo) in enumerate([(100, 800), (800, 800), (800, 1)], start=1)
+                   for p, s in (("weight", (fo, fi)), ("bias", (fo,)))})
+    return {"params": _shapes(shapes, seed)}
+
+
+_SCNN_CFG = [(3, 48, 1), (48, 48, 2), (48, 64, 1), (64, 64, 2), (64, 64, 1), (64, 64, 2), (64, 128, 1),
+             (128, 128, 1), (128, 128, 2)]
+
+
+def _scnn_shapes(prefix: str) -> dict[str, tuple[int, ...]]:
+    """SCNN's ``features``: conv (index 3k), BatchNorm (3k+1), ReLU per block."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k, (cin, cout, _) in enumerate(_SCNN_CFG):
+        shapes[f"{prefix}{3 * k}.weight"], shapes[f"{prefix}{3 * k}.bias"] = (cout, cin, 3, 3), (cout,)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{prefix}{3 * k + 1}.{name}"] = (cout,)
+    return shapes
+
+
+def _dbcnn_scnn(seed: int) -> dict[str, torch.Tensor]:
+    """The SCNN pre-training checkpoint (read by the reference implementation only)."""
+    shapes = _scnn_shapes("features.")
+    for k, (cin, cout) in enumerate([(128, 256), (256, 256)]):
+        shapes[f"projection.{3 * k}.weight"], shapes[f"projection.{3 * k}.bias"] = (cout, cin, 1, 1), (cout,)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"projection.{3 * k + 1}.{name}"] = (cout,)
+    shapes["classifier.weight"], shapes["classifier.bias"] = (39, 256), (39,)
+    return _shapes(shapes, seed)
+
+
+def _dbcnn(seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    vgg = _tv(models.vgg16, seed)
+    state = {"features1." + k[len("features."):]: v for k, v in vgg.items()
+             if k.startswith("features.") and int(k.split(".")[1]) < 30}
+    shapes = _scnn_shapes("features2.")
+    shapes.update({"fc.weight": (1, 512 * 128), "fc.bias": (1,)})
+    state.update(_shapes(shapes, seed + 1))
+    return {"params": state}
+
+
 #: file name → (source, generator of its content).
 FILES: dict[str, tuple[str, Callable[[], object]]] = {
     "alexnet-owt-7be5be79.pth": ("torchvision", lambda: _tv(models.alexnet, 1)),
@@ -63,6 +206,16 @@ FILES: dict[str, tuple[str, Callable[[], object]]] = {
     "LPIPS_v0.1_alex-df73285e.pth": ("hf", lambda: _lpips_linear((64, 192, 384, 256, 256), 3)),
     "LPIPS_v0.1_vgg-a78928a0.pth": ("hf", lambda: _lpips_linear((64, 128, 256, 512, 512), 4)),
     "DISTS_weights-f5e65c96.pth": ("hf", lambda: _dists(5)),
+    # second tranche of issue 10; "resnet50-19c8e357.pth" (the old torchvision ResNet-50 URL) and
+    # "DBCNN_scnn-7ea73d75.pth" are read only by the reference implementation before its checkpoint overwrites them
+    "resnet50-19c8e357.pth": ("torchvision", lambda: _tv(models.resnet50, 6)),
+    "CKDN_model_best-38b27dc6.pth": ("hf", lambda: _ckdn(7)),
+    "PieAPPv0.1-0937b014.pth": ("hf", lambda: _pieapp(10)),
+    "WaDIQaM-kadid-f7541ea5.pth": ("hf", lambda: _wadiqam(512 * 3, 11)),
+    "WaDIQaM-NR-koniq-aaffea29.pth": ("hf", lambda: _wadiqam(512, 12)),
+    "CNNIQA_koniq10k-e6f14c91.pth": ("hf", lambda: _cnniqa(13)),
+    "DBCNN_scnn-7ea73d75.pth": ("hf", lambda: _dbcnn_scnn(14)),
+    "DBCNN_KonIQ10k-2de81c0a.pth": ("hf", lambda: _dbcnn(15)),
 }
 
 
@@ -112,3 +265,8 @@ def seed_all(root: Path) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "IQABENCH_WEIGHTS_UNVERIFIED": "1",
     }
+
+
+from random_weights_b import FILES_B  # noqa: E402  (MUSIQ, PaQ-2-PiQ: third tranche)
+
+FILES.update(FILES_B)

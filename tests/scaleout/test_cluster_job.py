@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +49,20 @@ def job_runtime_env(tracking_uri: str, home: Path, weights: Path) -> dict:
     }
 
 
+@dataclass
 class Job:
-    def __init__(self, cluster: RayCluster, server: MlflowServer, out: Path, demo_root: Path,
-                 completed: subprocess.CompletedProcess, seconds: float, package: Path | None) -> None:
-        self.cluster, self.server, self.out, self.demo_root = cluster, server, out, demo_root
-        self.completed, self.seconds, self.package = completed, seconds, package
+    """A finished ``ray job submit`` and what the tests inspect about it."""
+
+    cluster: RayCluster
+    server: MlflowServer
+    out: Path
+    demo_root: Path
+    completed: subprocess.CompletedProcess
+    seconds: float
+    #: A copy of the working dir as the head node unpacked it (None if it was not found).
+    package: Path | None
+    #: The cluster's nodes as the dashboard's state API lists them.
+    nodes: list[dict]
 
     def frame(self, metric: str) -> pd.DataFrame:
         return pd.read_parquet(self.out / "scores" / "demo" / f"{metric}.parquet")
@@ -102,9 +112,8 @@ def job(tmp_path_factory):
         package = base / "shipped"
         if shipped:  # keep a copy of what the cluster received before the nodes (and their files) go
             shutil.copytree(shipped[0], package, symlinks=True)
-        result = Job(cluster, server, out, demo_root, completed, seconds, package if shipped else None)
-        result.nodes = [n for n in _dashboard_json(cluster, "/api/v0/nodes")["data"]["result"]["result"]]
-        yield result
+        nodes = _dashboard_json(cluster, "/api/v0/nodes")["data"]["result"]["result"]
+        yield Job(cluster, server, out, demo_root, completed, seconds, package if shipped else None, nodes)
     finally:
         cluster.stop()
         server.stop()

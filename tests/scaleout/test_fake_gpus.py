@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,8 +42,11 @@ def probe() -> dict:
         output, _ = proc.communicate(timeout=240)
     finally:
         kill_group(proc.pid, grace=5)
-        for pid in pids_using(temp_dir):
-            os.kill(pid, 9)
+        for pid in pids_using(temp_dir):  # anything of this cluster that outlived ray.shutdown()
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(temp_dir, ignore_errors=True)
     lines = [line for line in output.splitlines() if line.startswith("PROBE-RESULT ")]
     assert proc.returncode == 0 and lines, output[-5000:]

@@ -1,0 +1,81 @@
+"""Building blocks shared by the patch/backbone deep metrics (no metric is registered here).
+
+* :func:`unwrap` — a checkpoint whose tensors sit under one top-level key (``{"params": {...}}``).
+* :func:`conv_stack` — a VGG-style ``Sequential`` of 3×3 convolutions, ReLUs and 2×2 max-pools from a config list,
+  with the module indices that torchvision's VGG and the published WaDIQaM/DBCNN checkpoints use.
+* :func:`bottleneck_stage` — one ResNet-50 stage (torchvision's ``Bottleneck`` blocks, stride on the 3×3 conv).
+* :func:`grid_patches` — square patches on a regular grid, as one batch (N·P×C×k×k), image-major order.
+* :func:`build_meta` / :func:`fill` — build a module without random initialisation and fill it strictly from a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torchvision.models.resnet import Bottleneck
+
+from metrics.deep.weights import LoadedWeights, WeightIntegrityError, load_module
+
+
+def unwrap(loaded: LoadedWeights, key: str) -> LoadedWeights:
+    """The same file with ``state_dict`` replaced by ``state_dict[key]`` (e.g. ``params``)."""
+    inner = loaded.state_dict.get(key)
+    if not isinstance(inner, dict):
+        raise WeightIntegrityError(f"weight file {loaded.file.filename} ({loaded.path}) has no {key!r} state dict")
+    return dataclasses.replace(loaded, state_dict=inner)
+
+
+def build_meta(build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` on the meta device: no time spent on random initialisation of what a file will overwrite."""
+    with torch.device("meta"):
+        return build()
+
+
+def fill(module: nn.Module, loaded: LoadedWeights, prefix: str = "", ignore: tuple[str, ...] = ()) -> nn.Module:
+    """Adopt the file's tensors under ``prefix`` into a meta-built ``module`` (every key must fit), float32."""
+    load_module(module, loaded, prefix=prefix, ignore=ignore, assign=True)
+    return module.float().requires_grad_(False)
+
+
+def conv_stack(cfg: Sequence[int | str], in_channels: int = 3, batch_norm: bool = False) -> nn.Sequential:
+    """3×3 conv (padding 1) [+ BatchNorm] + ReLU per integer in ``cfg``; 'M' is a 2×2 max-pool of stride 2."""
+    layers: list[nn.Module] = []
+    for item in cfg:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+            continue
+        layers.append(nn.Conv2d(in_channels, int(item), 3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(int(item)))
+        layers.append(nn.ReLU())
+        in_channels = int(item)
+    return nn.Sequential(*layers)
+
+
+def bottleneck_stage(inplanes: int, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    """``blocks`` ResNet bottlenecks of width ``planes`` (output 4·planes); the first one projects the shortcut."""
+    out = planes * Bottleneck.expansion
+    shortcut = None
+    if stride != 1 or inplanes != out:
+        shortcut = nn.Sequential(nn.Conv2d(inplanes, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
+    layers = [Bottleneck(inplanes, planes, stride, shortcut)]
+    layers += [Bottleneck(out, planes) for _ in range(1, blocks)]
+    return nn.Sequential(*layers)
+
+
+def grid_positions(length: int, size: int, stride: int, include_last: bool = True) -> int:
+    """How many windows of ``size`` start at 0, stride, 2·stride, … (``include_last=False``: starts < length-size)."""
+    if include_last:
+        return (length - size) // stride + 1 if length >= size else 0
+    return max(0, -(-(length - size) // stride))
+
+
+def grid_patches(x: torch.Tensor, size: int, stride: int, rows: int, cols: int) -> torch.Tensor:
+    """The rows×cols patches of ``size`` at (i·stride, j·stride) of each image: (N·rows·cols)×C×size×size."""
+    n, c = x.shape[:2]
+    span_h, span_w = (rows - 1) * stride + size, (cols - 1) * stride + size
+    windows = x[..., :span_h, :span_w].unfold(2, size, stride).unfold(3, size, stride)  # N,C,rows,cols,k,k
+    return windows.permute(0, 2, 3, 1, 4, 5).reshape(n * rows * cols, c, size, size)

@@ -1,0 +1,111 @@
+"""Random weight files in the published layouts of MUSIQ and PaQ-2-PiQ (third tranche of the deep metrics).
+
+The key names and shapes are facts of the published files, written out here independently of our modules, so
+that a strict load proves our modules fit the published layout. Merged into ``random_weights.FILES``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torchvision import models
+
+
+
+def _random_state(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, torch.Tensor]:
+    """Seeded random tensors for a key → shape layout, scaled like ``_rand_like_state``."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in shapes.items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(1000, dtype=torch.long)
+        elif key.endswith("running_var"):
+            state[key] = 0.5 + torch.rand(shape, generator=gen)
+        elif key.endswith(("running_mean", "bias")):
+            state[key] = 0.1 * torch.randn(shape, generator=gen)
+        elif key.endswith(("_emb", "cls")):
+            state[key] = 0.5 * torch.randn(shape, generator=gen)
+        elif len(shape) <= 1:
+            state[key] = 1 + 0.1 * torch.randn(shape, generator=gen)
+        else:
+            fan_in = int(torch.tensor(shape[1:]).prod())
+            state[key] = torch.randn(shape, generator=gen) * (2.0 / fan_in) ** 0.5
+    return state
+
+
+def _module_state(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    return _random_state({key: tuple(value.shape) for key, value in module.state_dict().items()}, seed)
+
+
+def _musiq_layout(classes: int) -> dict[str, tuple[int, ...]]:
+    """The published MUSIQ checkpoint layout (patch 32, hidden 384, MLP 1152, 14 layers, 3 scales, grid 10)."""
+    shapes: dict[str, tuple[int, ...]] = {
+        "conv_root.weight": (64, 3, 7, 7),
+        "gn_root.weight": (64,),
+        "gn_root.bias": (64,),
+    }
+    for name, cout, cin, k in (("1", 64, 64, 1), ("2", 64, 64, 3), ("3", 256, 64, 1), ("_proj", 256, 64, 1)):
+        shapes[f"block1.conv{name}.weight"] = (cout, cin, k, k)
+        shapes[f"block1.gn{name}.weight"] = (cout,)
+        shapes[f"block1.gn{name}.bias"] = (cout,)
+    shapes["embedding.weight"] = (384, 256 * 8 * 8)
+    shapes["embedding.bias"] = (384,)
+    enc = "transformer_encoder"
+    shapes[f"{enc}.posembed_input.position_emb"] = (1, 100, 384)
+    shapes[f"{enc}.scaleembed_input.scale_emb"] = (3, 384)
+    shapes[f"{enc}.cls"] = (1, 1, 384)
+    shapes[f"{enc}.encoder_norm.weight"] = (384,)
+    shapes[f"{enc}.encoder_norm.bias"] = (384,)
+    for i in range(14):
+        block = f"{enc}.transformer.encoderblock_{i}"
+        for norm in ("norm1", "norm2"):
+            shapes[f"{block}.{norm}.weight"] = (384,)
+            shapes[f"{block}.{norm}.bias"] = (384,)
+        for proj in ("query", "key", "value", "out"):
+            shapes[f"{block}.attention.{proj}.weight"] = (384, 384)
+            shapes[f"{block}.attention.{proj}.bias"] = (384,)
+        shapes[f"{block}.mlp.fc1.weight"] = (1152, 384)
+        shapes[f"{block}.mlp.fc1.bias"] = (1152,)
+        shapes[f"{block}.mlp.fc2.weight"] = (384, 1152)
+        shapes[f"{block}.mlp.fc2.bias"] = (384,)
+    head = "head.0" if classes > 1 else "head"
+    shapes[f"{head}.weight"] = (classes, 384)
+    shapes[f"{head}.bias"] = (classes,)
+    return shapes
+
+
+def _musiq(classes: int, seed: int) -> dict[str, torch.Tensor]:
+    return _random_state(_musiq_layout(classes), seed)
+
+
+def _paq2piq(seed: int) -> dict[str, torch.Tensor]:
+    """ResNet-18 trunk under ``body.<child index>`` and the fastai head (BN 1024, FC 512, BN 512, FC 1)."""
+    trunk = _module_state(models.resnet18(weights=None), seed)
+    children = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+    state = {}
+    for key, value in trunk.items():
+        first, rest = key.split(".", 1)
+        if first in ("fc",):
+            continue
+        state[f"body.{children.index(first)}.{rest}"] = value
+    head: dict[str, tuple[int, ...]] = {}
+    for index, width in ((2, 1024), (6, 512)):
+        for part in ("weight", "bias", "running_mean", "running_var"):
+            head[f"head.{index}.{part}"] = (width,)
+        head[f"head.{index}.num_batches_tracked"] = ()
+    head.update({"head.4.weight": (512, 1024), "head.4.bias": (512,), "head.8.weight": (1, 512), "head.8.bias": (1,)})
+    state.update(_random_state(head, seed + 1))
+    return state
+
+
+#: file name → (source, generator of its content).
+FILES_B: dict[str, tuple[str, Callable[[], object]]] = {
+    "musiq_koniq_ckpt-e95806b9.pth": ("hf", lambda: _musiq(1, 101)),
+    "musiq_ava_ckpt-e8d3f067.pth": ("hf", lambda: _musiq(10, 102)),
+    "musiq_paq2piq_ckpt-364c0c84.pth": ("hf", lambda: _musiq(1, 103)),
+    "musiq_spaq_ckpt-358bb6af.pth": ("hf", lambda: _musiq(1, 104)),
+    "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth": ("hf", lambda: _paq2piq(105)),
+    # pyiqa builds its PaQ-2-PiQ trunk from torchvision's ImageNet file before the checkpoint overwrites it
+    "resnet18-f37072fd.pth": ("torchvision", lambda: _module_state(models.resnet18(weights=None), 106)),
+}

@@ -1,0 +1,114 @@
+"""Property-based: malformed option YAML, meta-info CSV and CLI arguments get a clear error naming the file and
+field, never a traceback from deep inside."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from datasets_io.meta import MetaInfoError, rows_for
+from datasets_io.options import parse_options_text
+from datasets_io.spec import DATASET_KINDS, DatasetOptionError, DatasetSpec
+from jobs.cli import main
+
+FIELDS = ["name", "type", "dataroot_target", "dataroot_ref", "meta_info_file", "split_index", "split_file", "phase",
+          "mos_range", "lower_better", "mos_normalize", "augment", "bogus_field"]
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(string.printable, max_size=12),
+)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=6)
+entries = st.dictionaries(st.sampled_from(FIELDS), values, max_size=8)
+valid_core = st.fixed_dictionaries(
+    {"type": st.sampled_from(sorted(DATASET_KINDS)), "dataroot_target": st.just("./datasets/x"),
+     "meta_info_file": st.just("./datasets/meta.csv")}
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.text(string.ascii_lowercase, min_size=1, max_size=6), st.one_of(entries, values), max_size=3))
+def test_option_yaml_errors_name_file_and_field(document):
+    text = yaml.safe_dump(document)
+    try:
+        specs = parse_options_text(text, "opts.yml")
+    except DatasetOptionError as exc:
+        message = str(exc)
+        assert message.startswith("opts.yml")
+        if isinstance(document, dict) and any(isinstance(v, dict) for v in document.values()):
+            assert "dataset" in message or "field" in message or "mapping" in message
+        return
+    for key, spec in specs.items():
+        assert spec.key == key and spec.type in DATASET_KINDS
+
+
+@settings(max_examples=100, deadline=None)
+@given(valid_core, entries)
+def test_option_entries_with_one_bad_field(core, extra):
+    document = {"ds": {**extra, **core}}
+    try:
+        parse_options_text(yaml.safe_dump(document), "opts.yml")
+    except DatasetOptionError as exc:
+        assert "opts.yml" in str(exc) and "'ds'" in str(exc)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(max_size=200))
+def test_arbitrary_yaml_text_is_refused_cleanly(text):
+    try:
+        parse_options_text(text, "opts.yml")
+    except DatasetOptionError as exc:
+        assert str(exc).startswith("opts.yml")
+
+
+cells = st.one_of(st.text(string.printable.replace("\n", "").replace("\r", ""), max_size=8),
+                  st.floats(allow_nan=False, allow_infinity=False).map(str), st.integers().map(str))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(cells, min_size=0, max_size=5), max_size=6), fr=st.booleans(),
+       split=st.sampled_from([None, "official_split"]))
+def test_meta_csv_errors_name_the_file(tmp_path_factory, rows, fr, split):
+    folder = tmp_path_factory.mktemp("meta")
+    path = folder / "meta.csv"
+    header = ["ref_name", "dist_name", "mos"] if fr else ["dist_name", "mos"]
+    lines = [",".join(header + (["official_split"] if split else []))] + [",".join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    spec = DatasetSpec(key="t", name="t", type="GeneralFRDataset" if fr else "GeneralNRDataset",
+                       dataroot_target=str(folder), meta_info_file=str(path), split_index=split, phase="test")
+    try:
+        table = rows_for(spec)
+    except (MetaInfoError, DatasetOptionError) as exc:
+        assert str(path) in str(exc) or "'t'" in str(exc)
+        return
+    assert {"dist_name", "ref_name", "mos"} <= set(table.columns)
+    assert table["mos"].notna().all()
+
+
+FLAGS = st.lists(
+    st.one_of(
+        st.sampled_from(["-m", "-d", "--batch_size", "--limit", "--num_workers", "--metric_opt", "--data_opt",
+                         "--checkpoint_every", "--bogus"]),
+        st.sampled_from(["psnr", "ssim", "demo", "nope", "0", "-3", "2", "x.yml", "", "--", "-"]),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(FLAGS)
+def test_cli_arguments_never_traceback(tmp_path_factory, capsys, argv):
+    out = tmp_path_factory.mktemp("cli")
+    try:
+        code = main(["bench", *argv, "--out", str(out), "--dry-run"])
+    except SystemExit as exc:  # argparse: usage error, exit status 2
+        assert exc.code == 2
+        assert "error:" in capsys.readouterr().err
+        return
+    captured = capsys.readouterr()
+    assert code in (0, 2)
+    if code == 2:
+        assert "iqabench bench: error:" in captured.err
