@@ -30,6 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
     parser.add_argument("--checkpoint_every", type=int, default=64,
                         help="commit per-image results at least every N images (default: 64)")
+    parser.add_argument("--bootstrap_resamples", type=int, default=1000,
+                        help="bootstrap resamples for confidence intervals and significance (default: 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default: 0)")
     parser.add_argument("--force", action="store_true", help="recompute cells that are already committed")
     parser.add_argument("--download", action="store_true", help="download missing datasets first")
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
@@ -57,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
             download=args.download,
             force=args.force,
             checkpoint_every=args.checkpoint_every,
+            bootstrap_resamples=args.bootstrap_resamples,
+            seed=args.seed,
             num_workers=args.num_workers,
             ray_address=args.ray_address,
         )

@@ -27,7 +27,7 @@ from orchestrator.plots import heatmap_plot, ranking_plot, safe_name, scatter_pl
 from orchestrator.significance import SIGNIFICANCE_COLUMNS, significance_table
 from orchestrator.stats import MIN_IMAGES, scored_rows
 from orchestrator.store import write_text_atomic
-from orchestrator.tracking import git_commit, versions
+from orchestrator.provenance import git_commit, versions
 
 #: Columns ``analyse`` adds to the summary (in this order).
 ANALYSIS_COLUMNS = [

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from orchestrator.analysis import analyse
 from orchestrator.export import leaderboard, write_results_csv, write_summary_csv
 from orchestrator.placement import place
 from orchestrator.plan import Cell, DatasetPass, Plan, build_plan, describe_plan
@@ -115,6 +116,8 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
             rows.append(row)
             frames[(cell.dataset, cell.metric)] = frame
     summary = pd.DataFrame(rows)
+    echo(f"Statistics: logistic fits, {request.bootstrap_resamples} bootstrap resamples, pairwise significance, plots")
+    summary = analyse(out, summary, frames, resamples=request.bootstrap_resamples, seed=request.seed).summary
     result.summary = summary
     result.results_csv = Path(request.save_result_path) if request.save_result_path else out / "benchmark_results.csv"
     write_summary_csv(summary, out / "summary.csv")

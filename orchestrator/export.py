@@ -70,7 +70,11 @@ def write_results_csv(summary: pd.DataFrame, path: Path) -> None:
 
 
 def write_summary_csv(summary: pd.DataFrame, path: Path) -> None:
-    write_text_atomic(summary[SUMMARY_COLUMNS].to_csv(index=False, float_format="%.10g"), path)
+    """The long-form summary: the core columns, then the analysis columns where present."""
+    from orchestrator.analysis import ANALYSIS_COLUMNS
+
+    columns = SUMMARY_COLUMNS + [c for c in ANALYSIS_COLUMNS if c in summary.columns]
+    write_text_atomic(summary[columns].to_csv(index=False, float_format="%.10g"), path)
 
 
 def leaderboard(summary: pd.DataFrame) -> str:

@@ -24,6 +24,9 @@ class BenchmarkRequest:
     force: bool = False
     #: Commit streamed per-image results at least every this many images (what a killed run can lose).
     checkpoint_every: int = 64
+    #: Bootstrap resamples for the confidence intervals and paired significance tests, and their seed.
+    bootstrap_resamples: int = 1000
+    seed: int = 0
     #: Download missing datasets from the Hugging Face hub before scoring.
     download: bool = False
     #: Actors per metric; ``None`` chooses from the cluster's CPUs.
@@ -42,5 +45,7 @@ class BenchmarkRequest:
             raise ValueError(f"--num_workers must be >= 1, got {self.num_workers}")
         if self.checkpoint_every < 1:
             raise ValueError(f"--checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if self.bootstrap_resamples < 1:
+            raise ValueError(f"--bootstrap_resamples must be >= 1, got {self.bootstrap_resamples}")
         if not self.datasets:
             raise ValueError("at least one dataset is required")

@@ -60,9 +60,13 @@ def scores_path(out: Path, dataset: str, metric: str) -> Path:
 
 
 def _temp_beside(path: Path) -> str:
+    """A temporary file next to ``path`` with ordinary permissions (mkstemp's are owner-only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return tmp
 
 

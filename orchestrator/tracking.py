@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import subprocess
 import time
 import urllib.error
 import urllib.request
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
+from orchestrator.analysis import ANALYSIS_METRICS, cell_plot_path, run_artifacts
+from orchestrator.provenance import git_commit, versions
 from orchestrator.store import scores_path, write_text_atomic
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,7 +30,6 @@ EXPERIMENT = "iqabench"
 PENDING_FILE = "tracking_pending.json"
 #: Summary columns logged as MLflow metrics of each child run.
 CELL_METRICS = ("plcc", "srcc", "krcc", "n", "n_failed", "seconds_per_image", "images_per_second")
-PACKAGES = ("iqabench", "torch", "torchvision", "ray", "mlflow", "numpy", "scipy", "pandas", "pyarrow")
 PROBE_TIMEOUT_S = 5.0
 
 
@@ -48,27 +46,6 @@ def tracking_uri(out: Path, explicit: str | None = None) -> str:
     return f"sqlite:///{(Path(out) / 'mlflow.db').resolve()}"
 
 
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def git_commit() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unknown ({type(exc).__name__})"
-    return result.stdout.strip() if result.returncode == 0 else "unknown (not a git checkout)"
-
-
 def probe(uri: str) -> None:
     """Raise :class:`TrackingUnavailable` quickly when an HTTP tracking server does not answer."""
     if not uri.startswith(("http://", "https://")):
@@ -79,6 +56,13 @@ def probe(uri: str) -> None:
                 raise TrackingUnavailable(f"{uri}/health answered HTTP {response.status}")
     except (urllib.error.URLError, OSError) as exc:
         raise TrackingUnavailable(f"MLflow tracking server {uri} is unreachable ({exc})") from exc
+
+
+def _present(value: Any) -> bool:
+    """A value worth logging: not None, not NaN, not an empty string."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return not (isinstance(value, str) and not value)
 
 
 def dump_json(value: Any) -> str:
@@ -92,6 +76,7 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
+        self.out = Path(out)
         self.client = MlflowClient(tracking_uri=uri)
         experiment = self.client.get_experiment_by_name(EXPERIMENT)
         if experiment is None:
@@ -132,8 +117,16 @@ class Tracker:
         }.items():
             self.client.log_param(run_id, key, str(value))
         self.client.log_dict(run_id, plan, "plan.json")
-        self.client.set_terminated(run_id)
         return run_id
+
+    def finish_parent(self, run_id: str, params: dict[str, Any]) -> None:
+        """The run-level artifacts (summary, analysis tables, heat map, rankings), then close the parent."""
+        for key, value in params.items():
+            self.client.log_param(run_id, key, str(value))
+        for path, folder in [(self.out / "summary.csv", None), *run_artifacts(self.out)]:
+            if path.is_file():
+                self.client.log_artifact(run_id, str(path), artifact_path=folder)
+        self.client.set_terminated(run_id)
 
     def log_cell(self, parent_id: str, invocation_id: str, row: dict[str, Any], parquet: Path | None) -> str:
         """The cell's child run, unless this invocation already logged it."""
@@ -151,18 +144,22 @@ class Tracker:
                 "iqabench.invocation": invocation_id,
                 "iqabench.cell_key": row["cell_key"],
                 **({"failure_reasons": str(row["failure_reasons"])[:5000]} if row.get("failure_reasons") else {}),
+                **({"fit_error": str(row["fit_error"])[:5000]} if _present(row.get("fit_error")) else {}),
             },
         )
         run_id = run.info.run_id
         for key in ("metric", "dataset", "split", "options", "mode"):
             self.client.log_param(run_id, key, str(row[key]))
         now = int(time.time() * 1000)
-        for key in CELL_METRICS:
+        for key in (*CELL_METRICS, *ANALYSIS_METRICS):
             value = row.get(key)
-            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            if _present(value):
                 self.client.log_metric(run_id, key, float(value), timestamp=now)
         if parquet is not None and parquet.is_file():
             self.client.log_artifact(run_id, str(parquet), artifact_path="scores")
+        plot = cell_plot_path(self.out, row["dataset"], row["metric"])
+        if plot.is_file():
+            self.client.log_artifact(run_id, str(plot), artifact_path="plots")
         self.client.set_terminated(run_id)
         return run_id
 
@@ -192,6 +189,7 @@ def sync_pending(out: Path, uri: str, echo: Callable[[str], None] = print) -> in
         row["failure_reasons"] = row.get("failure_reasons") or ""
         tracker.log_cell(parent, pending["invocation_id"], row, scores_path(Path(out), row["dataset"], row["metric"]))
         logged += 1
+    tracker.finish_parent(parent, pending.get("params", {}))
     pending_path.unlink()
     echo(f"Synced {logged} cell(s) of invocation {pending['invocation_id']} to {uri} (parent run {parent})")
     return logged
@@ -209,6 +207,7 @@ def log_run(result: "BenchmarkResult", request: "BenchmarkRequest", echo: Callab
         "run_name": name,
         "tags": dict(request.extra_tags),
         "cells": [row["cell_key"] for row in rows],
+        "params": {"bootstrap_resamples": request.bootstrap_resamples, "seed": request.seed},
     }
     _write_pending(result.out, pending)  # removed once everything is logged
     echo(f"Logging to MLflow at {uri}")
@@ -220,6 +219,7 @@ def log_run(result: "BenchmarkResult", request: "BenchmarkRequest", echo: Callab
             tracker.log_cell(
                 result.parent_run_id, result.invocation_id, row, scores_path(result.out, row["dataset"], row["metric"])
             )
+        tracker.finish_parent(result.parent_run_id, pending["params"])
     except Exception as exc:  # outputs on disk are complete; the pending file says what tracking still lacks
         result.tracking_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         echo(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+import pytest
+
 import metrics
 from equivalence_b import compare_with_reference
 from metrics import MetricInputError
-
-import pytest
 
 
 def test_same_function_as_reference(deep_env, tid_pairs):
@@ -26,15 +26,9 @@ def test_same_function_as_reference(deep_env, tid_pairs):
     compare_with_reference("paq2piq", deep_env, inputs, reference_only=("resnet18-f37072fd.pth",))
 
 
-def test_too_small_and_whole_picture_pooling(deep_env):
+def test_too_small_raises(deep_env):
     deep_env.ensure("P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")
     model = metrics.create("paq2piq")
     with pytest.raises(MetricInputError, match="minimum 32"):
         model(torch.rand(1, 3, 31, 64))
-    # on a 64×64 image the feature map is 2×2 and the RoI (0, 0, 2, 2) in map units covers it with 2×2 bins of
-    # 1.5 cells: each bin is the max over 2×2 cells, so bins [0,0]→cells {0,1}², [1,1]→ cells {1}² … (clipped)
-    feats = torch.arange(4.0).view(1, 1, 2, 2)
-    from torchvision.ops import roi_pool
-
-    bins = roi_pool(feats, torch.tensor([[0.0, 0, 0, 64, 64]]), output_size=(2, 2), spatial_scale=1 / 32)
-    assert bins.flatten().tolist() == [3.0, 3.0, 3.0, 3.0]
+    assert torch.isfinite(model(torch.rand(1, 3, 32, 32))).all()

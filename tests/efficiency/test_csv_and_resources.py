@@ -67,7 +67,8 @@ def test_device_columns():
 
 
 def test_gpu_share_rounds_up_to_powers_of_two():
-    assert gpu_share(100, 1000) == 0.25  # 0.125 with headroom → next power of two at or above: 1/4
+    assert gpu_share(100, 1000) == 0.125  # exactly 1/8 with the headroom
+    assert gpu_share(110, 1000) == 0.25  # 0.1375 → the next power of two above: 1/4
     assert gpu_share(1, 80_000) == 1 / 64
     assert gpu_share(900, 1000) == 2.0
     with pytest.raises(ValueError):

@@ -114,3 +114,29 @@ def test_mlflow_has_parent_and_children_matching_summary(demo_run):
             assert child.data.metrics[key] == pytest.approx(float(summary.loc[metric, key]), rel=1e-9)
         artifacts = [a.path for a in client.list_artifacts(child.info.run_id, "scores")]
         assert artifacts == [f"scores/{metric}.parquet"]
+        # The fitted correlations and intervals of the analysis, and the cell's scatter plot.
+        for key in ("plcc_4pl", "rmse_4pl", "srcc_ci_low", "srcc_ci_high"):
+            assert child.data.metrics[key] == pytest.approx(float(summary.loc[metric, key]), rel=1e-9)
+        assert [a.path for a in client.list_artifacts(child.info.run_id, "plots")] == [f"plots/{metric}.png"]
+    parent_files = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
+    assert {"plan.json", "summary.csv", "analysis", "plots"} <= parent_files
+    analysis = {a.path for a in client.list_artifacts(parents[0].info.run_id, "analysis")}
+    assert "analysis/significance.csv" in analysis
+    plots = {a.path for a in client.list_artifacts(parents[0].info.run_id, "plots")}
+    assert "plots/srcc_heatmap.png" in plots
+
+
+def test_summary_has_fits_and_intervals(demo_run):
+    summary = pd.read_csv(demo_run.out / "summary.csv")
+    assert summary["plcc_4pl"].notna().all() and summary["rmse_4pl"].notna().all()
+    assert ((summary["srcc_ci_low"] <= summary["srcc"]) & (summary["srcc"] <= summary["srcc_ci_high"])).all()
+    assert (demo_run.out / "significance.csv").is_file()
+
+
+def test_report_renders_from_stored_results(demo_run, tmp_path):
+    from jobs.cli import main
+
+    html = tmp_path / "report.html"
+    assert main(["report", "--out", str(demo_run.out), "--html", str(html)]) == 0
+    text = html.read_text()
+    assert "<table" in text and "ssim" in text and "data:image/png;base64," in text

@@ -1,0 +1,88 @@
+"""DBCNN: deep bilinear convolutional neural network for no-reference IQA (KonIQ-10k model).
+
+Zhang, Ma, Yan, Deng & Wang, "Blind Image Quality Assessment Using a Deep Bilinear Convolutional Neural Network",
+IEEE TCSVT 30(1), 2020.
+
+Two streams see the ImageNet-standardised RGB image: VGG-16's convolutional layers up to relu5_3 (512 channels,
+authentic distortions) and S-CNN (nine 3×3 conv + BatchNorm + ReLU blocks, 48-48-64-64-64-64-128-128-128
+channels, stride 2 in blocks 2, 4, 6 and 9; 128 channels, synthetic distortions). When their maps differ in size,
+the S-CNN map is bilinearly resized (corners aligned) to the VGG map. Bilinear pooling averages the outer products
+of the two feature vectors over all positions (512×128 values), followed by sqrt(· + 1e-8), L2 normalisation and a
+linear layer to the score (higher is better).
+
+Weights: pyiqa's ``DBCNN_KonIQ10k-2de81c0a.pth`` (tensors under ``params``: ``features1.*`` in torchvision VGG-16
+indices, ``features2.*`` the S-CNN blocks, ``fc``). The ImageNet VGG-16 and the S-CNN pre-training file that the
+reference implementation loads first are overwritten by this file, so they are not loaded here.
+
+Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_dbcnn.py); no
+official values in the calibration table.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from metrics.deep.common import DeepMetric
+from metrics.deep.nets import build_meta, conv_stack, fill, unwrap
+from metrics.deep.weights import WeightFile
+from metrics.registry import MetricSpec, Resources
+
+_FILE = WeightFile("DBCNN_KonIQ10k-2de81c0a.pth")
+WEIGHT_FILES = {"dbcnn": (_FILE,)}
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+VGG16_TO_RELU5_3 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+#: S-CNN blocks: (in channels, out channels, stride)
+SCNN = ((3, 48, 1), (48, 48, 2), (48, 64, 1), (64, 64, 2), (64, 64, 1), (64, 64, 2), (64, 128, 1), (128, 128, 1),
+        (128, 128, 2))
+
+
+def scnn_features() -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for cin, cout, stride in SCNN:
+        layers += [nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class DBCNN(DeepMetric):
+    min_size = 16  # four 2×2 max-pools in the VGG stream
+
+    def __init__(self, precision: str = "float32") -> None:
+        super().__init__(precision)
+        loaded = unwrap(self.load_weights(_FILE), "params")
+        self.vgg = fill(build_meta(lambda: conv_stack(VGG16_TO_RELU5_3)), loaded, prefix="features1.")
+        self.scnn = fill(build_meta(scnn_features), loaded, prefix="features2.")
+        self.fc = fill(build_meta(lambda: nn.Linear(512 * 128, 1)), loaded, prefix="fc.")
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+
+    def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        x = (dist - self.mean) / self.std
+        with self.autocast(x):
+            a, b = self.vgg(x).float(), self.scnn(x).float()
+        n, _, h, w = a.shape
+        if b.shape[-2:] != (h, w):
+            b = F.interpolate(b, size=(h, w), mode="bilinear", align_corners=True)
+        bilinear = torch.bmm(a.flatten(2), b.flatten(2).transpose(1, 2)) / (h * w)  # N×512×128
+        pooled = F.normalize((bilinear.flatten(1) + 1e-8).sqrt(), dim=1)
+        return self.fc(pooled).flatten()
+
+
+SPECS = (
+    MetricSpec(
+        name="dbcnn",
+        mode="NR",
+        lower_better=False,
+        score_range=(0.0, 1.0),
+        paper=(
+            "Zhang, Ma, Yan, Deng & Wang, Blind Image Quality Assessment Using a Deep Bilinear Convolutional Neural "
+            "Network, IEEE TCSVT 30(1), 2020"
+        ),
+        calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
+        factory=DBCNN,
+        resources=Resources(num_cpus=1, num_gpus=0.2, memory_mb=2000),
+    ),
+)
