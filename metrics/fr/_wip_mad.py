@@ -37,6 +37,16 @@ d_detect is exactly 0 on I04 and I06, whose errors stay below the visibility thr
 published for its port at the time (194.9324, 0, 0, 91.6206, 181.9651), but not the table's later values, whose
 non-zero I04/I06 scores no variant tried here reproduces (RGB per channel comes closest: 194.5, 69.8, 25.3,
 94.8, 194.7).
+
+Ruled out (second pass): the hypothesis that the official MATLAB code received a 3-channel image and ran its
+functions page by page. Both public versions of the authors' code (``MAD_index_april_2010.m``; ``MAD_index.m``
+2011, "Mad is now faster!") convert any 3-D input to grey first (``rgb2gray`` / ``myrgb2gray``) before
+``hi_index``/``lo_index``, so no fft2/filter/size call ever sees H×W×3; and the april-2010 LUT path would fail
+on non-integer input. Feeding MATLAB ``rgb2gray`` of the YIQ image (double, ×255; the negative I/Q make
+``x.^(2.2/3)`` complex, of which ``real(ifft2(...))`` keeps the real part) gives 134.52, 115.62, 25.31, 82.37,
+103.52 (matlab path) — far off. The port on that input gives I08 d_detect 0. The port on rgb2gray, Y of YIQ
+(float or rounded) gives 194.9, 0, 0, 91.6, 182.0. Nothing tried reproduces the row's non-zero I04/I06; the row
+most likely comes from a later revision of the PyTorch port that is not in the stored public copies.
 """
 
 from __future__ import annotations

@@ -199,6 +199,27 @@ def _dbcnn(seed: int) -> dict[str, dict[str, torch.Tensor]]:
     return {"params": state}
 
 
+def _hyperiqa(seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    """``base_model.*`` (ResNet-50 without ``fc``) and the HyperIQA heads."""
+    state = {"base_model." + k: v for k, v in _resnet50_state(seed).items()}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (c, r, side) in enumerate([(256, 16, 8), (512, 32, 4), (1024, 64, 2)]):
+        shapes[f"lda_modules.{i}.0.weight"] = (r, c, 1, 1)
+        shapes[f"lda_modules.{i}.3.weight"], shapes[f"lda_modules.{i}.3.bias"] = (16, r * side * side), (16,)
+    shapes["lda_modules.3.2.weight"], shapes["lda_modules.3.2.bias"] = (176, 2048), (176,)
+    for k, (cin, cout) in enumerate([(2048, 1024), (1024, 512), (512, 112)]):
+        shapes[f"conv1.{2 * k}.weight"], shapes[f"conv1.{2 * k}.bias"] = (cout, cin, 1, 1), (cout,)
+    widths = [224, 112, 56, 28, 14, 1]
+    for i in range(4):
+        out = widths[i] * widths[i + 1] // 49
+        shapes[f"fc_w_modules.{i}.weight"], shapes[f"fc_w_modules.{i}.bias"] = (out, 112, 3, 3), (out,)
+    shapes["fc_w_modules.4.2.weight"], shapes["fc_w_modules.4.2.bias"] = (14, 112), (14,)
+    for i in range(5):
+        shapes[f"fc_b_modules.{i}.2.weight"], shapes[f"fc_b_modules.{i}.2.bias"] = (widths[i + 1], 112), (widths[i + 1],)
+    state.update(_shapes(shapes, seed + 1))
+    return {"params": state}
+
+
 #: file name → (source, generator of its content).
 FILES: dict[str, tuple[str, Callable[[], object]]] = {
     "alexnet-owt-7be5be79.pth": ("torchvision", lambda: _tv(models.alexnet, 1)),
@@ -216,6 +237,7 @@ FILES: dict[str, tuple[str, Callable[[], object]]] = {
     "CNNIQA_koniq10k-e6f14c91.pth": ("hf", lambda: _cnniqa(13)),
     "DBCNN_scnn-7ea73d75.pth": ("hf", lambda: _dbcnn_scnn(14)),
     "DBCNN_KonIQ10k-2de81c0a.pth": ("hf", lambda: _dbcnn(15)),
+    "HyperIQA-resnet50-koniq10k-c96c41b1.pth": ("hf", lambda: _hyperiqa(16)),
 }
 
 

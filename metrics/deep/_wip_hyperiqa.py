@@ -1,0 +1,141 @@
+"""HyperIQA: blind image quality assessment with a self-adaptive hyper network (KonIQ-10k model).
+
+Su, Yan, Zhu, Zhang, Ge, Sun & Zhang, "Blindly Assess Image Quality in the Wild Guided by a Self-Adaptive Hyper
+Network", CVPR 2020.
+
+Images whose shorter side is at most 224 are first enlarged (bilinear, scale factor 225/shorter side). 25 crops of
+224×224 on a 5×5 grid (steps ⌊(size − 224)/5⌋ from the top-left corner) are standardised with the ImageNet
+mean/std and passed through a ResNet-50. Local distortion-aware features: stages 1–3 are reduced by 1×1
+convolutions (16, 32, 64 channels), 7×7 average-pooled (stride 7), flattened and mapped to 16 values each; stage 4
+is 7×7 average-pooled and mapped to 176 values: a 224-vector. The hyper network (1×1 convolutions 2048→1024→512→112
+with ReLUs on stage 4) predicts the weights (3×3 convolutions, reshaped) and biases (global pool + linear) of a
+four-layer target network 224→112→56→28→14 with sigmoids, followed by a linear 14→1 whose weights and bias come
+from pooled linear layers too. The score is the mean over the 25 crops (higher is better).
+
+Weights: pyiqa's ``HyperIQA-resnet50-koniq10k-c96c41b1.pth`` (tensors under ``params``: ``base_model.*`` in
+torchvision/timm ResNet-50 names without ``fc``, ``lda_modules``, ``fc_w_modules``, ``fc_b_modules``, ``conv1``).
+The ImageNet ResNet-50 that the reference implementation creates first is overwritten by this file.
+
+Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_hyperiqa.py); no
+official values in the calibration table.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision import models
+
+from metrics.deep.common import DeepMetric
+from metrics.deep.nets import build_meta, fill, unwrap
+from metrics.deep.weights import WeightFile
+from metrics.registry import MetricSpec, Resources
+
+_FILE = WeightFile("HyperIQA-resnet50-koniq10k-c96c41b1.pth")
+WEIGHT_FILES = {"hyperiqa": (_FILE,)}
+
+CROP, GRID = 224, 5
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+TARGET = (224, 112, 56, 28, 14, 1)  # target network widths, input to output
+HYPER_IN, FEATURE = 112, 7
+LDA = ((256, 16, 8), (512, 32, 4), (1024, 64, 2))  # stage channels, reduced channels, pooled side
+
+
+def _pooled_linear(fan_in: int, fan_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(fan_in, fan_out))
+
+
+class HyperHeads(nn.Module):
+    """Local distortion-aware modules, the hyper network and its weight/bias generators, named as published."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        lda: list[nn.Module] = [
+            nn.Sequential(nn.Conv2d(c, r, 1, bias=False), nn.AvgPool2d(7, 7), nn.Flatten(), nn.Linear(r * s * s, 16))
+            for c, r, s in LDA
+        ]
+        lda.append(nn.Sequential(nn.AvgPool2d(7, 7), nn.Flatten(), nn.Linear(2048, TARGET[0] - 16 * 3)))
+        self.lda_modules = nn.ModuleList(lda)
+        self.conv1 = nn.Sequential(nn.Conv2d(2048, 1024, 1), nn.ReLU(), nn.Conv2d(1024, 512, 1), nn.ReLU(),
+                                   nn.Conv2d(512, HYPER_IN, 1), nn.ReLU())
+        weights: list[nn.Module] = [
+            nn.Conv2d(HYPER_IN, TARGET[i] * TARGET[i + 1] // FEATURE**2, 3, padding=1) for i in range(4)
+        ]
+        weights.append(_pooled_linear(HYPER_IN, TARGET[4]))
+        self.fc_w_modules = nn.ModuleList(weights)
+        self.fc_b_modules = nn.ModuleList([_pooled_linear(HYPER_IN, TARGET[i + 1]) for i in range(5)])
+
+    def forward(self, stages: list[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([module(f) for module, f in zip(self.lda_modules, stages)], dim=1).unsqueeze(1)  # N×1×224
+        hyper = self.conv1(stages[-1])
+        n = hyper.shape[0]
+        for i in range(5):
+            weight = self.fc_w_modules[i](hyper).reshape(n, TARGET[i + 1], TARGET[i])
+            x = torch.bmm(x, weight.transpose(1, 2)) + self.fc_b_modules[i](hyper).unsqueeze(1)
+            if i < 4:
+                x = torch.sigmoid(x)
+        return x.flatten()
+
+
+def _backbone() -> nn.Module:
+    net = models.resnet50(weights=None)
+    net.fc = nn.Identity()
+    return net
+
+
+def grid_crops(x: torch.Tensor, size: int = CROP, grid: int = GRID) -> torch.Tensor:
+    """grid×grid crops of size×size (image-major), after enlarging images whose shorter side is <= size."""
+    h, w = x.shape[-2:]
+    if min(h, w) <= size:
+        x = F.interpolate(x, scale_factor=(size + 1) / min(h, w), mode="bilinear", align_corners=False)
+        h, w = x.shape[-2:]
+    step_h, step_w = (h - size) // grid, (w - size) // grid
+    crops = [x[..., i * step_h : i * step_h + size, j * step_w : j * step_w + size]
+             for i in range(grid) for j in range(grid)]
+    return torch.stack(crops, dim=1).flatten(0, 1)
+
+
+class HyperIQA(DeepMetric):
+
+    def __init__(self, precision: str = "float32") -> None:
+        super().__init__(precision)
+        loaded = unwrap(self.load_weights(_FILE), "params")
+        self.backbone = fill(build_meta(_backbone), loaded, prefix="base_model.")
+        self.heads = fill(build_meta(HyperHeads), loaded, ignore=("base_model.",))
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+
+    def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        b = self.backbone
+        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
+        stages = []
+        for layer in (b.layer1, b.layer2, b.layer3, b.layer4):
+            x = layer(x)
+            stages.append(x)
+        return stages
+
+    def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        n = dist.shape[0]
+        crops = (grid_crops(dist) - self.mean) / self.std
+        with self.autocast(crops):
+            per_crop = self.heads(self._stages(crops))
+        return per_crop.float().view(n, GRID * GRID).mean(dim=1)
+
+
+SPECS = (
+    MetricSpec(
+        name="hyperiqa",
+        mode="NR",
+        lower_better=False,
+        score_range=(0.0, 1.0),
+        paper=(
+            "Su, Yan, Zhu, Zhang, Ge, Sun & Zhang, Blindly Assess Image Quality in the Wild Guided by a "
+            "Self-Adaptive Hyper Network, CVPR 2020"
+        ),
+        calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
+        factory=HyperIQA,
+        resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=2500),
+    ),
+)
