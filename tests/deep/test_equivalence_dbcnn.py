@@ -11,7 +11,7 @@ from equivalence import calibration_case, check_equivalence, random_cases
 
 def test_dbcnn_same_function_as_reference(deep_env, tid_pairs):
     # 97×131: VGG gives 6×8, S-CNN 7×9 → the S-CNN map is resized; 96×128 (multiples of 16): no resize
-    cases = random_cases([(2, 96, 128), (1, 97, 131)]) + [calibration_case(tid_pairs, 0.5)]
+    cases = random_cases([(2, 96, 128), (1, 97, 131)]) + [calibration_case(tid_pairs, 0.25)]
     check_equivalence("dbcnn", deep_env, cases, reference_only_files=("vgg16-397923af.pth", "DBCNN_scnn-7ea73d75.pth"))
 
 

@@ -1,6 +1,6 @@
 """MAD: ideal score, monotonicity, sizes, and its helpers against the MEX / MATLAB definitions.
 
-The module is still ``metrics/fr/_wip_mad.py`` (not calibrated), so it is built directly rather than through
+The module is registered but not calibrated (see its docstring); it is built directly rather than through
 ``metrics.create``.
 """
 
@@ -14,7 +14,7 @@ import torch
 from scipy import stats
 
 from metrics import MetricInputError
-from metrics.fr import _wip_mad as mad_module
+from metrics.fr import mad as mad_module
 
 
 def _noisy(ref: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
