@@ -41,6 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from orchestrator.benchmark import run_benchmark
+    from orchestrator.placement import PlacementError
     from orchestrator.plan import PlanError
     from orchestrator.request import BenchmarkRequest
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
         )
         result = run_benchmark(request)
-    except (PlanError, ValueError) as exc:
+    except (PlanError, PlacementError, ValueError) as exc:
         print(f"iqabench bench: error: {exc}", file=sys.stderr)
         return 2
     return 1 if result.given_up else 0

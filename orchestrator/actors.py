@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from datasets_io.decode import ImageDecodeError, read_image, resize_shorter_side
+from datasets_io.decode import ImageDecodeError, resize_shorter_side
+from datasets_io.remote import read_image_uri as read_image
 
 _PLACEHOLDER = np.zeros((1, 1, 3), dtype=np.uint8)
 
@@ -25,37 +26,48 @@ def column(metric: str, what: str) -> str:
 
 
 def decode_batch(batch: dict[str, np.ndarray], resize: int | None = None, with_ref: bool = True) -> dict[str, Any]:
-    """Read and decode the batch's images; a failure becomes that row's ``decode_error``."""
+    """Read and decode the batch's images; a failure becomes that row's ``decode_error``.
+
+    2AFC rows (a ``dist_b_path`` column) also decode the second candidate as ``dist_b``.
+    """
     n = len(batch["id"])
-    dists: list[np.ndarray] = []
-    refs: list[np.ndarray] = []
+    two_afc = "dist_b_path" in batch
+    columns: dict[str, list[np.ndarray]] = {"dist": [], "ref": [], "dist_b": []}
     errors: list[str | None] = []
     for i in range(n):
         role = "distorted image"
         try:
-            dist = read_image(batch["dist_path"][i])
-            role = "reference image"
-            ref = read_image(batch["ref_path"][i]) if with_ref else None
+            images = {"dist": read_image(batch["dist_path"][i])}
+            if with_ref:
+                role = "reference image"
+                images["ref"] = read_image(batch["ref_path"][i])
+            if two_afc:
+                role = "second candidate image"
+                images["dist_b"] = read_image(batch["dist_b_path"][i])
             role = "image pair"
             if resize:
-                dist = resize_shorter_side(dist, resize)
-                ref = resize_shorter_side(ref, resize) if ref is not None else None
-            if ref is not None and ref.shape != dist.shape:
-                raise ImageDecodeError(
-                    batch["dist_path"][i],
-                    f"size {dist.shape[1]}×{dist.shape[0]} differs from its reference {ref.shape[1]}×{ref.shape[0]}",
-                )
-            dists.append(dist)
-            refs.append(ref if ref is not None else _PLACEHOLDER)
+                images = {k: resize_shorter_side(v, resize) for k, v in images.items()}
+            for other in ("ref", "dist_b"):
+                if other in images and images[other].shape != images["dist"].shape:
+                    h, w = images[other].shape[:2]
+                    raise ImageDecodeError(
+                        batch["dist_path"][i],
+                        f"size {images['dist'].shape[1]}×{images['dist'].shape[0]} differs from its "
+                        f"{'reference' if other == 'ref' else 'second candidate'} {w}×{h}",
+                    )
             errors.append(None)
         except ImageDecodeError as exc:
             # The row names the image; the message says which file of it failed and why (groupable).
-            dists.append(_PLACEHOLDER)
-            refs.append(_PLACEHOLDER)
+            images = {}
             errors.append(f"decode: {role}: {exc.reason}")
-    out: dict[str, Any] = {"id": batch["id"], "dist": _as_column(dists), "decode_error": np.array(errors, dtype=object)}
+        for key in columns:
+            columns[key].append(images.get(key, _PLACEHOLDER))
+    out: dict[str, Any] = {"id": batch["id"], "dist": _as_column(columns["dist"]),
+                           "decode_error": np.array(errors, dtype=object)}
     if with_ref:
-        out["ref"] = _as_column(refs)
+        out["ref"] = _as_column(columns["ref"])
+    if two_afc:
+        out["dist_b"] = _as_column(columns["dist_b"])
     return out
 
 
@@ -97,7 +109,9 @@ class ScoreWith:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         n = len(batch["id"])
+        two_afc = "dist_b" in batch
         scores = np.full(n, np.nan, dtype=np.float64)
+        scores_b = np.full(n, np.nan, dtype=np.float64)
         errors: list[str | None] = [None] * n
         seconds = np.full(n, np.nan, dtype=np.float64)
         started = time.time()
@@ -113,36 +127,44 @@ class ScoreWith:
                     groups.setdefault(tuple(batch["dist"][i].shape), []).append(i)
             for rows in groups.values():
                 for start in range(0, len(rows), self.batch_size):
-                    self._score_rows(batch, rows[start : start + self.batch_size], scores, errors, seconds)
+                    chunk = rows[start : start + self.batch_size]
+                    self._score_rows(batch, "dist", chunk, scores, errors, seconds)
+                    if two_afc:
+                        self._score_rows(batch, "dist_b", chunk, scores_b, errors, seconds)
         finished = time.time()
         batch[column(self.metric, "score")] = scores
+        batch[column(self.metric, "score_b")] = scores_b
         batch[column(self.metric, "error")] = np.array(errors, dtype=object)
         batch[column(self.metric, "seconds")] = seconds
         batch[column(self.metric, "node")] = np.array([self.node] * n, dtype=object)
         batch[column(self.metric, "started")] = np.full(n, started)
         batch[column(self.metric, "finished")] = np.full(n, finished)
         if self.drop_images:
-            for key in ("dist", "ref"):
+            for key in ("dist", "ref", "dist_b"):
                 batch.pop(key, None)
         return batch
 
-    def _score_rows(self, batch, rows, scores, errors, seconds) -> None:
+    def _score_rows(self, batch, key, rows, scores, errors, seconds) -> None:
+        """Score image column ``key`` (``dist`` or the 2AFC ``dist_b``) of ``rows``; record failures per row."""
+        rows = [row for row in rows if errors[row] is None]
+        if not rows:
+            return
         try:
-            values, elapsed = self._forward(batch, rows)
+            values, elapsed = self._forward(batch, key, rows)
         except Exception as exc:
             if len(rows) == 1:
                 errors[rows[0]] = f"score: {_one_line(exc)}"
                 return
             for row in rows:  # isolate the failing image(s)
-                self._score_rows(batch, [row], scores, errors, seconds)
+                self._score_rows(batch, key, [row], scores, errors, seconds)
             return
         for row, value in zip(rows, values):
             scores[row] = value
-            seconds[row] = elapsed / len(rows)
+            seconds[row] = elapsed / len(rows) + (0.0 if np.isnan(seconds[row]) else seconds[row])
             if not np.isfinite(value):
                 errors[row] = f"score: non-finite value {value}"
 
-    def _forward(self, batch, rows) -> tuple[np.ndarray, float]:
+    def _forward(self, batch, key, rows) -> tuple[np.ndarray, float]:
         import torch
 
         def to_tensor(key: str) -> torch.Tensor:
@@ -152,7 +174,7 @@ class ScoreWith:
 
         start = time.perf_counter()
         with torch.inference_mode():
-            dist = to_tensor("dist")
+            dist = to_tensor(key)
             ref = to_tensor("ref") if self.full_reference else None
             values = self.model(dist, ref).detach().to("cpu", torch.float64).numpy()
         if self.device.startswith("cuda"):

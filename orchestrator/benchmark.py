@@ -25,7 +25,7 @@ from orchestrator.export import leaderboard, write_results_csv, write_summary_cs
 from orchestrator.placement import place
 from orchestrator.plan import Cell, DatasetPass, Plan, build_plan, describe_plan
 from orchestrator.request import BenchmarkRequest
-from orchestrator.stats import correlations, expected_sign, failure_reasons, throughput
+from orchestrator.stats import Correlations, correlations, expected_sign, failure_reasons, throughput, two_afc_accuracy
 from orchestrator.store import CellStore, cell_frame, result_part, write_text_atomic
 from orchestrator.tracking import dump_json, log_run
 
@@ -66,11 +66,14 @@ def _start_ray(address: str | None, echo: Echo) -> bool:
     return True
 
 
-def _cluster_resources() -> tuple[float, float]:
+def _cluster_resources() -> tuple[float, float, float | None, list[float]]:
+    """(CPUs, GPUs, memory bytes, GPUs of each live node) of the Ray cluster."""
     import ray
 
     resources = ray.cluster_resources()
-    return float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0))
+    per_node = [float(n["Resources"].get("GPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
+    memory = resources.get("memory")
+    return float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0)), memory, per_node
 
 
 def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkResult:
@@ -116,8 +119,10 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
             rows.append(row)
             frames[(cell.dataset, cell.metric)] = frame
     summary = pd.DataFrame(rows)
+    for column in ("plcc", "srcc", "krcc", "seconds_per_image", "images_per_second", "accuracy_2afc"):
+        summary[column] = pd.to_numeric(summary[column], errors="raise").astype(float)  # JSON null → NaN
     echo(f"Statistics: logistic fits, {request.bootstrap_resamples} bootstrap resamples, pairwise significance, plots")
-    summary = analyse(out, summary, frames, resamples=request.bootstrap_resamples, seed=request.seed).summary
+    summary = _with_analysis(out, summary, frames, request)
     result.summary = summary
     result.results_csv = Path(request.save_result_path) if request.save_result_path else out / "benchmark_results.csv"
     write_summary_csv(summary, out / "summary.csv")
@@ -132,11 +137,27 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     return result
 
 
+def _with_analysis(out: Path, summary: pd.DataFrame, frames: dict, request: BenchmarkRequest) -> pd.DataFrame:
+    """Fits, intervals, significance and plots for the correlation cells (2AFC cells have their accuracy)."""
+    correlated = summary["accuracy_2afc"].isna()
+    two_afc = {(r.dataset, r.metric) for r in summary[~correlated].itertuples()}
+    analysed = analyse(
+        out, summary[correlated].reset_index(drop=True), {k: v for k, v in frames.items() if k not in two_afc},
+        resamples=request.bootstrap_resamples, seed=request.seed,
+    ).summary
+    if not two_afc:
+        return analysed
+    merged = pd.concat([analysed, summary[~correlated]], ignore_index=True)
+    plan_order = {(r.dataset, r.metric): i for i, r in enumerate(summary.itertuples())}
+    rank = [plan_order[(d, m)] for d, m in zip(merged["dataset"], merged["metric"])]
+    return merged.iloc[sorted(range(len(merged)), key=rank.__getitem__)].reset_index(drop=True)
+
+
 def _run_cells(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkRequest, store: CellStore,
                result: BenchmarkResult, echo: Echo) -> None:
     """Score ``cells`` of one dataset in one pass; on failure, retry them one metric at a time."""
     try:
-        _stream_into_store(dataset_pass, cells, request, store, echo)
+        _stream_into_store(dataset_pass, cells, request, store, echo, result.plan.overrides)
     except Exception as exc:  # a pass-level failure (e.g. an actor that kept dying): isolate the culprit
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
         if len(cells) > 1:
@@ -162,7 +183,7 @@ def _run_cells(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkR
 
 
 def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkRequest, store: CellStore,
-                       echo: Echo) -> None:
+                       echo: Echo, overrides) -> None:
     from orchestrator.execute import stream_pass  # imports Ray Data only when something is scored
 
     manifest = dataset_pass.manifest.table
@@ -173,8 +194,12 @@ def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: Be
         echo(f"Resuming {dataset_pass.dataset.key}: {len(complete)} image(s) already committed, {todo.num_rows} to score")
     if todo.num_rows == 0:
         return
-    cpus, gpus = _cluster_resources()
-    placements = place(cells, cpus, gpus, request.use_gpu, request.num_workers)
+    cpus, gpus, memory, gpus_per_node = _cluster_resources()
+    placements = place(
+        cells, cpus, gpus, request.use_gpu, request.num_workers,
+        overrides={c.metric: overrides[c.metric] for c in cells if c.metric in overrides},
+        cluster_memory_bytes=memory, gpus_per_node=gpus_per_node,
+    )
     echo(
         f"Scoring {dataset_pass.dataset.key}: {todo.num_rows} images × {len(cells)} metric(s) on {cpus:g} CPU / "
         f"{gpus:g} GPU ({', '.join(f'{p.metric}: {p.workers}×[{p.num_cpus:g} CPU, {p.num_gpus:g} GPU]' for p in placements)})"
@@ -196,7 +221,7 @@ def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: Be
         buffered, last_flush = 0, time.monotonic()
 
     for batch in stream_pass(
-        todo, cells, placements, request.batch_size, dataset_pass.dataset.mode == "FR",
+        todo, cells, placements, request.batch_size, dataset_pass.dataset.mode in ("FR", "2AFC"),
         dataset_pass.dataset.augment.get("resize"),
     ):
         buffer.append(batch)
@@ -212,7 +237,12 @@ def _mos_lower_better(dataset_pass: DatasetPass) -> bool:
 
 
 def _summary_row(dataset_pass: DatasetPass, cell: Cell, frame: pd.DataFrame) -> dict:
-    corr = correlations(frame)
+    two_afc = dataset_pass.dataset.mode == "2AFC"
+    if two_afc:  # judgements, not opinion scores: the 2AFC accuracy replaces the correlations
+        frame = frame.assign(mos=frame["judge"], score=frame["score"].where(frame["score_b"].notna()))
+    corr = correlations(frame) if not two_afc else Correlations(
+        int(frame["error"].isna().sum()), int(frame["error"].notna().sum()), *(float("nan"),) * 3, 0
+    )
     want = expected_sign(cell.spec.lower_better, _mos_lower_better(dataset_pass))
     seconds_per_image, images_per_second = throughput(frame)
     return {
@@ -231,6 +261,7 @@ def _summary_row(dataset_pass: DatasetPass, cell: Cell, frame: pd.DataFrame) -> 
         "mode": cell.spec.mode,
         "options": dump_json(dict(cell.options)),
         "cell_key": cell.key,
+        "accuracy_2afc": two_afc_accuracy(frame, cell.spec.lower_better) if two_afc else float("nan"),
     }
 
 
@@ -252,4 +283,5 @@ def _given_up_row(dataset_pass: DatasetPass, cell: Cell, reason: str) -> dict:
         "mode": cell.spec.mode,
         "options": dump_json(dict(cell.options)),
         "cell_key": cell.key,
+        "accuracy_2afc": nan,
     }

@@ -164,9 +164,7 @@ def _run_device(device: str, names: list[str], pairs: list[ImagePair], request: 
             found.append(row)
             echo("    " + _describe(row))
         return found
-    gpus = float(ray.cluster_resources().get("GPU", 0))
-    if gpus < 1:
-        raise ValueError("--device cuda was asked for but the Ray cluster has no GPU")
+    gpus = _cluster_gpus()
     echo(f"  timing {len(names)} metric(s) on {gpus:g} GPU(s), one metric per GPU at a time ...")
     load = os.getloadavg()
     refs = {name: remote.options(num_gpus=1, num_cpus=1).remote(name, "cuda", threads=1, **args) for name in names}
@@ -231,8 +229,20 @@ def _conditions(device: str, column: str, request: EfficiencyRequest, model_name
     }
 
 
-def _gpu_model_name() -> str:
+def _cluster_gpus() -> float:
     import ray
+
+    gpus = float(ray.cluster_resources().get("GPU", 0))
+    if gpus < 1:
+        raise ValueError("--device cuda was asked for but the Ray cluster has no whole GPU")
+    return gpus
+
+
+def _gpu_model_name() -> str:
+    """The model name of a GPU of the cluster (checked to exist first: a GPU task would otherwise wait forever)."""
+    import ray
+
+    _cluster_gpus()
 
     @ray.remote(num_gpus=1, num_cpus=1, max_calls=1)
     def name() -> str:

@@ -20,6 +20,8 @@ from orchestrator.plan import Cell
 DECODE_TASK_CPUS = 0.25
 #: A dead metric actor is restarted, and its batch retried, this many times before the pass fails.
 ACTOR_MAX_RESTARTS = 2
+#: How long a pass waits for its actors to start before it fails.
+WAIT_FOR_ACTORS_S = 600
 
 
 def _blocks(table: pa.Table, rows_per_block: int) -> list[pa.Table]:
@@ -35,7 +37,10 @@ def stream_pass(
     resize: int | None,
 ) -> Iterator[pd.DataFrame]:
     """Score ``rows`` (manifest rows: id, dist_path, ref_path) with every cell's metric; yield result batches."""
-    table = rows.select(["id", "dist_path", "ref_path"])
+    # Start every actor of a pool before feeding it (else the first ready node takes all the work), and fail
+    # rather than wait forever when they cannot start.
+    ray.data.DataContext.get_current().wait_for_min_actors_s = WAIT_FOR_ACTORS_S
+    table = rows.select([c for c in ("id", "dist_path", "ref_path", "dist_b_path") if c in rows.column_names])
     ds = ray.data.from_arrow(_blocks(table, max(1, batch_size)))
     ds = ds.map_batches(
         decode_batch,
@@ -59,8 +64,7 @@ def stream_pass(
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=placement.workers),
-            num_cpus=placement.num_cpus,
-            num_gpus=placement.num_gpus or None,
+            **placement.ray_options(),
             max_restarts=ACTOR_MAX_RESTARTS,
             max_task_retries=ACTOR_MAX_RESTARTS,
         )

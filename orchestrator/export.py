@@ -13,10 +13,12 @@ from orchestrator.store import write_text_atomic
 
 METRIC_HEADER = "Metric name"
 CELL_SUFFIX = "(PLCC/SRCC/KRCC)"
+#: 2AFC datasets (BAPPS) report one number, the 2AFC accuracy, in a column of their own.
+TWO_AFC_SUFFIX = "(2AFC)"
 
 SUMMARY_COLUMNS = [
     "metric", "dataset", "split", "n", "n_failed", "plcc", "srcc", "krcc", "sign_ok",
-    "seconds_per_image", "images_per_second", "failure_reasons", "mode", "options", "cell_key",
+    "seconds_per_image", "images_per_second", "failure_reasons", "mode", "options", "cell_key", "accuracy_2afc",
 ]  # fmt: skip
 
 
@@ -40,7 +42,7 @@ def read_results_csv(path: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
     if not rows or not rows[0] or rows[0][0] != METRIC_HEADER:
         raise ResultsCsvError(f"{path}: not a pyiqa benchmark file (first header must be {METRIC_HEADER!r})")
     header = rows[0][1:]
-    bad = [h for h in header if not h.endswith(CELL_SUFFIX)]
+    bad = [h for h in header if not h.endswith((CELL_SUFFIX, TWO_AFC_SUFFIX))]
     if bad:
         raise ResultsCsvError(f"{path}: column {bad[0]!r} is not of the form <dataset>{CELL_SUFFIX}")
     table: dict[str, dict[str, str]] = {}
@@ -57,10 +59,12 @@ def write_results_csv(summary: pd.DataFrame, path: Path) -> None:
     """Write (merging into an existing file) the pyiqa-format table of ``summary``'s cells."""
     header, table = read_results_csv(path) if path.exists() else ([], {})
     for row in summary.itertuples(index=False):
-        col = f"{row.dataset}{CELL_SUFFIX}"
+        two_afc = math.isfinite(getattr(row, "accuracy_2afc", math.nan))
+        col = f"{row.dataset}{TWO_AFC_SUFFIX if two_afc else CELL_SUFFIX}"
         if col not in header:
             header.append(col)
-        table.setdefault(row.metric, {})[col] = format_cell(row.plcc, row.srcc, row.krcc)
+        cell = _fmt(row.accuracy_2afc) if two_afc else format_cell(row.plcc, row.srcc, row.krcc)
+        table.setdefault(row.metric, {})[col] = cell
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([METRIC_HEADER, *header])
@@ -81,7 +85,7 @@ def leaderboard(summary: pd.DataFrame) -> str:
     """One ranked table per dataset (by SRCC), with failures and sign warnings next to the numbers."""
     lines = []
     for dataset, group in summary.groupby("dataset", sort=False):
-        group = group.sort_values("srcc", ascending=False, na_position="last")
+        group = group.sort_values(["srcc", "accuracy_2afc"], ascending=False, na_position="last")
         lines.append(f"\nLeaderboard: {dataset} (split {group['split'].iloc[0]}, ranked by SRCC)")
         lines.append(
             f"{'#':>3}  {'metric':<16}{'n':>6}{'failed':>8}{'PLCC':>9}{'SRCC':>9}{'KRCC':>9}{'s/img':>10}  notes"
@@ -93,6 +97,8 @@ def leaderboard(summary: pd.DataFrame) -> str:
             if row.n_failed:
                 notes.append(f"failed: {row.failure_reasons}")
             spi = f"{row.seconds_per_image:.4f}" if math.isfinite(row.seconds_per_image) else "--"
+            if math.isfinite(getattr(row, "accuracy_2afc", math.nan)):
+                notes.insert(0, f"2AFC accuracy {row.accuracy_2afc:.4f}")
             lines.append(
                 f"{rank:>3}  {row.metric:<16}{row.n:>6}{row.n_failed:>8}{_fmt(row.plcc):>9}{_fmt(row.srcc):>9}"
                 f"{_fmt(row.krcc):>9}{spi:>10}  {'; '.join(notes)}"

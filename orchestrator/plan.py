@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -15,7 +15,8 @@ from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from datasets_io.download import DownloadError, MissingDatasetError, ensure_downloaded
 from datasets_io.manifest import Manifest, build_manifest
 from datasets_io.spec import DatasetOptionError, DatasetSpec
-from metrics.registry import MetricSpec, UnknownMetricError
+from metrics.registry import MetricSpec, Resources, UnknownMetricError
+from orchestrator.placement import PlacementError, ResourceOverride, resource_override
 from orchestrator.request import BenchmarkRequest
 
 
@@ -55,6 +56,12 @@ class DatasetPass:
 class Plan:
     request: BenchmarkRequest
     passes: tuple[DatasetPass, ...]
+    #: Per-run resource overrides by metric (``resources:`` in ``--metric_opt``); they do not enter cell keys.
+    overrides: Mapping[str, ResourceOverride] = field(default_factory=dict)
+
+    def resources(self, cell: Cell) -> Resources:
+        override = self.overrides.get(cell.metric)
+        return override.apply(cell.spec.resources) if override else cell.spec.resources
 
     @property
     def cells(self) -> list[Cell]:
@@ -81,8 +88,13 @@ class Plan:
         }
 
 
+#: Reserved key of a metric's ``--metric_opt`` entry: per-run resource overrides (not a metric option).
+RESOURCES_KEY = "resources"
+
+
 def load_metric_options(path: Path | None) -> dict[str, dict[str, Any]]:
-    """``--metric_opt`` YAML: a mapping of metric name → mapping of options (safe-loaded)."""
+    """``--metric_opt`` YAML: a mapping of metric name → mapping of options (safe-loaded). A metric's mapping may
+    hold ``resources: {num_cpus, num_gpus, memory_mb, workers}``, which overrides the registry for this run."""
     if path is None:
         return {}
     try:
@@ -139,6 +151,9 @@ def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest,
 
 
 def _applies(metric: MetricSpec, dataset: DatasetSpec) -> bool:
+    """FR datasets take every metric, NR datasets the NR metrics, 2AFC datasets the FR metrics."""
+    if dataset.mode == "2AFC":
+        return metric.mode == "FR"
     return dataset.mode == "FR" or metric.mode == "NR"
 
 
@@ -162,6 +177,13 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         if name not in specs:
             where = "is not a registered metric" if name not in metrics.available() else "is not in the run (-m)"
             problems.append(f"{request.metric_opt}: options for {name!r}, which {where}")
+    overrides: dict[str, ResourceOverride] = {}
+    for name, opts in metric_options.items():
+        if RESOURCES_KEY in opts:
+            try:
+                overrides[name] = resource_override(name, opts.pop(RESOURCES_KEY), source=str(request.metric_opt))
+            except (PlacementError, ValueError, TypeError) as exc:
+                problems.append(str(exc))
     fingerprints: dict[str, dict[str, str]] = {}
     skipped: list[str] = []
     for name in list(specs):
@@ -191,15 +213,12 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
 
     for dataset in datasets:
         for name, spec in specs.items():
-            if dataset.mode == "2AFC":
-                problems.append(
-                    f"dataset {dataset.key!r} holds 2AFC judgements ({dataset.type}); 2AFC scoring is not "
-                    "supported by bench yet"
-                )
-                break
             if names is not None and not _applies(spec, dataset):
                 problems.append(
-                    f"metric {name!r} is full-reference but dataset {dataset.key!r} ({dataset.type}) has no "
+                    f"metric {name!r} is no-reference but dataset {dataset.key!r} holds 2AFC judgements against "
+                    "a reference (only full-reference metrics apply)"
+                    if dataset.mode == "2AFC"
+                    else f"metric {name!r} is full-reference but dataset {dataset.key!r} ({dataset.type}) has no "
                     "reference images"
                 )
     if problems:
@@ -242,7 +261,7 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         passes.append(DatasetPass(dataset=dataset, manifest=manifest, cells=cells))
     if problems:
         raise PlanError("invalid benchmark matrix:\n  - " + "\n  - ".join(problems))
-    return Plan(request=request, passes=tuple(passes))
+    return Plan(request=request, passes=tuple(passes), overrides={k: v for k, v in overrides.items() if k in specs})
 
 
 def describe_plan(plan: Plan) -> str:
@@ -254,7 +273,10 @@ def describe_plan(plan: Plan) -> str:
         )
         for c in p.cells:
             opts = ", ".join(f"{k}={v}" for k, v in c.options.items()) or "defaults"
+            r = plan.resources(c)
+            overridden = " (overridden)" if c.metric in plan.overrides else ""
             lines.append(
-                f"    - {c.metric:<12} {c.spec.mode}  [{opts}]  needs {c.spec.describe_resources()}  key {c.key}"
+                f"    - {c.metric:<12} {c.spec.mode}  [{opts}]  needs {r.num_cpus:g} CPU, {r.num_gpus:g} GPU, "
+                f"{r.memory_mb} MB{overridden}  key {c.key}"
             )
     return "\n".join(lines)

@@ -76,3 +76,20 @@ def throughput(frame: pd.DataFrame) -> tuple[float, float]:
     seconds_per_image = float(scored["seconds"].mean())
     span = float(frame["finished"].max() - frame["started"].min())
     return seconds_per_image, (len(scored) / span if span > 0 else math.nan)
+
+
+def two_afc_accuracy(frame: pd.DataFrame, lower_better: bool) -> float:
+    """BAPPS 2AFC accuracy: with distances d0, d1 (lower = more similar to the reference; a higher-better
+    metric's score is negated) and ``judge`` the fraction of observers who preferred candidate 1, each
+    judgement scores (d0 < d1)·(1 − judge) + (d0 > d1)·judge + (d0 = d1)·0.5; the accuracy is their mean."""
+    scored = frame[frame["error"].isna()]
+    d0 = scored["score"].to_numpy(dtype=float)
+    d1 = scored["score_b"].to_numpy(dtype=float)
+    ok = np.isfinite(d0) & np.isfinite(d1)
+    if not ok.any():
+        return math.nan
+    d0, d1, judge = d0[ok], d1[ok], scored["judge"].to_numpy(dtype=float)[ok]
+    if not lower_better:
+        d0, d1 = -d0, -d1
+    agree = np.where(d0 < d1, 1.0 - judge, np.where(d0 > d1, judge, 0.5))
+    return float(agree.mean())

@@ -28,12 +28,14 @@ import pyarrow.parquet as pq
 from orchestrator.actors import column
 
 #: Per-image result columns of one metric, as they come back from the actors.
-RESULT_FIELDS = ("score", "error", "seconds", "node", "started", "finished")
+RESULT_FIELDS = ("score", "score_b", "error", "seconds", "node", "started", "finished")
 
 PART_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
         ("score", pa.float64()),
+        #: 2AFC datasets: the score of the second candidate (``score`` is the first's); null otherwise.
+        ("score_b", pa.float64()),
         ("error", pa.string()),
         ("seconds", pa.float64()),
         ("node_id", pa.string()),
@@ -42,6 +44,8 @@ PART_SCHEMA = pa.schema(
     ]
 )
 MANIFEST_COLUMNS = ("id", "dist_name", "ref_name", "mos", "split")
+#: Extra manifest columns carried into the per-image table when a dataset has them.
+OPTIONAL_COLUMNS = (("dist_b_name", pa.string()), ("judge", pa.float64()))
 SCORE_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
@@ -140,7 +144,8 @@ class CellStore:
     def commit(self, key: str, frame: pd.DataFrame, summary: dict[str, Any], dataset: str, metric: str) -> None:
         """Write the cell's table and summary, then its marker, then the public per-metric copy."""
         directory = self.cell_dir(key)
-        table = pa.Table.from_pandas(frame[list(SCORE_SCHEMA.names)], schema=SCORE_SCHEMA, preserve_index=False)
+        schema = score_schema(frame)
+        table = pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)
         write_parquet_atomic(table, directory / "scores.parquet")
         write_text_atomic(json.dumps(_jsonable(summary), sort_keys=True, indent=1), directory / "summary.json")
         write_text_atomic(key + "\n", directory / COMMIT_MARKER)
@@ -158,9 +163,19 @@ class CellStore:
         write_parquet_atomic(pq.read_table(self.cell_dir(key) / "scores.parquet"), scores_path(self.out, dataset, metric))
 
 
+def score_schema(frame: pd.DataFrame) -> pa.Schema:
+    """The per-image table's schema: the common columns plus the optional manifest columns the frame has."""
+    schema = SCORE_SCHEMA
+    for name, kind in OPTIONAL_COLUMNS:
+        if name in frame.columns:
+            schema = schema.insert(schema.get_field_index("split") + 1, pa.field(name, kind))
+    return schema
+
+
 def cell_frame(manifest: pa.Table, results: pd.DataFrame) -> pd.DataFrame:
     """The per-image table of one cell: every manifest row joined with its result (part schema) by id."""
-    base = manifest.select(list(MANIFEST_COLUMNS)).to_pandas()
+    optional = [name for name, _ in OPTIONAL_COLUMNS if name in manifest.column_names]
+    base = manifest.select([*MANIFEST_COLUMNS, *optional]).to_pandas()
     frame = base.merge(results, on="id", how="left", validate="one_to_one")
     frame["error"] = [e if isinstance(e, str) else None for e in frame["error"]]
     score = frame["score"].to_numpy(dtype=float, na_value=np.nan)

@@ -40,8 +40,9 @@ class Measurement:
     threads: int
     image_size: tuple[int, int]
     warmup: int
-    #: Seconds of each timed batch-1 step (decode + forward).
+    #: Seconds of each timed batch-1 step (decode + forward), and the decode + to-tensor part of each.
     seconds: list[float] = field(default_factory=list)
+    decode_seconds: list[float] = field(default_factory=list)
     #: Images per second at each batch size of the sweep (decode + forward of the batch).
     batch_images_per_second: dict[int, float] = field(default_factory=dict)
     #: Peak ``torch.cuda.max_memory_allocated`` (bytes) after the batch-1 steps, and after the whole sweep.
@@ -80,7 +81,9 @@ class Measurement:
     def as_dict(self) -> dict[str, Any]:
         found = asdict(self)
         low, high = self.spread
+        forward = [total - decode for total, decode in zip(self.seconds, self.decode_seconds)]
         found.update(median_seconds=self.median, q25_seconds=low, q75_seconds=high,
+                     median_forward_seconds=statistics.median(forward) if forward else None,
                      min_seconds=min(self.seconds) if self.seconds else None,
                      max_seconds=max(self.seconds) if self.seconds else None)
         best = self.best_batch
@@ -163,10 +166,14 @@ def measure(metric: str, build: Callable[[], Any], score: Callable[[Any, Any, An
         model = build()
         result.construct_seconds = time.perf_counter() - started
 
-        def step(batch: Sequence[ImagePair]) -> float:
+        def step(batch: Sequence[ImagePair], decode_times: list[float] | None = None) -> float:
             start = time.perf_counter()
             with torch.inference_mode():
                 dist, ref = load_batch(batch, device)
+                if decode_times is not None:
+                    if cuda:
+                        torch.cuda.synchronize()
+                    decode_times.append(time.perf_counter() - start)
                 values = score(model, dist, ref)
                 values = torch.as_tensor(values).detach().to("cpu")
             if cuda:
@@ -179,7 +186,7 @@ def measure(metric: str, build: Callable[[], Any], score: Callable[[Any, Any, An
         for i in range(warmup):
             step([pairs[i % len(pairs)]])
         for i in range(repeats):
-            result.seconds.append(step([pairs[(warmup + i) % len(pairs)]]))
+            result.seconds.append(step([pairs[(warmup + i) % len(pairs)]], result.decode_seconds))
         result.host_peak_bytes_batch1 = host_peak_bytes()
         if cuda:
             result.gpu_peak_bytes_batch1 = int(torch.cuda.max_memory_allocated(torch.device(device)))

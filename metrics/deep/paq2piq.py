@@ -13,8 +13,8 @@ Weights: pyiqa's ``P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth`` (trunk under ``
 ``head.{2,4,6,8}``).
 
 Calibration: proved equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_paq2piq.py,
-max relative difference ~1e-6 measured); against the official values (``paq2piq`` row) only when the published
-weights are cached — official values unverified here (no published weights could be downloaded).
+max relative difference measured 0: bit-identical scores); against the official values (``paq2piq`` row) only
+when the published weights are cached — official values unverified here (no published weights could be downloaded).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ SPECS = (
             "Ying, Niu, Gupta, Mahajan, Ghadiyaram & Bovik, From Patches to Pictures (PaQ-2-PiQ): Mapping the "
             "Perceptual Space of Picture Quality, CVPR 2020"
         ),
-        calibration="equal to pyiqa 0.1.16 on identical random weights (max rel. diff 1e-6); official values "
+        calibration="equal to pyiqa 0.1.16 on identical random weights (max rel. diff 0, bit-identical); official values "
         "unverified here",
         factory=PaQ2PiQ,
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=800),

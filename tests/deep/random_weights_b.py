@@ -1,4 +1,4 @@
-"""Random weight files in the published layouts of MUSIQ and PaQ-2-PiQ (third tranche of the deep metrics).
+"""Random weight files in the published layouts of MUSIQ, PaQ-2-PiQ and NIMA (VGG-16) (third tranche of the deep metrics).
 
 The key names and shapes are facts of the published files, written out here independently of our modules, so
 that a strict load proves our modules fit the published layout. Merged into ``random_weights.FILES``.
@@ -76,7 +76,10 @@ def _musiq_layout(classes: int) -> dict[str, tuple[int, ...]]:
 
 
 def _musiq(classes: int, seed: int) -> dict[str, torch.Tensor]:
-    return _random_state(_musiq_layout(classes), seed)
+    state = _random_state(_musiq_layout(classes), seed)
+    if classes == 1:  # scores around 50 like the published MOS heads (relative differences stay meaningful)
+        state["head.bias"] += 50.0
+    return state
 
 
 def _paq2piq(seed: int) -> dict[str, torch.Tensor]:
@@ -99,6 +102,20 @@ def _paq2piq(seed: int) -> dict[str, torch.Tensor]:
     return state
 
 
+def _nima_vgg16(seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    """A ``params`` dict: VGG-16 convolutions as timm's feature net names them, and the 512→10 classifier."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    cin = 3
+    for index, cout in zip((0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28), (64, 64, 128, 128) + (256,) * 3 + (512,) * 6):
+        shapes[f"base_model.features_{index}.weight"] = (cout, cin, 3, 3)
+        shapes[f"base_model.features_{index}.bias"] = (cout,)
+        cin = cout
+    shapes.update({"classifier.2.weight": (10, 512), "classifier.2.bias": (10,)})
+    state = _random_state(shapes, seed)
+    state["classifier.2.weight"] *= 0.2  # logits of order 1: a spread distribution, distinct scores
+    return {"params": state}
+
+
 #: file name → (source, generator of its content).
 FILES_B: dict[str, tuple[str, Callable[[], object]]] = {
     "musiq_koniq_ckpt-e95806b9.pth": ("hf", lambda: _musiq(1, 101)),
@@ -106,6 +123,7 @@ FILES_B: dict[str, tuple[str, Callable[[], object]]] = {
     "musiq_paq2piq_ckpt-364c0c84.pth": ("hf", lambda: _musiq(1, 103)),
     "musiq_spaq_ckpt-358bb6af.pth": ("hf", lambda: _musiq(1, 104)),
     "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth": ("hf", lambda: _paq2piq(105)),
+    "NIMA_VGG16_ava-dc4e8265.pth": ("hf", lambda: _nima_vgg16(107)),
     # pyiqa builds its PaQ-2-PiQ trunk from torchvision's ImageNet file before the checkpoint overwrites it
     "resnet18-f37072fd.pth": ("torchvision", lambda: _module_state(models.resnet18(weights=None), 106)),
 }

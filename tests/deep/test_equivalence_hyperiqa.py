@@ -12,7 +12,7 @@ import torch
 
 import metrics
 from equivalence import calibration_case, check_equivalence, random_cases
-from metrics.deep._wip_hyperiqa import grid_crops
+from metrics.deep.hyperiqa import grid_crops
 
 
 def test_hyperiqa_same_function_as_reference(deep_env, tid_pairs, monkeypatch):

@@ -44,8 +44,10 @@ def test_cli_registers_the_subcommand():
     assert args.metric_names == ["psnr"] and args.size == (64, 48) and args.device == ["cpu"]
 
 
+@pytest.mark.ray
+@pytest.mark.timeout(120)
 def test_cuda_without_gpu_is_refused_before_timing(tmp_path, efficiency_ray):
-    with pytest.raises(ValueError, match="no GPU"):
+    with pytest.raises(ValueError, match="no whole GPU"):
         run_efficiency(EfficiencyRequest(metrics=("psnr",), devices=("cuda",), out=tmp_path, image_size=TINY),
                        echo=lambda s: None)
 

@@ -1,0 +1,196 @@
+"""Targets 2-4: orchestrator overhead, decode once, and 2-worker scaling of ``iqabench bench``.
+
+* a synthetic full-reference dataset of ``--pairs`` pairs (the demo's 384×256 images, hard-linked under new
+  names, so every pair is a separate file read) in pyiqa's layout, with a ``--data_opt`` entry ``synth``;
+* the ideal: a plain in-process loop (decode + metric, batch ``--batch_size``, one torch thread) over all
+  pairs, divided by the number of workers;
+* ``iqabench bench`` with 2 and with 1 worker(s) (fresh output folders, so nothing is cached): the process's
+  wall clock (Ray start included) and the scoring phase it reports ("Scored synth in X s");
+* decode once: ``bench`` with 1 and with 5 metrics while every ``read_image`` call of every process is counted
+  (``benchmarks/readcount/sitecustomize.py``).
+
+Runs alternate (loop, bench ×2, bench ×1) for ``--rounds`` rounds; the load average is recorded before each.
+Writes ``<out>/overhead.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+FIVE = ("psnr", "ssim", "gmsd", "ms_ssim", "nlpd")
+
+
+def make_dataset(root: Path, pairs: int) -> Path:
+    """``pairs`` demo pairs under ``root`` (hard links, or copies where links fail), with its option YAML."""
+    import yaml
+
+    from datasets_io.demo import ensure_demo
+
+    demo = ensure_demo(root.parent / "demo")
+    meta = (demo / "meta_info_demo.csv").read_text().splitlines()[1:]
+    folder = root / f"synth{pairs}"
+    stamp = folder / "meta.csv"
+    if not stamp.is_file():
+        if folder.exists():
+            shutil.rmtree(folder)
+        (folder / "dist").mkdir(parents=True)
+        (folder / "ref").mkdir()
+        lines = ["ref_name,dist_name,mos"]
+        for i in range(pairs):
+            ref_name, dist_name, mos = meta[i % len(meta)].split(",")
+            new_ref, new_dist = f"{i:05d}_{ref_name}", f"{i:05d}_{dist_name}"
+            for src, dst in ((demo / "ref" / ref_name, folder / "ref" / new_ref),
+                             (demo / "dist" / dist_name, folder / "dist" / new_dist)):
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copy(src, dst)
+            lines.append(f"{new_ref},{new_dist},{mos}")
+        stamp.write_text("\n".join(lines) + "\n")
+    opt = folder / "data_opt.yml"
+    opt.write_text(yaml.safe_dump({"synth": {
+        "name": "synth", "type": "GeneralFRDataset", "dataroot_target": str(folder / "dist"),
+        "dataroot_ref": str(folder / "ref"), "meta_info_file": str(stamp)}}))
+    return opt
+
+
+def plain_loop(opt: Path, metric: str, batch_size: int, device: str = "cpu") -> dict:
+    """Decode + metric over every pair in this process, one torch thread; seconds (construction not timed)."""
+    import numpy as np
+    import torch
+    import yaml
+
+    import metrics
+    from datasets_io.decode import read_image
+
+    torch.set_num_threads(1)
+    entry = yaml.safe_load(opt.read_text())["synth"]
+    rows = [line.split(",") for line in Path(entry["meta_info_file"]).read_text().splitlines()[1:]]
+    model = metrics.create(metric, device=device)
+    load = list(os.getloadavg())
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for first in range(0, len(rows), batch_size):
+            chunk = rows[first:first + batch_size]
+            dist = np.stack([read_image(Path(entry["dataroot_target"]) / d) for _, d, _ in chunk])
+            ref = np.stack([read_image(Path(entry["dataroot_ref"]) / r) for r, _, _ in chunk])
+            to = lambda a: torch.from_numpy(a).to(device).permute(0, 3, 1, 2).float().div_(255.0)  # noqa: E731
+            model(to(dist), to(ref)).cpu()
+    return {"seconds": time.perf_counter() - start, "pairs": len(rows), "load_average_before": load}
+
+
+def run_bench(opt: Path, metrics: tuple[str, ...], workers: int, out: Path, batch_size: int,
+              count_reads: Path | None = None, limit: int | None = None, use_gpu: bool = False) -> dict:
+    """``iqabench bench`` in a fresh process and output folder; wall clock and the scoring phase it reports."""
+    if out.exists():
+        shutil.rmtree(out)
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{out.parent / (out.name + '-mlflow.db')}"
+    command = [str(REPO / ".venv" / "bin" / "iqabench"), "bench", "-m", *metrics, "-d", "synth", "--data_opt",
+               str(opt), "--out", str(out), "--num_workers", str(workers), "--batch_size", str(batch_size)]
+    if limit:
+        command += ["--limit", str(limit)]
+    if use_gpu:
+        command.append("--use_gpu")
+    if count_reads is not None:
+        if count_reads.exists():
+            shutil.rmtree(count_reads)
+        count_reads.mkdir(parents=True)
+        env["IQABENCH_COUNT_READS_DIR"] = str(count_reads)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE / "readcount"), str(REPO), env.get("PYTHONPATH")]))
+    load = list(os.getloadavg())
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
+    wall = time.perf_counter() - start
+    scored = re.search(r"Scored synth in ([0-9.]+) s", done.stdout)
+    row = {"command": " ".join(command), "workers": workers, "metrics": list(metrics), "wall_seconds": wall,
+           "scoring_seconds": float(scored.group(1)) if scored else None, "returncode": done.returncode,
+           "load_average_before": load}
+    if done.returncode != 0 or not scored:
+        row["error"] = (done.stdout[-1500:] + done.stderr[-1500:]).strip()
+    if count_reads is not None:
+        paths = [line for f in count_reads.glob("*.txt") for line in f.read_text().splitlines()]
+        row.update(reads=len(paths), distinct_files=len(set(paths)), reading_processes=len(list(count_reads.glob("*.txt"))))
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--metric", default="ssim", help="the metric of the overhead and scaling runs")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--read_pairs", type=int, default=200, help="pairs of the read-counting runs (--limit)")
+    parser.add_argument("--out", type=Path, default=HERE / "out")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: the loop runs on the GPU and bench gets --use_gpu")
+    parser.add_argument("--skip", nargs="*", default=[], choices=("overhead", "reads"))
+    args = parser.parse_args(argv)
+    work = args.out / "overhead"
+    work.mkdir(parents=True, exist_ok=True)
+    opt = make_dataset(work / "data", args.pairs)
+    document: dict = {"device": args.device, "pairs": args.pairs, "metric": args.metric, "batch_size": args.batch_size,
+                      "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "cpus": os.cpu_count(), "rounds": []}
+    if "overhead" not in args.skip:
+        for index in range(args.rounds):
+            gpu = args.device == "cuda"
+            loop = plain_loop(opt, args.metric, args.batch_size, args.device)
+            print(f"round {index}: plain loop {loop['seconds']:.1f} s (load {loop['load_average_before'][0]:.2f})", flush=True)
+            two = run_bench(opt, (args.metric,), 2, work / "bench2", args.batch_size, use_gpu=gpu)
+            print(f"round {index}: bench 2 workers wall {two['wall_seconds']:.1f} s, scoring {two['scoring_seconds']} s "
+                  f"(load {two['load_average_before'][0]:.2f})", flush=True)
+            one = run_bench(opt, (args.metric,), 1, work / "bench1", args.batch_size, use_gpu=gpu)
+            print(f"round {index}: bench 1 worker wall {one['wall_seconds']:.1f} s, scoring {one['scoring_seconds']} s "
+                  f"(load {one['load_average_before'][0]:.2f})", flush=True)
+            document["rounds"].append({"loop": loop, "bench2": two, "bench1": one})
+        document["summary"] = summarize(document["rounds"])
+    if "reads" not in args.skip:
+        reads = {}
+        for metrics in ((args.metric,), FIVE):
+            row = run_bench(opt, metrics, 2, work / f"reads{len(metrics)}", args.batch_size,
+                            count_reads=work / f"reads{len(metrics)}-count", limit=args.read_pairs)
+            row["images"] = 2 * args.read_pairs  # a distorted and a reference file per pair
+            reads[str(len(metrics))] = row
+            print(f"{len(metrics)} metric(s): {row.get('reads')} reads for {row['images']} image files "
+                  f"({row.get('error', 'ok')[:300]})", flush=True)
+        document["reads"] = reads
+    (args.out / "overhead.json").write_text(json.dumps(document, indent=1, default=str))
+    return 0
+
+
+def summarize(rounds: list[dict]) -> dict:
+    def med(values: list[float | None]) -> float | None:
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    loop = med([r["loop"]["seconds"] for r in rounds])
+    ideal = loop / 2 if loop else None
+    wall2, score2 = med([r["bench2"]["wall_seconds"] for r in rounds]), med([r["bench2"]["scoring_seconds"] for r in rounds])
+    wall1, score1 = med([r["bench1"]["wall_seconds"] for r in rounds]), med([r["bench1"]["scoring_seconds"] for r in rounds])
+    return {
+        "loop_seconds": loop, "ideal_seconds": ideal,
+        "bench2_wall_seconds": wall2, "bench2_scoring_seconds": score2,
+        "bench1_wall_seconds": wall1, "bench1_scoring_seconds": score1,
+        "overhead_wall_ratio": wall2 / ideal if ideal and wall2 else None,
+        "overhead_scoring_ratio": score2 / ideal if ideal and score2 else None,
+        "scaling_wall": wall1 / wall2 if wall1 and wall2 else None,
+        "scaling_scoring": score1 / score2 if score1 and score2 else None,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

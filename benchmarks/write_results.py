@@ -1,0 +1,182 @@
+"""Write ``benchmarks/RESULTS.md`` from the JSON files of compare_pyiqa.py, overhead.py and startup.py.
+
+Every number comes from those files (measured); a missing file is reported as "not measured".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _memory_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _loads(values) -> str:
+    return ", ".join(f"{v:.2f}" for v in values) if values else "—"
+
+
+def section_pyiqa(doc: dict | None) -> list[str]:
+    lines = ["## 1. CPU seconds per 1080×800 image: iqabench vs pyiqa 0.1.16", ""]
+    if doc is None:
+        return lines + ["Not measured (benchmarks/out/compare_pyiqa.json is missing).", ""]
+    lines += [
+        f"Protocol: {doc['size']} images, batch 1, float32, decode + forward, {doc['warmup']} warm-up + "
+        f"{doc['repeats']} timed steps per process (median), {doc['threads']} torch thread(s) for both, "
+        f"{doc['rounds']} interleaved rounds (ours, pyiqa, ours, pyiqa …), each in a fresh process. "
+        f"Ratio = median over rounds of (ours / pyiqa) of the same round. Target: ratio ≤ {doc['target']}. "
+        f"Measured {doc['date']}.",
+        "",
+        "The decode (two PNG reads for FR, one for NR) is the same code for both; `forward ratio` leaves it out "
+        "(median over rounds of ours / pyiqa of the time after decode).",
+        "",
+        "| metric | iqabench s/img | pyiqa s/img | ratio | per-round ratios | target | decode s/img | forward ratio | load averages (1 min) before each process |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in doc["summary"]:
+        verdict = "met" if row["meets_target"] else ("MISSED" if row["ratio"] is not None else "not measured")
+        lines.append(f"| {row['metric']} | {_fmt(row['ours_s'], 4)} | {_fmt(row['pyiqa_s'], 4)} | {_fmt(row['ratio'])} | "
+                     f"{', '.join(f'{r:.3f}' for r in row['round_ratios']) or '—'} | {verdict} | {_fmt(row.get('decode_s'), 4)} | {_fmt(row.get('forward_ratio'))} | {_loads(row['loads'])} |")
+    errors = [f"- {row['metric']}: {e}" for row in doc["summary"] for e in row.get("errors", [])]
+    if errors:
+        lines += ["", "Failures:", *errors]
+    return lines + [""]
+
+
+def section_overhead(doc: dict | None) -> list[str]:
+    lines = ["## 2. Orchestrator overhead and 4. scaling (2 workers vs 1)", ""]
+    if doc is None or not doc.get("summary"):
+        return lines + ["Not measured (benchmarks/out/overhead.json is missing or has no overhead rounds).", ""]
+    s = doc["summary"]
+    lines += [
+        f"Dataset: {doc['pairs']} full-reference pairs (384×256 PNG, each pair two file reads), metric "
+        f"`{doc['metric']}`, batch size {doc['batch_size']}, {doc['cpus']} CPUs. The ideal is the plain in-process "
+        f"loop (decode + metric, 1 torch thread) divided by 2 workers. `wall` is the whole `iqabench bench` process "
+        f"(Python start, Ray start, plan, scoring, Parquet, CSVs, MLflow); `scoring` is the scoring phase bench "
+        f"reports (actor start-up included). Medians of {len(doc['rounds'])} round(s). Measured {doc['date']}.",
+        "",
+        "| quantity | seconds | ratio | target |",
+        "|---|---|---|---|",
+        f"| plain loop (1 process) | {_fmt(s['loop_seconds'], 1)} | | |",
+        f"| ideal = loop / 2 | {_fmt(s['ideal_seconds'], 1)} | | |",
+        f"| bench, 2 workers, wall | {_fmt(s['bench2_wall_seconds'], 1)} | {_fmt(s['overhead_wall_ratio'], 2)}× ideal | ≤ 1.15× |",
+        f"| bench, 2 workers, scoring | {_fmt(s['bench2_scoring_seconds'], 1)} | {_fmt(s['overhead_scoring_ratio'], 2)}× ideal | ≤ 1.15× |",
+        f"| bench, 1 worker, wall | {_fmt(s['bench1_wall_seconds'], 1)} | scaling {_fmt(s['scaling_wall'], 2)}× | ≥ 1.8× |",
+        f"| bench, 1 worker, scoring | {_fmt(s['bench1_scoring_seconds'], 1)} | scaling {_fmt(s['scaling_scoring'], 2)}× | ≥ 1.8× |",
+        "",
+        "Per round (load average before each run):",
+        "",
+    ]
+    for i, r in enumerate(doc["rounds"]):
+        lines.append(
+            f"- round {i}: loop {_fmt(r['loop']['seconds'], 1)} s (load {r['loop']['load_average_before'][0]:.2f}); "
+            f"bench×2 wall {_fmt(r['bench2']['wall_seconds'], 1)} s / scoring {_fmt(r['bench2']['scoring_seconds'], 1)} s "
+            f"(load {r['bench2']['load_average_before'][0]:.2f}); bench×1 wall {_fmt(r['bench1']['wall_seconds'], 1)} s / "
+            f"scoring {_fmt(r['bench1']['scoring_seconds'], 1)} s (load {r['bench1']['load_average_before'][0]:.2f})"
+            + ("; ERROR: " + (r['bench2'].get('error') or r['bench1'].get('error'))[-300:].replace("\n", " ")
+               if r['bench2'].get('error') or r['bench1'].get('error') else "")
+        )
+    lines += ["", f"Command of the 2-worker run: `{doc['rounds'][0]['bench2']['command']}`", ""]
+    return lines
+
+
+def section_reads(doc: dict | None) -> list[str]:
+    lines = ["## 3. Decode once", ""]
+    if doc is None or not doc.get("reads"):
+        return lines + ["Not measured.", ""]
+    lines += [
+        "Every `datasets_io.decode.read_image` call of every process of the run (driver and Ray workers) is counted "
+        "(benchmarks/readcount/sitecustomize.py). Target: reads = image files, whatever the number of metrics.",
+        "",
+        "| metrics | image files (2 per pair) | reads | processes that read | load before |",
+        "|---|---|---|---|---|",
+    ]
+    for count, row in sorted(doc["reads"].items()):
+        lines.append(f"| {count}: {', '.join(row['metrics'])} | {row['images']} | {row.get('reads', '—')} | "
+                     f"{row.get('reading_processes', '—')} | {row['load_average_before'][0]:.2f} |")
+        if row.get("error"):
+            lines.append(f"|  | ERROR: {row['error'][-300:].replace(chr(10), ' ')} | | | |")
+    return lines + [""]
+
+
+def section_startup(doc: dict | None) -> list[str]:
+    lines = ["## 5. Start-up: `make bench` (embedded demo) end to end", ""]
+    if doc is None:
+        return lines + ["Not measured.", ""]
+    lines += [f"Target: under {doc['target_seconds']:.0f} s. Fresh output folder each time (nothing cached); "
+              f"`make install` run before, not timed. Measured {doc['date']}.", "",
+              "| run | cells | wall s | scoring s | exit | load before |", "|---|---|---|---|---|---|"]
+    for i, r in enumerate(doc["runs"]):
+        lines.append(f"| {i} | {r['cells']} | {r['wall_seconds']:.1f} | {_fmt(r['scoring_seconds'], 1)} | "
+                     f"{r['returncode']} | {r['load_average_before'][0]:.2f} |")
+    return lines + [f"", f"Command: `{doc['runs'][0]['command']}`", ""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE / "out")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--notes", type=Path, default=HERE / "NOTES.md",
+                        help="hand-written analysis appended verbatim (profiles, what limits each missed target)")
+    args = parser.parse_args(argv)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+    lines = [
+        "# iqabench performance results",
+        "",
+        "Generated by `benchmarks/run_all.sh` (benchmarks/write_results.py); every number below is measured.",
+        "",
+        f"- Machine: {_cpu()}, {os.cpu_count()} CPUs, {_memory_gib()} RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; host `{platform.node()}`",
+        f"- Written: {time.strftime('%Y-%m-%d %H:%M:%S %z')}; git HEAD {commit or 'unknown'} (plus the working tree)",
+        "- The machine is shared: the 1-minute load average before each measurement is listed next to it; with 2 "
+        "cores, a load above ~2 means the numbers are contended and only the interleaved ratios are meaningful.",
+        "- Commands: `benchmarks/setup_baseline.sh` (once), then `benchmarks/run_all.sh`, which runs "
+        "`benchmarks/compare_pyiqa.py`, `benchmarks/overhead.py`, `benchmarks/startup.py` and this script.",
+        "",
+    ]
+    lines += section_pyiqa(_load(args.out / "compare_pyiqa.json"))
+    lines += section_overhead(_load(args.out / "overhead.json"))
+    lines += section_reads(_load(args.out / "overhead.json"))
+    lines += section_startup(_load(args.out / "startup.json"))
+    if args.notes.is_file():
+        lines += [args.notes.read_text().rstrip(), ""]
+    args.results.write_text("\n".join(lines))
+    print(f"Wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
