@@ -70,6 +70,6 @@ SPECS = (
         ),
         calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
         factory=CNNIQA,
-        resources=Resources(num_cpus=1, num_gpus=0.05, memory_mb=400),
+        resources=Resources(num_cpus=1, num_gpus=0.05, memory_mb=600),
     ),
 )

@@ -114,6 +114,6 @@ SPECS = (
         ),
         calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
         factory=PieAPP,
-        resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=3000),
+        resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=2500),
     ),
 )

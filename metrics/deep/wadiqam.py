@@ -92,7 +92,7 @@ SPECS = (
         calibration=_CAL,
         factory=WaDIQaM,
         options={"mode": "FR"},
-        resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=800),
+        resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=900),
     ),
     MetricSpec(
         name="wadiqam_nr",
@@ -103,6 +103,6 @@ SPECS = (
         calibration=_CAL,
         factory=WaDIQaM,
         options={"mode": "NR"},
-        resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=800),
+        resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=900),
     ),
 )

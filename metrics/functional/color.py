@@ -5,7 +5,7 @@ giving Y in [16, 235]; Cb and Cr likewise in [16, 240]. MATLAB rounds the result
 which the official implementations of most metrics receive; ``round_uint8=True`` reproduces that.
 
 ``rgb2gray``: MATLAB's weights 0.298936021293775, 0.587043074451121, 0.114020904255103 (the first row of the
-inverse of the NTSC YIQ matrix), again rounded for uint8 input.
+inverse of the NTSC YIQ matrix), again rounded for uint8 input (half away from zero, in float64, as MATLAB).
 """
 
 from __future__ import annotations
@@ -31,9 +31,15 @@ def _weighted(x: torch.Tensor, rows: tuple[tuple[float, ...], ...]) -> torch.Ten
     return torch.einsum("oc,nchw->nohw", matrix, x)
 
 
+def round_half_away(x: torch.Tensor) -> torch.Tensor:
+    """MATLAB's rounding (half away from zero), e.g. when it writes a uint8 result; torch.round rounds half to
+    even."""
+    return torch.sign(x) * torch.floor(x.abs() + 0.5)
+
+
 def _finish(y255: torch.Tensor, round_uint8: bool) -> torch.Tensor:
     if round_uint8:
-        y255 = torch.round(y255).clamp_(0, 255)
+        y255 = round_half_away(y255).clamp_(0, 255)
     return y255 / 255.0
 
 
@@ -49,8 +55,19 @@ def rgb2y(x: torch.Tensor, round_uint8: bool = False) -> torch.Tensor:
 
 
 def rgb2gray(x: torch.Tensor, round_uint8: bool = False) -> torch.Tensor:
-    """MATLAB ``rgb2gray`` (N×1×H×W in [0, 1])."""
-    return _finish(_weighted(x, (_GRAY_WEIGHTS,)) * 255.0, round_uint8)
+    """MATLAB ``rgb2gray`` (N×1×H×W in [0, 1]); ``round_uint8`` gives the uint8 result's levels / 255 (in the
+    input's dtype, computed as :func:`rgb2gray_uint8`)."""
+    if round_uint8:
+        return (rgb2gray_uint8(x) / 255.0).to(x.dtype)
+    return _weighted(x, (_GRAY_WEIGHTS,))
+
+
+def rgb2gray_uint8(x: torch.Tensor) -> torch.Tensor:
+    """MATLAB ``rgb2gray`` of the uint8 image, exactly: N×3×H×W in [0, 1] → N×1×H×W float64 holding the grey
+    levels 0..255 the official MATLAB codes see (input brought back to its 8-bit levels, weighted sum in float64,
+    rounded half away from zero)."""
+    levels = round_half_away(x.double() * 255.0).clamp_(0, 255)
+    return round_half_away(_weighted(levels, (_GRAY_WEIGHTS,))).clamp_(0, 255)
 
 
 def rgb2yiq(x: torch.Tensor) -> torch.Tensor:

@@ -43,14 +43,19 @@ def resize_matrix(
     antialias: bool = True,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
+    scale: float | None = None,
 ) -> torch.Tensor:
-    """The out_len×in_len matrix that MATLAB's ``imresize`` applies along one dimension."""
+    """The out_len×in_len matrix that MATLAB's ``imresize`` applies along one dimension.
+
+    ``scale`` is the factor MATLAB was given (``imresize(x, 0.5)``); by default ``out_len / in_len`` (the
+    ``imresize(x, [rows cols])`` form). The two differ when the output length was rounded up.
+    """
     if in_len < 1 or out_len < 1:
         raise ValueError(f"imresize: lengths must be >= 1, got {in_len} -> {out_len}")
     if method not in _KERNELS:
         raise ValueError(f"imresize: method must be one of {sorted(_KERNELS)}, got {method!r}")
     kernel, width = _KERNELS[method]
-    scale = out_len / in_len
+    scale = out_len / in_len if scale is None else float(scale)
     if scale < 1 and antialias:
         base = kernel
 
@@ -73,13 +78,23 @@ def resize_matrix(
 
 
 def imresize(
-    x: torch.Tensor, size: tuple[int, int], method: Method = "bicubic", antialias: bool = True
+    x: torch.Tensor,
+    size: tuple[int, int] | None = None,
+    method: Method = "bicubic",
+    antialias: bool = True,
+    scale: float | None = None,
 ) -> torch.Tensor:
-    """``imresize(x, [rows cols], method)`` for every channel of an N×C×H×W floating-point tensor.
-
-    No rounding or clamping: this is MATLAB's result for ``double`` input.
+    """``imresize(x, [rows cols], method)`` or ``imresize(x, scale, method)`` for every channel of an N×C×H×W
+    floating-point tensor (give exactly one of ``size`` and ``scale``; with a scale the output is
+    ``ceil(scale·H)×ceil(scale·W)``). No rounding or clamping: this is MATLAB's result for ``double`` input.
     """
     h, w = x.shape[-2:]
-    rows = resize_matrix(h, size[0], method, antialias, x.dtype, x.device)
-    cols = resize_matrix(w, size[1], method, antialias, x.dtype, x.device)
+    if (size is None) == (scale is None):
+        raise ValueError("imresize: give exactly one of size and scale")
+    if scale is not None:
+        if scale <= 0:
+            raise ValueError(f"imresize: scale must be > 0, got {scale}")
+        size = (math.ceil(h * scale), math.ceil(w * scale))
+    rows = resize_matrix(h, size[0], method, antialias, x.dtype, x.device, scale)
+    cols = resize_matrix(w, size[1], method, antialias, x.dtype, x.device, scale)
     return rows @ x @ cols.T

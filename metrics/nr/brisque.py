@@ -40,8 +40,8 @@ import torch
 from metrics.base import IQAMetric
 from metrics.functional.input_checks import check_per_image, raise_if_constant
 from metrics.functional.matlab_filter2 import filter2_separable, fspecial_gaussian, marginal
-from metrics.functional.matlab_gray import rgb2gray_uint8
-from metrics.functional.matlab_imresize import imresize
+from metrics.functional.color import rgb2gray_uint8
+from metrics.functional.imresize import imresize
 from metrics.functional.nss import fit_aggd, fit_ggd, gamma_fn
 from metrics.registry import DATA_DIR, MetricSpec, Resources
 
@@ -142,7 +142,7 @@ class BRISQUE(IQAMetric):
         image = rgb2gray_uint8(dist)
         raise_if_constant(image, self._name())
         per_scale = [scale_features(mscn_filter2(image))]
-        per_scale.append(scale_features(mscn_filter2(imresize(image, 0.5))))
+        per_scale.append(scale_features(mscn_filter2(imresize(image, scale=0.5))))
         return torch.cat(per_scale, dim=1)
 
     def scale(self, features: torch.Tensor) -> torch.Tensor:

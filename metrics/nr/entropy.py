@@ -1,7 +1,7 @@
 """Shannon entropy of the grey-level histogram.
 
 As MATLAB's ``entropy(rgb2gray(I))`` on a uint8 image: a 256-bin histogram of the grey levels (MATLAB
-``rgb2gray`` of the uint8 image, ``metrics.functional.matlab_gray``), p = counts / pixels, and
+``rgb2gray`` of the uint8 image, ``metrics.functional.color.rgb2gray_uint8``), p = counts / pixels, and
 ``-sum(p · log2 p)`` over the non-empty bins. Higher means more grey-level information (0 for a constant
 image, at most 8 bits).
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from metrics.base import IQAMetric
-from metrics.functional.matlab_gray import rgb2gray_uint8
+from metrics.functional.color import rgb2gray_uint8
 from metrics.registry import MetricSpec, Resources
 
 LEVELS = 256

@@ -29,8 +29,8 @@ import torch
 
 from metrics.base import IQAMetric, MetricInputError
 from metrics.functional.input_checks import check_per_image, raise_if_constant
-from metrics.functional.matlab_gray import rgb2gray_uint8
-from metrics.functional.matlab_imresize import imresize
+from metrics.functional.color import rgb2gray_uint8
+from metrics.functional.imresize import imresize
 from metrics.functional.nss import fit_aggd, gamma_fn, mscn
 from metrics.registry import MetricSpec, Resources
 
@@ -100,7 +100,7 @@ class NIQE(IQAMetric):
             structdis, _ = mscn(image, "replicate")
             features.append(patch_features(structdis, self.patch // scale))
             if scale == 1:
-                image = imresize(image, 0.5)
+                image = imresize(image, scale=0.5)
         mu_dist, cov_dist = nan_mean_cov(torch.cat(features, dim=2))
         diff = (self.mu_pris - mu_dist).unsqueeze(1)  # N×1×36
         inv = torch.linalg.pinv((self.cov_pris + cov_dist) / 2)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from metrics.base import IQAMetric
-from metrics.functional.matlab_gray import rgb2gray_uint8
+from metrics.functional.color import rgb2gray_uint8
 from metrics.functional.nss import mscn
 from metrics.registry import MetricSpec, Resources
 

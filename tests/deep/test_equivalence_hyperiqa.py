@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import metrics
 from equivalence import calibration_case, check_equivalence, random_cases
 from metrics.deep.hyperiqa import grid_crops
 

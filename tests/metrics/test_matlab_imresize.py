@@ -1,12 +1,13 @@
-"""MATLAB imresize (bicubic) checked against weights and outputs derived by hand from its definition."""
+"""MATLAB imresize (bicubic, scale form) and rgb2gray of uint8, checked against values derived by hand."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from metrics.functional.matlab_gray import rgb2gray_uint8
-from metrics.functional.matlab_imresize import contributions, cubic, imresize, resize_matrix
+from metrics.functional.color import rgb2gray_uint8
+from metrics.functional.imresize import _cubic as cubic
+from metrics.functional.imresize import imresize, resize_matrix
 
 
 def test_cubic_kernel_values():
@@ -20,25 +21,26 @@ def test_cubic_kernel_values():
 def test_halving_weights_are_the_widened_kernel():
     # scale 1/2 with anti-aliasing: h(x) = k(x/2)/2, width 8; u = 2j - 1/2, so the taps sit at distances
     # ±0.5, ±1.5, ±2.5, ±3.5 (the two zero taps at ±4.5 are dropped).
-    weights, idx = contributions(16, 8, 0.5)
+    m = resize_matrix(16, 8, scale=0.5)
     half = [-0.01171875, -0.03515625, 0.11328125, 0.43359375]
-    assert weights.shape == (8, 8)
-    assert weights[3].tolist() == pytest.approx(half + half[::-1], abs=1e-15)
-    assert idx[3].tolist() == list(range(3, 11))  # output 4: u = 7.5, 1-based taps 4..11
-    # first output: taps 1-based -2..5 mirror to 3, 2, 1, 1, 2, 3, 4, 5 ('symmetric')
-    assert idx[0].tolist() == [2, 1, 0, 0, 1, 2, 3, 4]
+    w = half + half[::-1]
+    assert m.shape == (8, 16)
+    # output 4: u = 7.5, 1-based taps 4..11
+    assert m[3].tolist() == pytest.approx([0.0] * 3 + w + [0.0] * 5, abs=1e-15)
+    # first output: taps 1-based -2..5 mirror to 3, 2, 1, 1, 2, 3, 4, 5 ('symmetric'), their weights add up
+    assert m[0, :5].tolist() == pytest.approx([w[2] + w[3], w[1] + w[4], w[0] + w[5], w[6], w[7]], abs=1e-15)
 
 
 def test_doubling_weights():
     # scale 2, no widening: u = j/2 + 1/4; output 2 (u = 1.25) has taps at distances 2.25, 1.25, 0.25, -0.75, -1.75
-    weights, _ = contributions(4, 8, 2.0)
-    row = weights[1].tolist()
-    assert row == pytest.approx([-0.0703125, 0.8671875, 0.2265625, -0.0234375], abs=1e-15)
+    # (the tap at 1-based 0 mirrors onto 1, so its weight joins the 0.8671875 of position 1)
+    row = resize_matrix(4, 8, scale=2.0)[1].tolist()
+    assert row == pytest.approx([-0.0703125 + 0.8671875, 0.2265625, -0.0234375, 0.0], abs=1e-15)
 
 
 def test_halving_a_vector_by_hand():
     x = torch.arange(1.0, 9.0, dtype=torch.float64)  # 1..8
-    got = imresize(x.view(1, 1, 1, 8).expand(1, 1, 2, 8).contiguous(), output_size=(2, 4))[0, 0, 0]
+    got = imresize(x.view(1, 1, 1, 8).expand(1, 1, 2, 8).contiguous(), (2, 4))[0, 0, 0]
     half = torch.tensor([-0.01171875, -0.03515625, 0.11328125, 0.43359375], dtype=torch.float64)
     w = torch.cat([half, half.flip(0)])
     padded = torch.tensor([3, 2, 1, 1, 2, 3, 4, 5, 6, 7, 8, 8, 7, 6], dtype=torch.float64)
@@ -46,29 +48,29 @@ def test_halving_a_vector_by_hand():
     assert got.tolist() == pytest.approx(want.tolist(), abs=1e-12)
     # away from the borders a ramp is reproduced at u = 2j - 1/2 (the kernel is symmetric)
     ramp = torch.arange(1.0, 41.0, dtype=torch.float64).view(1, 1, 1, 40)
-    assert imresize(ramp, output_size=(1, 20))[0, 0, 0, 5].item() == pytest.approx(11.5, abs=1e-12)
+    assert imresize(ramp, (1, 20))[0, 0, 0, 5].item() == pytest.approx(11.5, abs=1e-12)
 
 
 def test_constant_and_shape():
     x = torch.full((2, 1, 37, 50), 7.0, dtype=torch.float64)
-    y = imresize(x, 0.5)
+    y = imresize(x, scale=0.5)
     assert y.shape == (2, 1, 19, 25)  # ceil(37/2), ceil(50/2)
     assert torch.allclose(y, torch.full_like(y, 7.0), atol=1e-12)
-    m = resize_matrix(37, 19, 0.5)
+    m = resize_matrix(37, 19, scale=0.5)
     assert torch.allclose(m.sum(dim=1), torch.ones(19, dtype=torch.float64), atol=1e-14)
 
 
 def test_separable_order_matches_two_passes():
     x = torch.rand(1, 1, 20, 30, dtype=torch.float64)
-    rows, cols = resize_matrix(20, 10, 0.5), resize_matrix(30, 15, 0.5)
-    assert torch.allclose(imresize(x, 0.5)[0, 0], rows @ x[0, 0] @ cols.T, atol=1e-13)
+    rows, cols = resize_matrix(20, 10, scale=0.5), resize_matrix(30, 15, scale=0.5)
+    assert torch.allclose(imresize(x, scale=0.5)[0, 0], rows @ x[0, 0] @ cols.T, atol=1e-13)
 
 
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError):
-        imresize(torch.zeros(1, 1, 4, 4), 0.5, output_size=(2, 2))
+        imresize(torch.zeros(1, 1, 4, 4), (2, 2), scale=0.5)
     with pytest.raises(ValueError):
-        imresize(torch.zeros(1, 1, 4, 4), -1.0)
+        imresize(torch.zeros(1, 1, 4, 4), scale=-1.0)
 
 
 def test_rgb2gray_uint8_rounds_half_away_and_keeps_extremes():
