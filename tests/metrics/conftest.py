@@ -1,4 +1,7 @@
-"""Deep metrics in the generic metric tests load random weights of the published layout (nothing downloaded)."""
+"""Deep metrics in the generic metric tests load random weights of the published layout (nothing downloaded).
+
+Files are written on first need, once per session, only for the metrics a test builds.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,20 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "deep"))
 import random_weights  # noqa: E402
 
 
+class _LazyCaches:
+    def __init__(self, root: Path) -> None:
+        self.torch_home, self.hf_cache = root / "torch", root / "hf"
+        self.written: set[str] = set()
+
+    def ensure(self, names: list[str]) -> None:
+        todo = [n for n in names if n not in self.written]
+        random_weights.seed(todo, self.torch_home, self.hf_cache)
+        self.written.update(todo)
+
+
 @pytest.fixture(scope="session")
-def _seeded_weight_caches(tmp_path_factory):
-    root = tmp_path_factory.mktemp("metric-weights")
-    random_weights.seed(list(random_weights.FILES), root / "torch", root / "hf")
-    return root
+def _weight_caches(tmp_path_factory) -> _LazyCaches:
+    return _LazyCaches(tmp_path_factory.mktemp("metric-weights"))
 
 
 @pytest.fixture(autouse=True)
@@ -25,17 +37,17 @@ def deep_weights_env(request, monkeypatch):
     name = getattr(request.node, "callspec", None) and request.node.callspec.params.get("name")
     if not name:
         return
-    import metrics
     from metrics.deep import weights
 
-    if not weights.weight_files(name):
+    files = weights.weight_files(name)
+    if not files:
         return
-    root = request.getfixturevalue("_seeded_weight_caches")
-    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
-    monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(root / "hf"))
+    caches = request.getfixturevalue("_weight_caches")
+    caches.ensure([f.filename for f in files])
+    monkeypatch.setenv("TORCH_HOME", str(caches.torch_home))
+    monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(caches.hf_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("IQABENCH_WEIGHTS_UNVERIFIED", "1")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     for var in ("IQABENCH_WEIGHTS_REPO", "IQABENCH_WEIGHTS_REVISION", "HF_HUB_CACHE"):
         monkeypatch.delenv(var, raising=False)
-    assert metrics.get_spec(name)
