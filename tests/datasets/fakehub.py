@@ -1,6 +1,7 @@
 """A fake Hugging Face hub on 127.0.0.1 for download tests: the endpoints ``hf_hub_download`` uses.
 
-``HEAD``/``GET /datasets/<owner>/<repo>/resolve/<revision>/<path>`` answer with the headers the hub sends
+``HEAD``/``GET /datasets/<owner>/<repo>/resolve/<revision>/<path>`` (dataset repos; ``FakeHub(kind="model")``
+serves model repos at ``/<owner>/<repo>/resolve/...``) answer with the headers the hub sends
 (``X-Repo-Commit``, ``ETag``, ``Content-Length``) and honour ``Range`` for resumed downloads; unknown files
 get 404 with ``X-Error-Code: EntryNotFound``. Every request is logged in ``requests``.
 """
@@ -14,11 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-_RESOLVE = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+_RESOLVE = r"^/{prefix}(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$"
+_PREFIX = {"dataset": "datasets/", "model": ""}
 
 
 class FakeHub:
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "dataset") -> None:
+        self.resolve = re.compile(_RESOLVE.format(prefix=_PREFIX[kind]))
         self.files: dict[tuple[str, str], bytes] = {}
         self.requests: list[tuple[str, str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -52,7 +55,7 @@ class FakeHub:
 
             def _answer(self, body: bool) -> None:
                 hub.requests.append((self.command, self.path))
-                match = _RESOLVE.match(unquote(self.path.split("?")[0]))
+                match = hub.resolve.match(unquote(self.path.split("?")[0]))
                 data = hub.files.get((match["repo"], match["path"])) if match else None
                 if data is None:
                     self.send_response(404)

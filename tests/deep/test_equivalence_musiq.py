@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from equivalence_b import compare_with_reference
+from equivalence import check_equivalence as compare_with_reference
 from metrics.deep import musiq
 
 

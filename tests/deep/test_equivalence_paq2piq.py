@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import pytest
 
 import metrics
-from equivalence_b import compare_with_reference
+from equivalence import check_equivalence as compare_with_reference
 from metrics import MetricInputError
 
 
@@ -23,7 +23,7 @@ def test_same_function_as_reference(deep_env, tid_pairs):
         ("calibration image I03 full size", dist[:1], None),
     ]
     # pyiqa builds its trunk from torchvision's ImageNet ResNet-18 file before the checkpoint overwrites it
-    compare_with_reference("paq2piq", deep_env, inputs, reference_only=("resnet18-f37072fd.pth",))
+    compare_with_reference("paq2piq", deep_env, inputs, reference_only_files=("resnet18-f37072fd.pth",))
 
 
 def test_too_small_raises(deep_env):
