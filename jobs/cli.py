@@ -27,12 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iqabench", description="Distributed IQA metric benchmark (Ray Data + MLflow)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(f"jobs.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"jobs.{module_name}":
-                continue  # a job that this tree does not have yet
-            raise
+        module = importlib.import_module(f"jobs.{module_name}")
         job_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(job_parser)
         job_parser.set_defaults(_run=module.run)
