@@ -7,7 +7,7 @@
 * ``iqabench bench`` with 2 and with 1 worker(s) (fresh output folders, so nothing is cached): the process's
   wall clock (Ray start included) and the scoring phase it reports ("Scored synth in X s");
 * decode once: ``bench`` with 1 and with 5 metrics while every ``read_image`` call of every process is counted
-  (``benchmarks/readcount/sitecustomize.py``).
+  (``decode_bytes`` calls, ``benchmarks/readcount/sitecustomize.py``).
 
 Runs alternate (loop, bench ×2, bench ×1) for ``--rounds`` rounds; the load average is recorded before each.
 Writes ``<out>/overhead.json``.

@@ -118,7 +118,7 @@ def section_reads(doc: dict | None) -> list[str]:
     if doc is None or not doc.get("reads"):
         return lines + ["Not measured.", ""]
     lines += [
-        "Every `datasets_io.decode.read_image` call of every process of the run (driver and Ray workers) is counted "
+        "Every image decode (`datasets_io.decode.decode_bytes`, which every read goes through) of every process of the run (driver and Ray workers) is counted "
         "(benchmarks/readcount/sitecustomize.py). Target: reads = image files, whatever the number of metrics.",
         "",
         "| metrics | image files (2 per pair) | reads | processes that read | load before |",

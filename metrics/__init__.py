@@ -8,7 +8,8 @@ from typing import Any
 import torch
 
 from metrics.base import IQAMetric, MetricInputError
-from metrics.registry import MetricSpec, Resources, UnknownMetricError, get_spec, registry
+from metrics.registry import MetricSpec, Resources, UnknownMetricError, get_spec
+from metrics.registry import registry as _registry
 
 __all__ = [
     "IQAMetric",
@@ -24,7 +25,7 @@ __all__ = [
 
 def available(mode: str | None = None) -> list[str]:
     """Names of the registered metrics, sorted; ``mode='FR'`` or ``'NR'`` filters."""
-    return sorted(name for name, spec in registry().items() if mode is None or spec.mode == mode)
+    return sorted(name for name, spec in _registry().items() if mode is None or spec.mode == mode)
 
 
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -126,6 +126,12 @@ def registry() -> dict[str, MetricSpec]:
     return _REGISTRY
 
 
+def forget() -> None:
+    """Drop the discovered registry so the next call rediscovers it (e.g. after setting the plugin variable)."""
+    global _REGISTRY
+    _REGISTRY = None
+
+
 class UnknownMetricError(KeyError):
     """Raised for a metric name that is not registered."""
 

@@ -34,10 +34,10 @@ def markers(tmp_path_factory) -> Path:
 def ray_cluster(markers):
     import ray
 
-    import metrics.registry
+    from metrics.registry import forget
 
     os.environ.update(plugin_env(markers))
-    metrics.registry._REGISTRY = None  # rediscover with the plugin
+    forget()  # rediscover with the plugin
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield ray
