@@ -16,6 +16,7 @@ from datasets_io.download import DownloadError, MissingDatasetError, ensure_down
 from datasets_io.manifest import Manifest, build_manifest
 from datasets_io.spec import DatasetOptionError, DatasetSpec
 from metrics.registry import MetricSpec, Resources, UnknownMetricError
+from orchestrator.measured_resources import load_measured_resources, with_measured_resources
 from orchestrator.placement import PlacementError, ResourceOverride, resource_override
 from orchestrator.request import BenchmarkRequest
 
@@ -184,6 +185,13 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
                 overrides[name] = resource_override(name, opts.pop(RESOURCES_KEY), source=str(request.metric_opt))
             except (PlacementError, ValueError, TypeError) as exc:
                 problems.append(str(exc))
+    # Resource needs measured by `iqabench efficiency` (resources.json) replace the registry's estimates.
+    try:
+        measured = load_measured_resources()
+    except ValueError as exc:
+        problems.append(str(exc))
+        measured = {}
+    specs = {name: with_measured_resources(spec, measured, request.batch_size) for name, spec in specs.items()}
     fingerprints: dict[str, dict[str, str]] = {}
     skipped: list[str] = []
     for name in list(specs):

@@ -82,3 +82,15 @@ def test_missing_images_are_listed(demo_root, tmp_path):
     opt = write_data_opt(tmp_path / "opt.yml", {"tiny": _entry(root)})
     with pytest.raises(PlanError, match="astronaut_gblur_2.png"):
         build_plan(BenchmarkRequest(metrics=("psnr",), datasets=("tiny",), data_opt=opt, out=tmp_path))
+
+
+def test_measured_resources_feed_the_plan(tmp_path, monkeypatch):
+    """`iqabench efficiency` writes resources.json; the planner takes its memory figures over the registry's."""
+    from orchestrator.measured_resources import merge_measured_resources
+
+    path = tmp_path / "resources.json"
+    merge_measured_resources(path, {"ssim": {"host_peak_mb": 800.0}})
+    monkeypatch.setenv("IQABENCH_RESOURCES", str(path))
+    plan = build_plan(BenchmarkRequest(metrics=("psnr", "ssim"), out=tmp_path))
+    memory = {c.metric: plan.resources(c).memory_mb for c in plan.cells}
+    assert memory == {"psnr": 200, "ssim": 1000}  # 800 MB measured × 1.25 headroom; psnr keeps its estimate
