@@ -22,13 +22,9 @@ def _load(path: Path) -> dict | None:
 
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    from orchestrator.efficiency_csv import cpu_model_name
+
+    return cpu_model_name()
 
 
 def _memory_gib() -> str:

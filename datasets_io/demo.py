@@ -95,16 +95,21 @@ def _write(root: Path) -> None:
     (root / STAMP_FILE).write_text(json.dumps(_stamp(), sort_keys=True), encoding="utf-8")
 
 
+def _read_stamp(path: Path) -> dict | None:
+    """The stamp of a generated copy; ``None`` when absent or damaged (the copy is then regenerated)."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+
+
 def ensure_demo(root: str | Path | None = None) -> Path:
     """Generate the demo dataset under ``root`` unless an up-to-date copy is there; return the root."""
     root = Path(root) if root is not None else default_root()
-    stamp_path = root / STAMP_FILE
-    if stamp_path.is_file():
-        try:
-            if json.loads(stamp_path.read_text(encoding="utf-8")) == _stamp():
-                return root
-        except json.JSONDecodeError:
-            pass  # a damaged stamp means a damaged copy: regenerate below
+    if _read_stamp(root / STAMP_FILE) == _stamp():
+        return root
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=root.parent))
     try:

@@ -1,7 +1,7 @@
 """pyiqa split pickles, read without ever executing code from them.
 
 A split file is ``{split_index: {'train': [row, ...], 'val': [...], 'test': [...]}}`` with 0-based row indices
-into the meta-info. Pickles can run arbitrary code when loaded, so they are read by :class:`SafeSplitUnpickler`,
+into the meta-info. Pickles can run arbitrary code when loaded, so they are read by :class:`RestrictedSplitUnpickler`,
 whose ``find_class`` refuses every global: only the built-in containers and scalars that pickle encodes without
 a global (dicts, lists, strings, integers; also tuples, which are treated as lists) can come out, and the result
 is then checked against that shape.
@@ -22,7 +22,7 @@ class SplitFileError(ValueError):
     """A split pickle that is unsafe, malformed, or lacks the requested split."""
 
 
-class SafeSplitUnpickler(pickle.Unpickler):
+class RestrictedSplitUnpickler(pickle.Unpickler):
     """An unpickler that refuses every class, function and persistent id."""
 
     def find_class(self, module: str, name: str) -> Any:
@@ -44,7 +44,7 @@ def _check_indices(value: Any, where: str) -> list[int]:
 def loads_split_dict(data: bytes, source: str = "<bytes>") -> dict[int | str, dict[str, list[int]]]:
     """Unpickle and validate a split dictionary (see the module docstring)."""
     try:
-        obj = SafeSplitUnpickler(io.BytesIO(data)).load()
+        obj = RestrictedSplitUnpickler(io.BytesIO(data)).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         raise SplitFileError(f"{source}: not a plain-data split pickle ({exc})") from exc
     if not isinstance(obj, dict):
