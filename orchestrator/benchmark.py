@@ -239,10 +239,11 @@ def _mos_lower_better(dataset_pass: DatasetPass) -> bool:
 def _summary_row(dataset_pass: DatasetPass, cell: Cell, frame: pd.DataFrame) -> dict:
     two_afc = dataset_pass.dataset.mode == "2AFC"
     if two_afc:  # judgements, not opinion scores: the 2AFC accuracy replaces the correlations
-        frame = frame.assign(mos=frame["judge"], score=frame["score"].where(frame["score_b"].notna()))
-    corr = correlations(frame) if not two_afc else Correlations(
-        int(frame["error"].isna().sum()), int(frame["error"].notna().sum()), *(float("nan"),) * 3, 0
-    )
+        scored = int(frame["error"].isna().sum())
+        nan = float("nan")
+        corr = Correlations(scored, len(frame) - scored, nan, nan, nan, 0)
+    else:
+        corr = correlations(frame)
     want = expected_sign(cell.spec.lower_better, _mos_lower_better(dataset_pass))
     seconds_per_image, images_per_second = throughput(frame)
     return {
