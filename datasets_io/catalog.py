@@ -15,10 +15,6 @@ class UnknownDatasetError(KeyError):
         return str(self.args[0])
 
 
-def known_dataset_keys(data_opt: str | Path | None = None, fmt: Literal["current", "2024"] = "current") -> list[str]:
-    return sorted({"demo", *dataset_options(data_opt, fmt=fmt)})
-
-
 def resolve_dataset(
     key: str,
     data_opt: str | Path | None = None,

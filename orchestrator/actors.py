@@ -8,7 +8,6 @@ Errors never escape a batch: they are recorded per image (which, why).
 
 from __future__ import annotations
 
-import os
 import time
 import traceback
 from typing import Any
@@ -184,6 +183,3 @@ class ScoreWith:
             raise RuntimeError(f"metric returned shape {values.shape} for {len(rows)} images")
         return values, elapsed
 
-
-def worker_threads(num_cpus: float) -> int:
-    return max(1, min(int(num_cpus + 0.5), os.cpu_count() or 1))

@@ -179,7 +179,7 @@ def _run_cells(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkR
             store.discard(cell.key)
             echo(f"Giving up {cell.label}: {construct_errors.iloc[0]}")
             continue
-        store.commit(cell.key, frame, _summary_row(dataset_pass, cell, frame), cell.dataset, cell.metric)
+        store.commit(cell.key, frame, _summary_row(dataset_pass, cell, frame))
 
 
 def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkRequest, store: CellStore,

@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -140,9 +139,3 @@ def render_markdown(results: list[MetricCalibration], device: str) -> str:
 def write_report(results: list[MetricCalibration], path: Path, device: str) -> None:
     write_text_atomic(render_markdown(results, device), path)
 
-
-def summary_frame(results: list[MetricCalibration]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"metric": r.name, "status": r.status, "max_relative_error": r.max_relative_error if r.ours else np.nan}
-         for r in results]
-    )

@@ -25,7 +25,7 @@ from orchestrator.efficiency_images import DEFAULT_SIZE, efficiency_pairs
 from orchestrator.measured_resources import FILE_NAME as RESOURCES_NAME
 from orchestrator.measured_resources import MB, merge_measured_resources
 from orchestrator.store import write_text_atomic
-from orchestrator.timing import ImagePair, Measurement, measure
+from orchestrator.timing import ImagePair, measure
 
 Echo = Callable[[str], None]
 DEVICES = ("cpu", "cuda")

@@ -141,15 +141,14 @@ class CellStore:
         shutil.rmtree(self.cell_dir(key), ignore_errors=True)
 
     # ---------------------------------------------------------------- commits
-    def commit(self, key: str, frame: pd.DataFrame, summary: dict[str, Any], dataset: str, metric: str) -> None:
-        """Write the cell's table and summary, then its marker, then the public per-metric copy."""
+    def commit(self, key: str, frame: pd.DataFrame, summary: dict[str, Any]) -> None:
+        """Write the cell's table and summary, then its marker (the driver publishes committed cells)."""
         directory = self.cell_dir(key)
         schema = score_schema(frame)
         table = pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)
         write_parquet_atomic(table, directory / "scores.parquet")
         write_text_atomic(json.dumps(_jsonable(summary), sort_keys=True, indent=1), directory / "summary.json")
         write_text_atomic(key + "\n", directory / COMMIT_MARKER)
-        write_parquet_atomic(table, scores_path(self.out, dataset, metric))
         shutil.rmtree(directory / "parts", ignore_errors=True)
 
     def load_committed(self, key: str) -> tuple[pd.DataFrame, dict[str, Any]]:
