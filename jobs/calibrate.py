@@ -10,18 +10,21 @@ HELP = "score the TID2013 calibration pairs and write docs/calibration.md"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from orchestrator.calibration import DEFAULT_OFFICIAL, DEFAULT_PAIRS, REPO_ROOT
-
+    # Defaults are resolved in run(): building the CLI's parser must not import torch and the metrics.
     parser.add_argument("-m", "--metric_names", nargs="+", metavar="METRIC", help="default: every registered metric")
-    parser.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS, help="folder with ref/ and dist/ images")
-    parser.add_argument("--official", type=Path, default=DEFAULT_OFFICIAL, help="official_scores.csv")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "calibration.md", help="Markdown report")
+    parser.add_argument("--pairs", type=Path, help="folder with ref/ and dist/ images (default: tests/data/tid2013_pairs)")
+    parser.add_argument("--official", type=Path, help="official_scores.csv (default: tests/data/official_scores.csv)")
+    parser.add_argument("--out", type=Path, help="Markdown report (default: docs/calibration.md)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
 def run(args: argparse.Namespace) -> int:
     from metrics import UnknownMetricError
-    from orchestrator.calibration import run_calibration, write_report
+    from orchestrator.calibration import DEFAULT_OFFICIAL, DEFAULT_PAIRS, REPO_ROOT, run_calibration, write_report
+
+    args.pairs = args.pairs or DEFAULT_PAIRS
+    args.official = args.official or DEFAULT_OFFICIAL
+    args.out = args.out or REPO_ROOT / "docs" / "calibration.md"
 
     try:
         results = run_calibration(args.metric_names, args.pairs, args.official, args.device)

@@ -2,7 +2,9 @@
 
 Each module under ``metrics/fr``, ``metrics/nr`` (and later ``metrics/deep``) declares ``SPECS``, a tuple of
 :class:`MetricSpec`. A spec is plain data (it travels to Ray actors as the metric's name plus options); the
-actor rebuilds the model with :func:`metrics.create`.
+actor rebuilds the model with :func:`metrics.create`, naming the spec's module (:func:`module_of`) so that it
+imports that one module (:func:`load_module_specs`) instead of discovering every metric family — a classical
+metric's actor then never imports torchvision.
 """
 
 from __future__ import annotations
@@ -87,6 +89,10 @@ class MetricSpec:
 
 
 _REGISTRY: dict[str, MetricSpec] | None = None
+#: Metric name → the module that declares it (filled by discovery and by :func:`load_module_specs`).
+_MODULE_OF: dict[str, str] = {}
+#: Specs read from single modules before (or instead of) the full discovery.
+_PARTIAL: dict[str, MetricSpec] = {}
 
 
 def _discover() -> dict[str, MetricSpec]:
@@ -116,6 +122,7 @@ def _add_specs(found: dict[str, MetricSpec], module) -> None:
         if spec.name in found:
             raise RuntimeError(f"metric {spec.name!r} is registered twice ({module.__name__})")
         found[spec.name] = spec
+        _MODULE_OF[spec.name] = module.__name__
 
 
 def registry() -> dict[str, MetricSpec]:
@@ -130,6 +137,25 @@ def forget() -> None:
     """Drop the discovered registry so the next call rediscovers it (e.g. after setting the plugin variable)."""
     global _REGISTRY
     _REGISTRY = None
+    _MODULE_OF.clear()
+    _PARTIAL.clear()
+
+
+def module_of(name: str) -> str:
+    """The module that declares metric ``name`` (discovering the registry if needed)."""
+    get_spec(name)
+    return _MODULE_OF[name]
+
+
+def load_module_specs(module_name: str) -> None:
+    """Import one metric module and make its ``SPECS`` known to :func:`get_spec`, without full discovery."""
+    module = importlib.import_module(module_name)
+    specs = getattr(module, "SPECS", ())
+    if not specs:
+        raise RuntimeError(f"module {module_name!r} declares no metric SPECS")
+    for spec in specs:
+        _PARTIAL[spec.name] = spec
+        _MODULE_OF[spec.name] = module_name
 
 
 class UnknownMetricError(KeyError):
@@ -140,6 +166,8 @@ class UnknownMetricError(KeyError):
 
 
 def get_spec(name: str) -> MetricSpec:
+    if _REGISTRY is None and name in _PARTIAL:
+        return _PARTIAL[name]
     specs = registry()
     if name not in specs:
         close = [n for n in specs if n.split("_")[0] == name.split("_")[0] or name in n]

@@ -1,4 +1,5 @@
-"""The callables Ray Data runs: ``decode_batch`` (CPU tasks) and ``ScoreWith`` (one metric model per actor).
+"""The callables Ray Data runs: ``decode_batch`` (CPU tasks, or the first actor) and ``ScoreWith`` (one metric
+model per actor).
 
 Rows flow as dicts of numpy columns. ``decode_batch`` adds uint8 H×W×3 ``dist`` (and ``ref``) images and a
 ``decode_error`` column; every ``ScoreWith`` stage adds ``score__<m>``, ``error__<m>``, ``seconds__<m>``,
@@ -81,17 +82,24 @@ def _one_line(exc: BaseException) -> str:
 
 
 class ScoreWith:
-    """Holds one metric model; scores the batch's rows and appends its columns."""
+    """Holds one metric model; scores the batch's rows and appends its columns.
+
+    ``module`` names the metric's declaring module, so the actor imports only that one (not every family);
+    ``decode`` (``decode_batch`` keyword arguments) makes this actor read and decode the batch's images first.
+    """
 
     def __init__(self, metric: str, options: dict[str, Any], device: str = "cpu", batch_size: int = 8,
-                 num_threads: int = 1, drop_images: bool = False) -> None:
+                 num_threads: int = 1, drop_images: bool = False, module: str | None = None,
+                 decode: dict[str, Any] | None = None) -> None:
         import ray
         import torch
 
         import metrics
+        from metrics.registry import load_module_specs
 
         torch.set_num_threads(max(1, num_threads))
         self.metric = metric
+        self.decode = decode
         self.device = device
         self.batch_size = batch_size
         #: The last stage of a pass drops the decoded images so that only scores travel back to the driver.
@@ -100,6 +108,8 @@ class ScoreWith:
         self.construct_error: str | None = None
         self.model = None
         try:
+            if module is not None:
+                load_module_specs(module)
             self.model = metrics.create(metric, device=device, **options)
             self.full_reference = self.model.spec.mode == "FR"
         except Exception as exc:  # recorded on every row of the cell, the rest of the matrix goes on
@@ -107,6 +117,8 @@ class ScoreWith:
             traceback.print_exc()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if self.decode is not None:
+            batch = decode_batch(batch, **self.decode)
         n = len(batch["id"])
         two_afc = "dist_b" in batch
         scores = np.full(n, np.nan, dtype=np.float64)

@@ -1,4 +1,8 @@
-"""The Ray Data pipeline of one dataset pass: manifest → read + decode (CPU tasks) → one actor pool per metric.
+"""The Ray Data pipeline of one dataset pass: manifest → read + decode → one actor pool per metric.
+
+Where the first metric runs on CPU, its actors read and decode the images themselves (no extra stage, no
+object-store hop, no task workers to start); where it runs on a GPU, CPU tasks decode ahead of it so the GPU
+never waits on PNG decoding. Either way each image is decoded once per pass and flows on to the later metrics.
 
 Results stream back to the driver batch by batch (``iter_batches``), so the driver can commit them as they
 arrive; nothing waits for the whole dataset.
@@ -6,12 +10,14 @@ arrive; nothing waits for the whole dataset.
 
 from __future__ import annotations
 
+import warnings
 from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
 import ray
 
+from metrics.registry import module_of
 from orchestrator.actors import ScoreWith, decode_batch
 from orchestrator.placement import Placement
 from orchestrator.plan import Cell
@@ -42,30 +48,35 @@ def stream_pass(
     ray.data.DataContext.get_current().wait_for_min_actors_s = WAIT_FOR_ACTORS_S
     table = rows.select([c for c in ("id", "dist_path", "ref_path", "dist_b_path") if c in rows.column_names])
     ds = ray.data.from_arrow(_blocks(table, max(1, batch_size)))
-    ds = ds.map_batches(
-        decode_batch,
-        batch_size=batch_size,
-        batch_format="numpy",
-        num_cpus=DECODE_TASK_CPUS,
-        fn_kwargs={"resize": resize, "with_ref": with_ref},
-    )
+    decode = {"resize": resize, "with_ref": with_ref}
+    decode_in_actors = placements[0].device == "cpu"
+    if not decode_in_actors:
+        ds = ds.map_batches(decode_batch, batch_size=batch_size, batch_format="numpy", num_cpus=DECODE_TASK_CPUS,
+                            fn_kwargs=decode)
     last = len(cells) - 1
     for index, (placement, cell) in enumerate(zip(placements, cells)):
-        ds = ds.map_batches(
-            ScoreWith,
-            fn_constructor_kwargs={
-                "metric": cell.metric,
-                "options": dict(cell.options),
-                "device": placement.device,
-                "batch_size": batch_size,
-                "num_threads": placement.threads,
-                "drop_images": index == last,
-            },
-            batch_size=batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=placement.workers),
-            **placement.ray_options(),
-            max_restarts=ACTOR_MAX_RESTARTS,
-            max_task_retries=ACTOR_MAX_RESTARTS,
-        )
+        actor_kwargs = {
+            "metric": cell.metric,
+            "module": module_of(cell.metric),
+            "decode": decode if index == 0 and decode_in_actors else None,
+            "options": dict(cell.options),
+            "device": placement.device,
+            "batch_size": batch_size,
+            "num_threads": placement.threads,
+            "drop_images": index == last,
+        }
+        with warnings.catch_warnings():
+            # Ray 2.60 has no named parameter for an actor's restart budget: a remote argument is the only way to
+            # pass it, and it draws a blanket deprecation warning.
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            ds = ds.map_batches(
+                ScoreWith,
+                fn_constructor_kwargs=actor_kwargs,
+                batch_size=batch_size,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=placement.workers),
+                **placement.ray_options(),
+                max_restarts=ACTOR_MAX_RESTARTS,
+                max_task_retries=ACTOR_MAX_RESTARTS,
+            )
     yield from ds.iter_batches(batch_size=None, batch_format="pandas")

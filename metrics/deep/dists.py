@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchvision import models
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, tensor
 from metrics.registry import MetricSpec, Resources
 
-_VGG = models.VGG16_Weights.IMAGENET1K_V1
+_VGG = "VGG16_Weights.IMAGENET1K_V1"
 _FILE = WeightFile("DISTS_weights-f5e65c96.pth")
 WEIGHT_FILES = {"dists": (WeightFile.torchvision(_VGG), _FILE)}
 
@@ -56,6 +55,8 @@ class DISTS(DeepMetric):
     min_size = 16
 
     def __init__(self, precision: str = "float32") -> None:
+        from torchvision import models
+
         super().__init__(precision)
         vgg = self.load_backbone(models.vgg16, _VGG)
         layers = list(vgg.features)[: _TAPS[-1] + 1]

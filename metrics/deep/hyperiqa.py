@@ -25,7 +25,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision import models
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, fill, unwrap
@@ -80,6 +79,8 @@ class HyperHeads(nn.Module):
 
 
 def _backbone() -> nn.Module:
+    from torchvision import models
+
     net = models.resnet50(weights=None)
     net.fc = nn.Identity()
     return net

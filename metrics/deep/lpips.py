@@ -19,16 +19,15 @@ when the published weights are in the cache — not verified here, no published 
 from __future__ import annotations
 
 import torch
-from torchvision import models
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, tensor
 from metrics.registry import MetricSpec, Resources
 
 _TRUNKS = {
-    # trunk: (torchvision constructor, weight enum member, indices of the tapped ReLU outputs, channels)
-    "alex": (models.alexnet, models.AlexNet_Weights.IMAGENET1K_V1, (1, 4, 7, 9, 11), (64, 192, 384, 256, 256)),
-    "vgg": (models.vgg16, models.VGG16_Weights.IMAGENET1K_V1, (3, 8, 15, 22, 29), (64, 128, 256, 512, 512)),
+    # trunk: (torchvision constructor name, weight enum member, indices of the tapped ReLU outputs, channels)
+    "alex": ("alexnet", "AlexNet_Weights.IMAGENET1K_V1", (1, 4, 7, 9, 11), (64, 192, 384, 256, 256)),
+    "vgg": ("vgg16", "VGG16_Weights.IMAGENET1K_V1", (3, 8, 15, 22, 29), (64, 128, 256, 512, 512)),
 }
 _LINEAR = {"alex": WeightFile("LPIPS_v0.1_alex-df73285e.pth"), "vgg": WeightFile("LPIPS_v0.1_vgg-a78928a0.pth")}
 SHIFT = (-0.030, -0.088, -0.188)
@@ -66,10 +65,12 @@ class LPIPS(DeepMetric):
         super().__init__(precision)
         if net not in _TRUNKS:
             raise ValueError(f"lpips: net must be one of {sorted(_TRUNKS)}, got {net!r}")
+        from torchvision import models
+
         build, enum, taps, channels = _TRUNKS[net]
         # AlexNet's two max-pools before conv3 need >= 31 px; VGG's four pools before relu5_3 need >= 16 px.
         self.min_size = 32 if net == "alex" else 16
-        backbone = self.load_backbone(build, enum)
+        backbone = self.load_backbone(getattr(models, build), enum)
         self.trunk = TappedTrunk(backbone.features, taps).requires_grad_(False)
         linear = self.load_weights(_LINEAR[net])
         for k, c in enumerate(channels):

@@ -15,7 +15,6 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
-from torchvision.models.resnet import Bottleneck
 
 from metrics.deep.weights import LoadedWeights, WeightIntegrityError, load_module
 
@@ -57,6 +56,8 @@ def conv_stack(cfg: Sequence[int | str], in_channels: int = 3, batch_norm: bool 
 
 def bottleneck_stage(inplanes: int, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
     """``blocks`` ResNet bottlenecks of width ``planes`` (output 4·planes); the first one projects the shortcut."""
+    from torchvision.models.resnet import Bottleneck
+
     out = planes * Bottleneck.expansion
     shortcut = None
     if stride != 1 or inplanes != out:

@@ -21,9 +21,6 @@ import dataclasses
 
 import torch
 from torch import nn
-from torchvision import models
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, WeightIntegrityError, load_module, tensor
@@ -40,6 +37,8 @@ BINS = 10
 class NIMA(DeepMetric):
 
     def __init__(self, precision: str = "float32") -> None:
+        from torchvision import models
+
         super().__init__(precision)
         loaded = self.load_weights(_FILE)
         params = loaded.state_dict.get("params")
@@ -60,6 +59,9 @@ class NIMA(DeepMetric):
         self.register_buffer("ratings", torch.arange(1.0, BINS + 1), persistent=False)
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as TF
+
         x = TF.resize(dist, SIZE, interpolation=InterpolationMode.BILINEAR, antialias=True)
         x = (TF.center_crop(x, SIZE) - self.mean) / self.std
         with self.autocast(x):

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision import models
-from torchvision.ops import roi_pool
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, load_module
@@ -52,6 +50,8 @@ class PaQ2PiQ(DeepMetric):
     min_size = 32  # at least one cell of the stride-32 feature map
 
     def __init__(self, precision: str = "float32") -> None:
+        from torchvision import models
+
         super().__init__(precision)
         loaded = self.load_weights(_FILE)
         with torch.device("meta"):
@@ -63,6 +63,8 @@ class PaQ2PiQ(DeepMetric):
         self.head = head.float().requires_grad_(False)
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        from torchvision.ops import roi_pool
+
         n, _, h, w = dist.shape
         with self.autocast(dist):
             feats = self.body(dist).float()

@@ -40,6 +40,15 @@ _TRUE = {"1", "true", "yes", "on"}
 Source = Literal["hf", "torchvision"]
 
 
+#: The torchvision ImageNet weights the metrics use, by enum member name → its download URL (torchvision's own
+#: values, checked against the installed torchvision by tests/deep/test_weights.py). Metric modules name them
+#: here so that importing a metric module — which the registry does for every metric — never imports torchvision.
+TORCHVISION_URLS: dict[str, str] = {
+    "AlexNet_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    "VGG16_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/vgg16-397923af.pth",
+}
+
+
 class WeightsMissingError(FileNotFoundError):
     """A weight file is not in the cache and cannot be downloaded (offline, or the download failed)."""
 
@@ -69,8 +78,9 @@ class WeightFile:
 
     @classmethod
     def torchvision(cls, weights: Any) -> "WeightFile":
-        """The file behind a torchvision weight enum member, e.g. ``AlexNet_Weights.IMAGENET1K_V1``."""
-        url = weights.url
+        """The file behind a torchvision weight enum member, e.g. ``AlexNet_Weights.IMAGENET1K_V1``, given as the
+        member itself or by its name (a key of :data:`TORCHVISION_URLS`, so that declaring it imports nothing)."""
+        url = TORCHVISION_URLS[weights] if isinstance(weights, str) else weights.url
         return cls(filename=url.rsplit("/", 1)[-1], source="torchvision", url=url)
 
     @property

@@ -52,6 +52,28 @@ def test_sha256_prefix_from_file_names():
 
     tv = WeightFile.torchvision(AlexNet_Weights.IMAGENET1K_V1)
     assert (tv.filename, tv.source, tv.sha256_prefix) == ("alexnet-owt-7be5be79.pth", "torchvision", "7be5be79")
+    assert WeightFile.torchvision("AlexNet_Weights.IMAGENET1K_V1") == tv
+
+
+def test_named_torchvision_urls_are_torchvisions_own():
+    from torchvision import models
+
+    from metrics.deep.weights import TORCHVISION_URLS
+
+    for name, url in TORCHVISION_URLS.items():
+        enum_name, member = name.split(".")
+        assert getattr(getattr(models, enum_name), member).url == url, name
+
+
+def test_metric_modules_import_without_torchvision():
+    """The registry imports every metric module (in the driver and, for its own metric, in each actor)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, metrics; metrics.available(); import metrics.deep.weights; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torchvision', 'timm', 'scipy')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_download_verify_record_and_load(store, tmp_path):

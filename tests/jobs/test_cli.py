@@ -48,3 +48,11 @@ def test_bench_reports_invalid_matrix_without_traceback(tmp_path):
 def test_bench_rejects_bad_numbers(args, capsys, tmp_path):
     assert main([*args, "--out", str(tmp_path), "--dry-run"]) == 2
     assert "must be >= 1" in capsys.readouterr().err
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    """`iqabench --help` and every command's start-up pay only for what the command uses."""
+    code = ("import sys; from jobs.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'pandas', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,264 @@
+"""TOPIQ: top-down IQA from semantics to distortions (ResNet-50 CFANet; FR on KADID/PIPAL, NR on KonIQ/SPAQ).
+
+Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, "TOPIQ: A Top-down Approach from Semantics to Distortions for Image
+Quality Assessment", IEEE TIP 33, 2024.
+
+The ImageNet-standardised image (and, FR, its reference) goes through a ResNet-50; five feature levels are kept:
+the stem after conv1/BatchNorm/ReLU (64 channels, stride 2, before the max-pool) and stages 1–4 (256…2048
+channels, strides 4…32). Per level, from the deepest to the shallowest:
+
+* FR: ``diff = sqrt((d − r)² + 1e-12)``; the concatenation [d, r, diff] is multiplied by a spatial gate computed
+  from ``diff`` (1×1 conv → 64, GELU, 3×3 conv 64, GELU, 3×3 conv → 1, sigmoid).
+* NR (gated convolution): a 1×1 conv doubles the channels into (a, b); the output is GELU(a) times the gate of b
+  (same gate layout as FR).
+* When the map is larger than the stage-4 map in both height and width, it is adaptive-average-pooled to the
+  stage-4 size (a level that is larger in one direction only stays as it is).
+* A 1×1 conv to 256 channels + GELU gives one token per position; a learnt 32×32 positional embedding (128
+  channels varying along height, 128 along width), resized bicubically (corners not aligned) to the map, is added.
+* One pre-norm transformer encoder layer (4 heads, feed-forward 1024, GELU).
+
+Top-down cross-scale attention: the stage-4 tokens are the query; four pre-norm decoder layers (cross-attention
+only: query LayerNorm, memory LayerNorm, attention, residual; LayerNorm + feed-forward, residual) attend to the
+tokens of stage 3, 2, 1 and the stem in turn. A final encoder layer, the mean over tokens and an MLP (LayerNorm,
+linear, GELU, LayerNorm, linear, GELU, linear 256→1) give the score (higher is better).
+
+The reference implementation's test-time path is deterministic (one full-image pass, no crops; dropout off), so
+this one is too. Its decoder layers also hold a self-attention block that their forward pass never uses; those
+tensors are in the checkpoint and are skipped here.
+
+Weights: pyiqa's ``cfanet_fr_kadid_res50-2c4cc61d.pth`` (``topiq_fr``), ``cfanet_fr_pipal_res50-69bbe5ba.pth``
+(``topiq_fr-pipal``), ``cfanet_nr_koniq_res50-9a73138b.pth`` (``topiq_nr``) and ``cfanet_nr_spaq_res50-a7f799ac.pth``
+(``topiq_nr-spaq``); tensors under ``params``: ``semantic_model.*`` (the whole ResNet-50 in torchvision/timm names,
+no ``fc``), ``weight_pool``, ``dim_reduce``, ``sa_attn_blks``, ``attn_blks``, ``attn_pool``, ``score_linear``,
+``h_emb``, ``w_emb``. The checkpoints hold the backbone, so the ImageNet ResNet-50 the reference creates first
+(and overwrites) is not loaded. pyiqa's FLIVE checkpoint (resized to 384 px before scoring), the Swin/CLIP,
+aesthetics and face variants are not registered.
+
+Any input size is accepted (down to 1×1, like the reference: every stride-2 layer pads).
+
+Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_topiq.py); no
+official values in the calibration table.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from metrics.deep.common import DeepMetric
+from metrics.deep.nets import build_meta, fill, unwrap
+from metrics.deep.weights import WeightFile
+from metrics.registry import MetricSpec, Resources
+
+_FILES = {
+    "topiq_fr": WeightFile("cfanet_fr_kadid_res50-2c4cc61d.pth"),
+    "topiq_fr-pipal": WeightFile("cfanet_fr_pipal_res50-69bbe5ba.pth"),
+    "topiq_nr": WeightFile("cfanet_nr_koniq_res50-9a73138b.pth"),
+    "topiq_nr-spaq": WeightFile("cfanet_nr_spaq_res50-a7f799ac.pth"),
+}
+WEIGHT_FILES = {name: (wf,) for name, wf in _FILES.items()}
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+LEVELS = (64, 256, 512, 1024, 2048)  # stem, stages 1-4
+DIM, HEADS, FFN = 256, 4, 1024
+POS_GRID = 32
+DIFF_EPS = 1e-12
+
+
+class Attention(nn.Module):
+    """Multi-head attention with torch's packed projection names (``in_proj_weight``, ``out_proj``); N×L×E tokens."""
+
+    def __init__(self, dim: int = DIM, heads: int = HEADS) -> None:
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, dim = x.shape
+        return x.view(n, length, self.heads, dim // self.heads).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        dim = query.shape[-1]
+        w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
+        b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
+        q = self._split_heads(F.linear(query, w_q, b_q))
+        k, v = (self._split_heads(t) for t in F.linear(memory, w_kv, b_kv).chunk(2, dim=-1))
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.out_proj(out.transpose(1, 2).flatten(2))
+
+
+class _FeedForward(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear1 = nn.Linear(DIM, FFN)
+        self.linear2 = nn.Linear(FFN, DIM)
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(F.gelu(self.linear1(x)))
+
+
+class EncoderLayer(_FeedForward):
+    """Pre-norm self-attention + feed-forward, both residual."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.self_attn = Attention()
+        self.norm1, self.norm2 = nn.LayerNorm(DIM), nn.LayerNorm(DIM)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm1(x)
+        x = x + self.self_attn(y, y)
+        return x + self.feed_forward(self.norm2(x))
+
+
+class DecoderLayer(_FeedForward):
+    """Pre-norm cross-attention of the query tokens to the (normalised) memory tokens + feed-forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.multihead_attn = Attention()
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(DIM), nn.LayerNorm(DIM), nn.LayerNorm(DIM)
+
+    def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        query = query + self.multihead_attn(self.norm1(query), self.norm2(memory))
+        return query + self.feed_forward(self.norm3(query))
+
+
+class _OneLayer(nn.Module):
+    """A stack of one layer, named ``layers.0`` as in the checkpoints."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([layer])
+
+    def forward(self, *tokens: torch.Tensor) -> torch.Tensor:
+        return self.layers[0](*tokens)
+
+
+def _gate(channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(channels, 64, 1), nn.GELU(), nn.Conv2d(64, 64, 3, padding=1), nn.GELU(),
+                         nn.Conv2d(64, 1, 3, padding=1), nn.Sigmoid())
+
+
+class GatedConv(nn.Module):
+    """NR local pooling: GELU of one half of a 1×1 conv, times a spatial gate computed from the other half."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.splitconv = nn.Conv2d(channels, 2 * channels, 1)
+        self.weight_blk = _gate(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.splitconv(x).chunk(2, dim=1)
+        return F.gelu(value) * self.weight_blk(gate)
+
+
+class TopiqHeads(nn.Module):
+    """Everything after the backbone, named as in the published checkpoints."""
+
+    def __init__(self, full_reference: bool) -> None:
+        super().__init__()
+        self.full_reference = full_reference
+        fusion = 3 if full_reference else 1
+        pools = [_gate(c) if full_reference else GatedConv(c) for c in LEVELS]
+        self.weight_pool = nn.ModuleList(pools)
+        self.dim_reduce = nn.ModuleList([nn.Sequential(nn.Conv2d(c * fusion, DIM, 1), nn.GELU()) for c in LEVELS])
+        self.sa_attn_blks = nn.ModuleList([_OneLayer(EncoderLayer()) for _ in LEVELS])
+        self.attn_blks = nn.ModuleList([_OneLayer(DecoderLayer()) for _ in LEVELS[1:]])
+        self.attn_pool = EncoderLayer()
+        self.score_linear = nn.Sequential(nn.LayerNorm(DIM), nn.Linear(DIM, DIM), nn.GELU(), nn.LayerNorm(DIM),
+                                          nn.Linear(DIM, DIM), nn.GELU(), nn.Linear(DIM, 1))
+        self.h_emb = nn.Parameter(torch.empty(1, DIM // 2, POS_GRID, 1))
+        self.w_emb = nn.Parameter(torch.empty(1, DIM // 2, 1, POS_GRID))
+
+    def _level(self, i: int, dist: torch.Tensor, ref: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
+        if self.full_reference:
+            assert ref is not None
+            diff = ((dist - ref) ** 2 + DIFF_EPS).sqrt()
+            feat = torch.cat([dist, ref, diff], dim=1) * self.weight_pool[i](diff)
+        else:
+            feat = self.weight_pool[i](dist)
+        if feat.shape[-2] > size[0] and feat.shape[-1] > size[1]:
+            feat = F.adaptive_avg_pool2d(feat, size)
+        pos = torch.cat([self.h_emb.expand(-1, -1, -1, POS_GRID), self.w_emb.expand(-1, -1, POS_GRID, -1)], dim=1)
+        pos = F.interpolate(pos, size=feat.shape[-2:], mode="bicubic", align_corners=False)
+        tokens = self.dim_reduce[i](feat).flatten(2) + pos.flatten(2)  # N×DIM×L
+        return self.sa_attn_blks[i](tokens.transpose(1, 2))
+
+    def forward(self, dist: list[torch.Tensor], ref: list[torch.Tensor] | None) -> torch.Tensor:
+        size = tuple(dist[-1].shape[-2:])
+        tokens = [self._level(i, dist[i], ref[i] if ref else None, size) for i in reversed(range(len(LEVELS)))]
+        query = tokens[0]
+        for block, memory in zip(self.attn_blks, tokens[1:]):
+            query = block(query, memory)
+        return self.score_linear(self.attn_pool(query).mean(dim=1)).flatten()
+
+
+def _backbone() -> nn.Module:
+    from torchvision import models  # imported on use: the registry imports this module in every process
+
+    net = models.resnet50(weights=None)
+    net.fc = nn.Identity()
+    return net
+
+
+class TOPIQ(DeepMetric):
+    """TOPIQ (CFANet, ResNet-50) with one of the published checkpoints (``checkpoint`` = a key of ``WEIGHT_FILES``)."""
+
+    def __init__(self, checkpoint: str = "topiq_nr", precision: str = "float32") -> None:
+        super().__init__(precision)
+        if checkpoint not in _FILES:
+            raise ValueError(f"checkpoint must be one of {sorted(_FILES)}, got {checkpoint!r}")
+        self.full_reference = checkpoint.startswith("topiq_fr")
+        loaded = unwrap(self.load_weights(_FILES[checkpoint]), "params")
+        self.backbone = fill(build_meta(_backbone), loaded, prefix="semantic_model.")
+        unused = tuple(f"attn_blks.{i}.layers.0.self_attn." for i in range(len(LEVELS) - 1))
+        self.heads = fill(build_meta(lambda: TopiqHeads(self.full_reference)), loaded,
+                          ignore=("semantic_model.",) + unused)
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+
+    def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        b = self.backbone
+        x = b.relu(b.bn1(b.conv1((x - self.mean) / self.std)))
+        levels = [x]
+        x = b.maxpool(x)
+        for stage in (b.layer1, b.layer2, b.layer3, b.layer4):
+            x = stage(x)
+            levels.append(x)
+        return levels
+
+    def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        with self.autocast(dist):
+            ref_levels = self._levels(ref) if self.full_reference and ref is not None else None
+            scores = self.heads(self._levels(dist), ref_levels)
+        return scores.float()
+
+
+_PAPER = (
+    "Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, TOPIQ: A Top-down Approach from Semantics to Distortions for Image "
+    "Quality Assessment, IEEE TIP 33, 2024"
+)
+_CAL = "equivalent to pyiqa 0.1.16 under random weights; no official values"
+
+
+def _spec(name: str) -> MetricSpec:
+    fr = name.startswith("topiq_fr")
+    return MetricSpec(
+        name=name,
+        mode="FR" if fr else "NR",
+        lower_better=False,
+        score_range=(0.0, 1.0),
+        paper=_PAPER,
+        calibration=_CAL,
+        factory=TOPIQ,
+        options={"checkpoint": name},
+        resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=3000 if fr else 2500),
+    )
+
+
+SPECS = tuple(_spec(name) for name in _FILES)

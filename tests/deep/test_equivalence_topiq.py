@@ -1,0 +1,100 @@
+"""TOPIQ (FR and NR, ResNet-50) equals pyiqa 0.1.16 on identical random weights.
+
+Two stand-ins keep the reference offline and importable, neither touches the path under test:
+
+* it builds its backbone with ``timm.create_model('resnet50', pretrained=True, features_only=True)``, which would
+  download ImageNet weights that the CFANet checkpoint then overwrites in full (strict load); the test builds it
+  with ``pretrained=False``;
+* its module imports ``facexlib`` (used only by the face-IQA checkpoints, not installed here); the test puts an
+  empty stand-in module in ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+import pytest
+import torch
+
+import metrics
+from equivalence import RTOL, calibration_case, check_equivalence, max_relative_difference, random_cases
+from metrics.deep.weights import weight_files
+
+
+@pytest.fixture()
+def reference(monkeypatch):
+    """A factory of pyiqa's metric by name, offline."""
+    timm = pytest.importorskip("timm")
+    pytest.importorskip("pyiqa")
+    real = timm.create_model
+    monkeypatch.setattr(timm, "create_model", lambda name, pretrained=False, **kw: real(name, pretrained=False, **kw))
+    helper = types.ModuleType("facexlib.utils.face_restoration_helper")
+    helper.FaceRestoreHelper = None  # only the face checkpoints (not compared here) construct one
+    for name, module in (("facexlib", types.ModuleType("facexlib")),
+                         ("facexlib.utils", types.ModuleType("facexlib.utils")),
+                         ("facexlib.utils.face_restoration_helper", helper)):
+        if name not in sys.modules:
+            monkeypatch.setitem(sys.modules, name, module)
+    importlib.import_module("pyiqa.archs.topiq_arch")  # registers CFANet even if an earlier scan skipped it
+
+    def make(name: str):
+        import pyiqa
+
+        return lambda: pyiqa.create_metric(name, device="cpu")
+
+    return make
+
+
+def _cases(tid_pairs):
+    # 96×128: whole stride-32 maps; 83×117: not a multiple of 32 (uneven adaptive pooling of every level)
+    return random_cases([(2, 96, 128), (1, 83, 117)]) + [calibration_case(tid_pairs, 0.25)]
+
+
+@pytest.mark.parametrize("name", ["topiq_fr", "topiq_nr"])
+def test_topiq_same_function_as_reference(name, deep_env, tid_pairs, reference):
+    check_equivalence(name, deep_env, _cases(tid_pairs), make_reference=reference(name))
+
+
+@pytest.mark.parametrize("name", ["topiq_fr-pipal", "topiq_nr-spaq"])
+def test_other_checkpoints_same_function(name, deep_env, reference):
+    check_equivalence(name, deep_env, random_cases([(2, 64, 96)], seed=11), make_reference=reference(name))
+
+
+@pytest.mark.parametrize("name", ["topiq_fr", "topiq_nr"])
+def test_tiny_and_thin_inputs(name, deep_env, reference):
+    """Every stride-2 layer pads, so any size works (minimum 1×1), as in the reference. An 8×200 image keeps
+    stages 2 and 3 at 1×25 and 1×13 tokens (wider but not taller than stage 4's 1×7: not pooled)."""
+    deep_env.ensure(*[wf.filename for wf in weight_files(name)])
+    ours, theirs = metrics.create(name), reference(name)()
+    gen = torch.Generator().manual_seed(3)
+    fr = name == "topiq_fr"
+    worst = 0.0
+    for h, w in ((1, 1), (8, 200), (31, 33)):
+        dist, ref = torch.rand(2, 3, h, w, generator=gen), torch.rand(2, 3, h, w, generator=gen)
+        with torch.inference_mode():
+            got = ours(dist, ref) if fr else ours(dist)
+            want = (theirs(dist, ref) if fr else theirs(dist)).flatten()
+        assert torch.isfinite(got).all()
+        diff = max_relative_difference(got, want)
+        worst = max(worst, diff)
+        assert diff <= RTOL, (h, w, got.tolist(), want.tolist())
+    assert ours.min_size == 1
+    print(f"\n{name} tiny/thin inputs: max relative difference vs pyiqa 0.1.16 = {worst:.2e}")
+
+
+def test_checkpoint_option_is_checked(deep_env):
+    with pytest.raises(ValueError, match="checkpoint must be one of"):
+        metrics.create("topiq_nr", checkpoint="topiq_iaa")
+
+
+@pytest.mark.parametrize("precision", ["bfloat16"])
+def test_reduced_precision_is_close(precision, deep_env):
+    deep_env.ensure("cfanet_nr_koniq_res50-9a73138b.pth")
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        full = metrics.create("topiq_nr")(x)
+        low = metrics.create("topiq_nr", precision=precision)(x)
+    assert low.dtype == torch.float32 and torch.isfinite(low).all()
+    assert torch.allclose(low, full, rtol=0.1, atol=0.05), (low.tolist(), full.tolist())
