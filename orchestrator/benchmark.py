@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from orchestrator.analysis import analyse
 from orchestrator.export import leaderboard, write_results_csv, write_summary_csv
-from orchestrator.placement import place
+from orchestrator.placement import Placement, place_in_waves
 from orchestrator.plan import Cell, DatasetPass, Plan, build_plan, describe_plan
 from orchestrator.request import BenchmarkRequest
 from orchestrator.stats import Correlations, correlations, expected_sign, failure_reasons, throughput, two_afc_accuracy
@@ -184,6 +184,27 @@ def _run_cells(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkR
 
 def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkRequest, store: CellStore,
                        echo: Echo, overrides) -> None:
+    """Score ``cells`` over one dataset: one read of it, or one per wave when their actors do not fit at once."""
+    cpus, gpus, memory, gpus_per_node = _cluster_resources()
+    waves = place_in_waves(
+        cells, cpus, gpus, request.use_gpu, request.num_workers,
+        overrides={c.metric: overrides[c.metric] for c in cells if c.metric in overrides},
+        cluster_memory_bytes=memory, gpus_per_node=gpus_per_node,
+    )
+    if len(waves) > 1:
+        echo(f"{dataset_pass.dataset.key}: the actors of {len(cells)} metrics do not fit the cluster at once; "
+             f"scoring them in {len(waves)} waves, one read of the dataset each: "
+             + "; ".join(", ".join(c.metric for c in wave) for wave, _ in waves))
+    t0 = time.perf_counter()
+    scored = [_stream_wave(dataset_pass, wave, placements, request, store, echo, f"{cpus:g} CPU / {gpus:g} GPU")
+              for wave, placements in waves]
+    if any(scored):
+        echo(f"Scored {dataset_pass.dataset.key} in {time.perf_counter() - t0:.1f} s")
+
+
+def _stream_wave(dataset_pass: DatasetPass, cells: list[Cell], placements: list[Placement], request: BenchmarkRequest,
+                 store: CellStore, echo: Echo, cluster: str) -> bool:
+    """One read of the dataset scored by ``cells``; returns False when every image was already committed."""
     from orchestrator.execute import stream_pass  # imports Ray Data only when something is scored
 
     manifest = dataset_pass.manifest.table
@@ -193,18 +214,11 @@ def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: Be
     if complete:
         echo(f"Resuming {dataset_pass.dataset.key}: {len(complete)} image(s) already committed, {todo.num_rows} to score")
     if todo.num_rows == 0:
-        return
-    cpus, gpus, memory, gpus_per_node = _cluster_resources()
-    placements = place(
-        cells, cpus, gpus, request.use_gpu, request.num_workers,
-        overrides={c.metric: overrides[c.metric] for c in cells if c.metric in overrides},
-        cluster_memory_bytes=memory, gpus_per_node=gpus_per_node,
-    )
+        return False
     echo(
-        f"Scoring {dataset_pass.dataset.key}: {todo.num_rows} images × {len(cells)} metric(s) on {cpus:g} CPU / "
-        f"{gpus:g} GPU ({', '.join(f'{p.metric}: {p.workers}×[{p.num_cpus:g} CPU, {p.num_gpus:g} GPU]' for p in placements)})"
+        f"Scoring {dataset_pass.dataset.key}: {todo.num_rows} images × {len(cells)} metric(s) on {cluster} "
+        f"({', '.join(f'{p.metric}: {p.workers}×[{p.num_cpus:g} CPU, {p.num_gpus:g} GPU]' for p in placements)})"
     )
-    t0 = time.perf_counter()
     buffer: list[pd.DataFrame] = []
     buffered, last_flush = 0, time.monotonic()
 
@@ -229,7 +243,7 @@ def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: Be
         if buffered >= request.checkpoint_every or time.monotonic() - last_flush >= FLUSH_SECONDS:
             flush()
     flush()
-    echo(f"Scored {dataset_pass.dataset.key} in {time.perf_counter() - t0:.1f} s")
+    return True
 
 
 def _mos_lower_better(dataset_pass: DatasetPass) -> bool:

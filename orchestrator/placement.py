@@ -228,6 +228,43 @@ def place(cells: list[Cell], cluster_cpus: float, cluster_gpus: float, use_gpu: 
     return placements
 
 
+def place_in_waves(cells: list[Cell], cluster_cpus: float, cluster_gpus: float, use_gpu: bool,
+                   num_workers: int | None = None, **kwargs: Any) -> list[tuple[list[Cell], list[Placement]]]:
+    """The cells of a dataset pass in consecutive waves whose actors all fit the cluster at once.
+
+    One wave (the whole pass) whenever :func:`place` accepts it; otherwise cells join the current wave, in plan
+    order, while it still places, and the next cell opens a new wave. Each wave is its own read of the dataset.
+    A cell that cannot be placed even alone raises :class:`PlacementError` (naming it). ``kwargs`` are
+    :func:`place`'s keyword arguments (``overrides`` may name metrics of other waves).
+    """
+    overrides = dict(kwargs.pop("overrides", None) or {})
+
+    def attempt(group: list[Cell]) -> list[Placement]:
+        own = {c.metric: overrides[c.metric] for c in group if c.metric in overrides}
+        return place(group, cluster_cpus, cluster_gpus, use_gpu, num_workers, overrides=own, **kwargs)
+
+    try:
+        return [(list(cells), attempt(list(cells)))]
+    except PlacementError:
+        if len(cells) == 1:
+            raise
+    waves: list[tuple[list[Cell], list[Placement]]] = []
+    current: list[Cell] = []
+    placements: list[Placement] = []
+    for cell in cells:
+        try:
+            placements = attempt(current + [cell])
+            current.append(cell)
+            continue
+        except PlacementError:
+            if not current:
+                raise
+        waves.append((current, placements))
+        current, placements = [cell], attempt([cell])
+    waves.append((current, placements))
+    return waves
+
+
 def _fill_gpus(workers: dict[str, int], gpus: Mapping[str, float], auto: list[str], cap: int,
                nodes: Sequence[float]) -> None:
     """Add actors to the ``auto`` GPU metrics, smallest total GPU share first, while they still pack."""

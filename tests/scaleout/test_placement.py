@@ -11,6 +11,7 @@ from orchestrator.placement import (
     ResourceOverride,
     pack_gpus,
     place,
+    place_in_waves,
     resource_override,
 )
 from orchestrator.plan import Cell
@@ -130,3 +131,33 @@ def test_memory_demand_beyond_the_cluster_is_refused():
     assert place(cells, 4, 0, use_gpu=False, num_workers=2, cluster_memory_bytes=8192 * MIB)[0].workers == 2
     with pytest.raises(PlacementError, match="MiB of memory"):
         place(cells, 4, 0, use_gpu=False, num_workers=3, cluster_memory_bytes=8192 * MIB)
+
+
+def test_a_pass_that_fits_is_one_wave():
+    cells = [cell("a", 0.0, memory_mb=1000), cell("b", 0.0, memory_mb=1000)]
+    waves = place_in_waves(cells, 2, 0, use_gpu=False, cluster_memory_bytes=8000 * MIB)
+    assert [[c.metric for c in wave] for wave, _ in waves] == [["a", "b"]]
+
+
+def test_metrics_whose_memory_does_not_fit_at_once_run_in_waves_in_plan_order():
+    # 1 worker each: 3000 MB fits twice in 7000 MB, not three times
+    cells = [cell(name, 0.0, memory_mb=3000) for name in "abcde"]
+    waves = place_in_waves(cells, 2, 0, use_gpu=False, num_workers=1, cluster_memory_bytes=7000 * MIB)
+    assert [[c.metric for c in wave] for wave, _ in waves] == [["a", "b"], ["c", "d"], ["e"]]
+    for wave, placements in waves:
+        assert [p.metric for p in placements] == [c.metric for c in wave]
+        assert sum(p.memory_bytes * p.workers for p in placements) <= 7000 * MIB
+
+
+def test_gpu_shares_that_do_not_pack_split_into_waves_and_overrides_follow_their_metric():
+    cells = [cell("a", 1.0), cell("b", 1.0), cell("c", 0.5)]
+    overrides = {"c": resource_override("c", {"num_gpus": 1})}
+    waves = place_in_waves(cells, 8, 2, use_gpu=True, num_workers=1, overrides=overrides)
+    assert [[c.metric for c in wave] for wave, _ in waves] == [["a", "b"], ["c"]]
+    assert waves[1][1][0].num_gpus == 1.0
+
+
+def test_a_metric_that_cannot_be_placed_alone_is_named():
+    cells = [cell("small", 0.0, memory_mb=100), cell("huge", 0.0, memory_mb=50_000)]
+    with pytest.raises(PlacementError, match="huge"):
+        place_in_waves(cells, 2, 0, use_gpu=False, num_workers=1, cluster_memory_bytes=8000 * MIB)

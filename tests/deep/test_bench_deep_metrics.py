@@ -1,0 +1,49 @@
+"""Every deep metric runs in ``iqabench bench -d demo`` from pyiqa-format weight files (random, seeded offline).
+
+A real ``iqabench bench`` process (its own local Ray cluster) with the caches seeded by ``random_weights``:
+the deep metrics' actors load the files from the Hugging Face cache layout and torchvision's cache, score demo
+pairs, and every cell is filled. Their memory reservations do not all fit this machine at once, so the run
+also goes through the planner's waves.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import metrics
+from metrics.registry import module_of
+
+import random_weights
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def deep_metric_names() -> list[str]:
+    return [name for name in metrics.available() if module_of(name).startswith("metrics.deep.")]
+
+
+@pytest.mark.timeout(900)
+def test_every_deep_metric_fills_its_cells_in_bench(tmp_path):
+    names = deep_metric_names()
+    assert {"lpips", "dists", "topiq_fr", "topiq_nr", "musiq", "hyperiqa"} <= set(names)
+    env = {**os.environ, **random_weights.seed_all(tmp_path / "weights")}
+    env.pop("RAY_ADDRESS", None)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "jobs.cli", "bench", "-m", *names, "-d", "demo", "--limit", "2",
+               "--num_workers", "1", "--batch_size", "2", "--bootstrap_resamples", "20", "--out", str(out)]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=850)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = pd.read_csv(out / "summary.csv")
+    assert sorted(summary["metric"]) == sorted(names)
+    assert (summary["n"] == 2).all(), summary[["metric", "n", "n_failed", "failure_reasons"]].to_string()
+    assert (summary["n_failed"] == 0).all(), summary[["metric", "failure_reasons"]].to_string()
+    for name in names:
+        scores = pd.read_parquet(out / "scores" / "demo" / f"{name}.parquet")
+        assert scores["score"].notna().all() and len(scores) == 2, name
