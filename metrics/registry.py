@@ -71,6 +71,9 @@ class MetricSpec:
     ideal_score: float | None = None
     #: Parameter files the metric loads, relative to ``metrics/data`` (their sha256 enters the cell key).
     parameter_files: tuple[str, ...] = ()
+    #: Whether a run that names no metrics includes it. False for a metric whose values are known not to match
+    #: its official implementation: the default table holds only numbers the project stands behind.
+    in_default_set: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("FR", "NR"):

@@ -174,6 +174,12 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             specs[name] = metrics.get_spec(name)
         except UnknownMetricError as exc:
             problems.append(str(exc))
+    if names is None:
+        uncalibrated = sorted(name for name, spec in specs.items() if not spec.in_default_set)
+        for name in uncalibrated:
+            del specs[name]
+        if uncalibrated and echo is not None:
+            echo("Not in the default set (not calibrated; name it with -m to run it): " + ", ".join(uncalibrated))
     for name in metric_options:
         if name not in specs:
             where = "is not a registered metric" if name not in metrics.available() else "is not in the run (-m)"

@@ -407,5 +407,6 @@ SPECS = (
         options={"variant": "matlab", "channel": "gray"},
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1500),
         calibration_key="mad",
+        in_default_set=False,
     ),
 )
