@@ -1,7 +1,7 @@
 """MAD: ideal score, monotonicity, sizes, and its helpers against the MEX / MATLAB definitions.
 
-The module is registered but not calibrated (see its docstring); it is built directly rather than through
-``metrics.create``.
+The registered default (``variant="port", channel="rgb"``) is checked against the official row by
+``test_calibration.py``; here every variant is built directly.
 """
 
 from __future__ import annotations
@@ -22,16 +22,19 @@ def _noisy(ref: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
     return (ref + sigma * torch.randn(ref.shape, generator=g)).clamp(0, 1)
 
 
-@pytest.mark.parametrize("variant", ["matlab", "port"])
-def test_identical_inputs_give_zero(tid_pairs, variant):
-    _, ref = tid_pairs
-    assert mad_module.MAD(variant)(ref[:1], ref[:1]).item() == 0.0
+VARIANTS = [("port", "rgb"), ("matlab", "gray"), ("port", "gray")]
 
 
-@pytest.mark.parametrize("variant", ["matlab", "port"])
-def test_more_noise_raises_mad(tid_pairs, variant):
+@pytest.mark.parametrize(("variant", "channel"), VARIANTS)
+def test_identical_inputs_give_zero(tid_pairs, variant, channel):
     _, ref = tid_pairs
-    model = mad_module.MAD(variant)
+    assert mad_module.MAD(variant, channel)(ref[:1], ref[:1]).item() == 0.0
+
+
+@pytest.mark.parametrize(("variant", "channel"), VARIANTS)
+def test_more_noise_raises_mad(tid_pairs, variant, channel):
+    _, ref = tid_pairs
+    model = mad_module.MAD(variant, channel)
     scores = [model(_noisy(ref[:1], s), ref[:1]).item() for s in (0.03, 0.08, 0.2)]
     assert all(a < b for a, b in zip(scores, scores[1:])), scores
     assert scores[0] > 0
@@ -44,18 +47,74 @@ def test_port_reproduces_its_published_values(tid_pairs):
     assert got == pytest.approx([194.9324, 91.6206, 181.9651], rel=1e-4)
 
 
-def test_odd_sizes_and_batch():
-    model = mad_module.MAD()
+def _smooth_pair(h: int = 53, w: int = 71, sigma: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two smooth 3-channel references with distinct channels, and noisy copies of them."""
     # A smooth reference: white noise would mask the added noise entirely (d_detect = 0).
-    yy, xx = torch.meshgrid(torch.linspace(0, 3, 53), torch.linspace(0, 4, 71), indexing="ij")
+    yy, xx = torch.meshgrid(torch.linspace(0, 3, h), torch.linspace(0, 4, w), indexing="ij")
     base = 0.5 + 0.3 * torch.sin(yy + xx) * torch.cos(xx)
     ref = torch.stack([base, base.flip(0), base.flip(1)])[None].repeat(2, 1, 1, 1)
     ref[1] = 1 - ref[1]
-    dist = _noisy(ref, 0.1)
+    return _noisy(ref, sigma), ref
+
+
+@pytest.mark.parametrize(("variant", "channel"), VARIANTS)
+def test_odd_sizes_and_batch(variant, channel):
+    model = mad_module.MAD(variant, channel)
+    dist, ref = _smooth_pair()
     together = model(dist, ref)
     assert torch.isfinite(together).all() and (together > 0).all()
     for i in range(2):
         assert model(dist[i : i + 1], ref[i : i + 1]).item() == pytest.approx(together[i].item(), rel=1e-5)
+
+
+def test_default_is_the_port_on_rgb():
+    model = mad_module.MAD()
+    assert (model.variant, model.channel) == ("port", "rgb")
+    assert mad_module.MAD("matlab").channel == "gray"
+    with pytest.raises(ValueError, match="grey"):
+        mad_module.MAD("matlab", "rgb")
+
+
+def test_block_major_reshape():
+    n, c, r, q = 2, 3, 4, 5
+    grid = torch.arange(n * c * r * q, dtype=torch.float64).reshape(n, c, r, q)
+    got = mad_module._block_major(grid)
+    for i in range(n):
+        # The port's list: blocks in row-major order, the channels of each block together; read as c×r×q.
+        listed = [grid[i, ch, a, b].item() for a in range(r) for b in range(q) for ch in range(c)]
+        assert got[i].flatten().tolist() == listed
+    assert torch.equal(mad_module._block_major(grid[:, :1]), grid[:, :1])
+
+
+def test_block_major_reshape_is_what_scores_i04(tid_pairs):
+    # I04 (official 80.8379): the port on R, G, B with the reshape matches; the mean of the three planes each
+    # run alone (no reshape) gives 69.85, as the module docstring says.
+    dist, ref = tid_pairs
+    dist, ref = dist[1:2].double() * 255, ref[1:2].double() * 255
+    csf, gabors = mad_module.port_csf(384, 512), mad_module.port_gabor_bank(384, 512)
+    alone = []
+    for c in range(3):
+        d_detect = mad_module._port_detection(ref[:, c : c + 1], dist[:, c : c + 1], csf).item()
+        d_appear = mad_module._port_appearance(ref[:, c : c + 1], dist[:, c : c + 1], gabors).item()
+        alpha = 1 / (1 + mad_module.BETA1 * d_detect**mad_module.BETA2)
+        alone.append(d_detect**alpha * d_appear ** (1 - alpha))
+    d_detect = mad_module._port_detection(ref, dist, csf)
+    d_appear = mad_module._port_appearance(ref, dist, gabors)
+    alpha = 1 / (1 + mad_module.BETA1 * d_detect**mad_module.BETA2)
+    together = (d_detect**alpha * d_appear ** (1 - alpha)).mean().item()
+    assert sum(alone) / 3 == pytest.approx(69.85, abs=0.01)
+    assert together == pytest.approx(80.8379, rel=1e-5)
+
+
+def test_default_matches_pyiqa_on_odd_sizes():
+    # The reference port itself (test-only dependency), float32 there, float64 here.
+    pyiqa = pytest.importorskip("pyiqa")
+    reference = pyiqa.create_metric("mad", device="cpu")
+    model = mad_module.MAD()
+    for h, w in [(53, 71), (48, 67)]:
+        dist, ref = _smooth_pair(h, w, sigma=0.05)
+        want = reference(dist, ref).flatten().tolist()
+        assert model(dist, ref).tolist() == pytest.approx(want, rel=1e-5)
 
 
 def test_too_small_raises():

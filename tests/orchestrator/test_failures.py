@@ -96,11 +96,16 @@ def test_measured_resources_feed_the_plan(tmp_path, monkeypatch):
     assert memory == {"psnr": 200, "ssim": 1000}  # 800 MB measured × 1.25 headroom; psnr keeps its estimate
 
 
-def test_default_set_leaves_out_uncalibrated_metrics_and_says_so(tmp_path):
+def test_default_set_leaves_out_uncalibrated_metrics_and_says_so(tmp_path, monkeypatch):
+    import dataclasses
+
+    from metrics.registry import get_spec, registry
+
+    monkeypatch.setitem(registry(), "psnry", dataclasses.replace(get_spec("psnry"), in_default_set=False))
     said: list[str] = []
     plan = build_plan(BenchmarkRequest(out=tmp_path, dry_run=True), said.append)
     planned = {cell.metric for cell in plan.cells}
-    assert "mad" not in planned and {"ssim", "fsim", "niqe"} <= planned
-    assert any(line.startswith("Not in the default set (not calibrated") and "mad" in line for line in said)
-    explicit = build_plan(BenchmarkRequest(metrics=("mad",), out=tmp_path, dry_run=True))
-    assert [cell.metric for cell in explicit.cells] == ["mad"]
+    assert "psnry" not in planned and {"ssim", "fsim", "niqe", "mad"} <= planned
+    assert any(line.startswith("Not in the default set (not calibrated") and "psnry" in line for line in said)
+    explicit = build_plan(BenchmarkRequest(metrics=("psnry",), out=tmp_path, dry_run=True))
+    assert [cell.metric for cell in explicit.cells] == ["psnry"]
