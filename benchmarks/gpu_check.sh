@@ -3,7 +3,9 @@
 #   1. `iqabench efficiency --device cuda`: the cuda_<gpu> column of Efficiency_benchmark.csv, peak GPU memory,
 #      best-batch throughput and resources.json (the measured GPU shares for packing);
 #   2. target 1 on the GPU: seconds per 1080×800 image, iqabench vs pyiqa, interleaved (compare_pyiqa.py --device cuda);
-#   3. target 4 on the GPU: `bench --use_gpu` with 2 workers vs 1 (overhead.py --device cuda).
+#   3. target 4 on the GPU: `bench --use_gpu` with 2 workers vs 1 (overhead.py --device cuda);
+#   4. the deep metrics' reduced-precision cost on the GPU: float16 and bfloat16 vs float32, under random weights
+#      seeded into RESULT_DIR/random-weights (precision.py --device cuda; writes RESULT_DIR/precision.json).
 # Usage: benchmarks/gpu_check.sh RESULT_DIR   (needs the project's venv installed: `make install`)
 # The baseline is benchmarks/.venv-pyiqa when present, else the project's venv (the Makefile installs pyiqa 0.1.16
 # there for the equivalence tests). Every step runs even when an earlier one failed; exit status: failed steps.
@@ -36,5 +38,8 @@ step efficiency "$repo/.venv/bin/iqabench" efficiency --device cuda --out "$dir/
 step compare_pyiqa_cuda "$py" "$here/compare_pyiqa.py" --device cuda --rounds 2 --repeats 10 --threads 1 \
     --baseline "$baseline" --out "$dir"
 step scaling_cuda "$py" "$here/overhead.py" --device cuda --rounds 1 --skip reads --out "$dir"
+step precision_cuda "$py" "$here/precision.py" --device cuda --pairs 8 --random-weights "$dir/random-weights" \
+    --out "$dir"
+rm -rf "$dir/random-weights"  # ~4 GB of random weight files, not a result
 echo "results under $dir ($failed failed step(s))"
 exit "$failed"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates benchmarks/RESULTS.md: targets 1-5 on this machine (CPU). Run when the machine is quiet.
+# Regenerates benchmarks/RESULTS.md: targets 1-5 and the deep metrics' reduced-precision cost on this machine (CPU).
+# Run when the machine is quiet. precision.py seeds random weights (~4 GB) into benchmarks/out/random-weights.
 # Usage: benchmarks/run_all.sh [--quick]   (--quick: fewer rounds/images, for a smoke check)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -7,11 +8,12 @@ repo="$(dirname "$here")"
 py="$repo/.venv/bin/python"
 out="$here/out"
 mkdir -p "$out"
-rounds=3; repeats=6; overhead_rounds=2; pairs=1000
-if [ "${1:-}" = "--quick" ]; then rounds=1; repeats=3; overhead_rounds=1; pairs=1000; fi
+rounds=3; repeats=6; overhead_rounds=2; pairs=1000; precision_pairs=8
+if [ "${1:-}" = "--quick" ]; then rounds=1; repeats=3; overhead_rounds=1; pairs=1000; precision_pairs=3; fi
 [ -x "$here/.venv-pyiqa/bin/python" ] || "$here/setup_baseline.sh"
 echo "load before: $(cat /proc/loadavg)"
 "$py" "$here/compare_pyiqa.py" --rounds "$rounds" --repeats "$repeats" --threads "$(nproc)" --out "$out"
 "$py" "$here/overhead.py" --pairs "$pairs" --rounds "$overhead_rounds" --out "$out"
 "$py" "$here/startup.py" --rounds 2 --out "$out"
+"$py" "$here/precision.py" --device cpu --pairs "$precision_pairs" --random-weights "$out/random-weights" --out "$out"
 "$py" "$here/write_results.py" --out "$out"

@@ -1,4 +1,4 @@
-"""Write ``benchmarks/RESULTS.md`` from the JSON files of compare_pyiqa.py, overhead.py and startup.py.
+"""Write ``benchmarks/RESULTS.md`` from the JSON files of compare_pyiqa.py, overhead.py, startup.py and precision.py.
 
 Every number comes from those files (measured); a missing file is reported as "not measured".
 """
@@ -141,6 +141,60 @@ def section_startup(doc: dict | None) -> list[str]:
     return lines + [f"", f"Command: `{doc['runs'][0]['command']}`", ""]
 
 
+def precision_table(doc: dict) -> list[str]:
+    """Markdown rows of precision.json, one per deep metric and reduced precision (also printed by precision.py)."""
+    lines = ["| metric | precision | max rel. dev. | median rel. dev. | max dev. / fp32 range | Spearman ρ | "
+             "fp32 s/img | reduced s/img | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+    for entry in doc["metrics"]:
+        full = entry.get("float32", {})
+        if not entry["reduced"]:
+            lines.append(f"| {entry['metric']} | — | {full.get('error', 'no reduced precision measured')} | | | | "
+                         f"{_fmt(full.get('seconds_per_image'), 4)} | | |")
+        for precision, low in entry["reduced"].items():
+            if "error" in low:
+                lines.append(f"| {entry['metric']} | {precision} | ERROR: {low['error'][:200]} | | | | "
+                             f"{_fmt(full.get('seconds_per_image'), 4)} | | |")
+                continue
+            lines.append(
+                f"| {entry['metric']} | {precision} | {low['max_rel_dev']:.2e} | {low['median_rel_dev']:.2e} | "
+                f"{'—' if low['max_dev_over_range'] is None else format(low['max_dev_over_range'], '.2e')} | "
+                f"{_fmt(low['spearman'], 4)} | {full['seconds_per_image']:.4f} | {low['seconds_per_image']:.4f} | "
+                f"{low['speedup']:.2f}× |")
+    return lines
+
+
+def section_precision(doc: dict | None) -> list[str]:
+    lines = ["## Reduced precision (deep metrics)", ""]
+    if doc is None:
+        return lines + ["Not measured (benchmarks/out/precision.json is missing; `benchmarks/precision.py`).", ""]
+    m = doc["machine"]
+    where = f"GPU {m['gpu']} (CUDA {m['cuda']}), " if "gpu" in m else ""
+    support = "; ".join(
+        f"{p}: {s['status']}" + (f" (probe {s['probe_seconds']:.4f} s vs float32 {s['probe_seconds_float32']:.4f} s)"
+                                 if s.get("supported") else f" ({s.get('reason', '')})")
+        for p, s in doc["precision_support"].items())
+    loads = [e["load_average_before"][0] for e in doc["metrics"]]
+    lines += [
+        f"Device `{doc['device']}`: {where}{m['cpu']}, {m['cpus']} CPUs "
+        f"(flags: {', '.join(m['cpu_flags']) or 'none'}), "
+        f"{m['torch_threads']} torch thread(s), torch {m['torch']}. Measured {doc['date']}; 1-minute load average "
+        f"before each metric {min(loads, default=0):.2f}–{max(loads, default=0):.2f}.",
+        "",
+        f"Command: `{doc['command']}`. Weights: {doc['weights']}. Pairs: {len(doc['pairs'])} demo pairs. "
+        f"Protocol: {doc['protocol']}.",
+        "",
+        f"Precisions on this device: {support}.",
+        "",
+        *[line for c in doc.get("caveats", []) for line in (f"**Caveat:** {c}", "")],
+        *precision_table(doc),
+    ]
+    errors = [f"- {e['metric']} {p}: {r['error']}" for e in doc["metrics"] for p, r in
+              [("float32", e.get("float32", {})), *e["reduced"].items()] if "error" in r]
+    if errors:
+        lines += ["", "Failures:", *errors]
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "out")
@@ -160,13 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         "- The machine is shared: the 1-minute load average before each measurement is listed next to it; with 2 "
         "cores, a load above ~2 means the numbers are contended and only the interleaved ratios are meaningful.",
         "- Commands: `benchmarks/setup_baseline.sh` (once), then `benchmarks/run_all.sh`, which runs "
-        "`benchmarks/compare_pyiqa.py`, `benchmarks/overhead.py`, `benchmarks/startup.py` and this script.",
+        "`benchmarks/compare_pyiqa.py`, `benchmarks/overhead.py`, `benchmarks/startup.py`, "
+        "`benchmarks/precision.py` and this script.",
         "",
     ]
     lines += section_pyiqa(_load(args.out / "compare_pyiqa.json"))
     lines += section_overhead(_load(args.out / "overhead.json"))
     lines += section_reads(_load(args.out / "overhead.json"))
     lines += section_startup(_load(args.out / "startup.json"))
+    lines += section_precision(_load(args.out / "precision.json"))
     if args.notes.is_file():
         lines += [args.notes.read_text().rstrip(), ""]
     args.results.write_text("\n".join(lines))

@@ -77,6 +77,24 @@ def _as_column(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
     return images  # ragged: Ray stores it as a variable-shaped tensor column
 
 
+class ScoreWithAll:
+    """Holds several metric models (one :class:`ScoreWith` each) and scores every batch with all of them in turn.
+
+    ``stages`` are the :class:`ScoreWith` keyword arguments, in pass order; ``decode`` as for ScoreWith.
+    """
+
+    def __init__(self, stages: list[dict[str, Any]], decode: dict[str, Any] | None = None) -> None:
+        self.decode = decode
+        self.stages = [ScoreWith(**stage) for stage in stages]
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if self.decode is not None:
+            batch = decode_batch(batch, **self.decode)
+        for stage in self.stages:
+            batch = stage(batch)
+        return batch
+
+
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
 

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from orchestrator.analysis import analyse
 from orchestrator.export import leaderboard, write_results_csv, write_summary_csv
-from orchestrator.placement import Placement, place_in_waves
+from orchestrator.placement import Placement, place_in_waves, shared_actors
 from orchestrator.plan import Cell, DatasetPass, Plan, build_plan, describe_plan
 from orchestrator.request import BenchmarkRequest
 from orchestrator.stats import Correlations, correlations, expected_sign, failure_reasons, throughput, two_afc_accuracy
@@ -196,14 +196,18 @@ def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: Be
              f"scoring them in {len(waves)} waves, one read of the dataset each: "
              + "; ".join(", ".join(c.metric for c in wave) for wave, _ in waves))
     t0 = time.perf_counter()
-    scored = [_stream_wave(dataset_pass, wave, placements, request, store, echo, f"{cpus:g} CPU / {gpus:g} GPU")
-              for wave, placements in waves]
+    own = {c.metric: overrides[c.metric] for c in cells if c.metric in overrides}
+    scored = [
+        _stream_wave(dataset_pass, wave, placements, request, store, echo, f"{cpus:g} CPU / {gpus:g} GPU",
+                     shared_actors(placements, cpus, request.num_workers, own, memory))
+        for wave, placements in waves
+    ]
     if any(scored):
         echo(f"Scored {dataset_pass.dataset.key} in {time.perf_counter() - t0:.1f} s")
 
 
 def _stream_wave(dataset_pass: DatasetPass, cells: list[Cell], placements: list[Placement], request: BenchmarkRequest,
-                 store: CellStore, echo: Echo, cluster: str) -> bool:
+                 store: CellStore, echo: Echo, cluster: str, shared: Placement | None) -> bool:
     """One read of the dataset scored by ``cells``; returns False when every image was already committed."""
     from orchestrator.execute import stream_pass  # imports Ray Data only when something is scored
 
@@ -215,10 +219,12 @@ def _stream_wave(dataset_pass: DatasetPass, cells: list[Cell], placements: list[
         echo(f"Resuming {dataset_pass.dataset.key}: {len(complete)} image(s) already committed, {todo.num_rows} to score")
     if todo.num_rows == 0:
         return False
-    echo(
-        f"Scoring {dataset_pass.dataset.key}: {todo.num_rows} images × {len(cells)} metric(s) on {cluster} "
-        f"({', '.join(f'{p.metric}: {p.workers}×[{p.num_cpus:g} CPU, {p.num_gpus:g} GPU]' for p in placements)})"
-    )
+    if shared is None:
+        actors = ", ".join(f"{p.metric}: {p.workers}×[{p.num_cpus:g} CPU, {p.num_gpus:g} GPU]" for p in placements)
+    else:
+        actors = (f"{shared.workers} shared actor(s) × [{shared.num_cpus:g} CPU, {shared.memory_mb} MB], each "
+                  f"holding all {len(cells)} metrics: more metrics than CPUs")
+    echo(f"Scoring {dataset_pass.dataset.key}: {todo.num_rows} images × {len(cells)} metric(s) on {cluster} ({actors})")
     buffer: list[pd.DataFrame] = []
     buffered, last_flush = 0, time.monotonic()
 
@@ -236,7 +242,7 @@ def _stream_wave(dataset_pass: DatasetPass, cells: list[Cell], placements: list[
 
     for batch in stream_pass(
         todo, cells, placements, request.batch_size, dataset_pass.dataset.mode in ("FR", "2AFC"),
-        dataset_pass.dataset.augment.get("resize"),
+        dataset_pass.dataset.augment.get("resize"), shared,
     ):
         buffer.append(batch)
         buffered += len(batch)

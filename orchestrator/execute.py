@@ -3,6 +3,8 @@
 Where the first metric runs on CPU, its actors read and decode the images themselves (no extra stage, no
 object-store hop, no task workers to start); where it runs on a GPU, CPU tasks decode ahead of it so the GPU
 never waits on PNG decoding. Either way each image is decoded once per pass and flows on to the later metrics.
+Where all the metrics run on CPU and outnumber the CPUs, one pool of actors that each hold every metric replaces
+the per-metric pools (:func:`orchestrator.placement.shared_actors`).
 
 Results stream back to the driver batch by batch (``iter_batches``), so the driver can commit them as they
 arrive; nothing waits for the whole dataset.
@@ -18,7 +20,7 @@ import pyarrow as pa
 import ray
 
 from metrics.registry import module_of
-from orchestrator.actors import ScoreWith, decode_batch
+from orchestrator.actors import ScoreWith, ScoreWithAll, decode_batch
 from orchestrator.placement import Placement
 from orchestrator.plan import Cell
 
@@ -41,8 +43,13 @@ def stream_pass(
     batch_size: int,
     with_ref: bool,
     resize: int | None,
+    shared: Placement | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Score ``rows`` (manifest rows: id, dist_path, ref_path) with every cell's metric; yield result batches."""
+    """Score ``rows`` (manifest rows: id, dist_path, ref_path) with every cell's metric; yield result batches.
+
+    ``shared`` (from :func:`orchestrator.placement.shared_actors`): one pool of actors holding every metric
+    instead of one pool per metric.
+    """
     # Start every actor of a pool before feeding it (else the first ready node takes all the work), and fail
     # rather than wait forever when they cannot start.
     ray.data.DataContext.get_current().wait_for_min_actors_s = WAIT_FOR_ACTORS_S
@@ -54,23 +61,30 @@ def stream_pass(
         ds = ds.map_batches(decode_batch, batch_size=batch_size, batch_format="numpy", num_cpus=DECODE_TASK_CPUS,
                             fn_kwargs=decode)
     last = len(cells) - 1
-    for index, (placement, cell) in enumerate(zip(placements, cells)):
-        actor_kwargs = {
+    stages = [
+        {
             "metric": cell.metric,
             "module": module_of(cell.metric),
-            "decode": decode if index == 0 and decode_in_actors else None,
             "options": dict(cell.options),
             "device": placement.device,
             "batch_size": batch_size,
             "num_threads": placement.threads,
             "drop_images": index == last,
         }
+        for index, (placement, cell) in enumerate(zip(placements, cells))
+    ]
+    if shared is not None:
+        pools = [(ScoreWithAll, {"stages": stages, "decode": decode}, shared)]
+    else:
+        pools = [(ScoreWith, {**stage, "decode": decode if index == 0 and decode_in_actors else None}, placement)
+                 for index, (stage, placement) in enumerate(zip(stages, placements))]
+    for actor_class, actor_kwargs, placement in pools:
         with warnings.catch_warnings():
             # Ray 2.60 has no named parameter for an actor's restart budget: a remote argument is the only way to
             # pass it, and it draws a blanket deprecation warning.
             warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
             ds = ds.map_batches(
-                ScoreWith,
+                actor_class,
                 fn_constructor_kwargs=actor_kwargs,
                 batch_size=batch_size,
                 batch_format="numpy",

@@ -228,6 +228,42 @@ def place(cells: list[Cell], cluster_cpus: float, cluster_gpus: float, use_gpu: 
     return placements
 
 
+def shared_actors(placements: list[Placement], cluster_cpus: float, num_workers: int | None = None,
+                  overrides: Mapping[str, ResourceOverride] | None = None,
+                  cluster_memory_bytes: float | None = None) -> Placement | None:
+    """One data-parallel pool of actors that each hold every metric of the pass, where that beats a pool per metric.
+
+    That is the case when all the metrics run on CPU and there are more of them than CPUs (a laptop running the
+    classical zoo): one-metric actors would then get one worker each, share the cores anyway, and spend much of
+    the CPU on starting up (a Python process importing torch each). Shared actors start once per CPU, split the
+    batches between them, and score every metric on each batch (the decoded images never leave the actor).
+    Not used when the run fixes actor counts (``--num_workers`` or a per-metric ``workers``), when any metric
+    has a GPU, or when the models' memory does not fit. Returns None where the pass keeps one pool per metric.
+    """
+    if len(placements) < 2 or num_workers is not None or len(placements) <= cluster_cpus:
+        return None
+    if any(p.device != "cpu" for p in placements):
+        return None
+    if any(o.workers is not None for o in (overrides or {}).values()):
+        return None
+    memory_mb = sum(p.memory_mb for p in placements)
+    workers = max(1, int(cluster_cpus))
+    if cluster_memory_bytes is not None:
+        workers = min(workers, int(cluster_memory_bytes // (memory_mb * MIB)))
+        if workers < 1:
+            return None
+    reserve = min(DECODE_RESERVE_CPUS, cluster_cpus / 4)
+    return Placement(
+        metric="+".join(p.metric for p in placements),
+        workers=workers,
+        num_cpus=round(max(cluster_cpus - reserve, 0.1) / workers, 3),
+        num_gpus=0.0,
+        memory_mb=memory_mb,
+        device="cpu",
+        threads=1,
+    )
+
+
 def place_in_waves(cells: list[Cell], cluster_cpus: float, cluster_gpus: float, use_gpu: bool,
                    num_workers: int | None = None, **kwargs: Any) -> list[tuple[list[Cell], list[Placement]]]:
     """The cells of a dataset pass in consecutive waves whose actors all fit the cluster at once.

@@ -205,12 +205,13 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             fingerprints[name] = parameter_fingerprint(specs[name], fetch=names is not None)
         except (OSError, RuntimeError, ValueError) as exc:
             if names is None:  # the default set: leave out metrics whose weights are not here, and say so
-                skipped.append(f"{name} ({exc})")
+                skipped.append(name)
                 del specs[name]
             else:
                 problems.append(f"metric {name!r}: {exc}")
     if skipped and echo is not None:
-        echo("Not in the default set (weights not cached; `iqabench weights download METRIC`): " + "; ".join(skipped))
+        echo("Not in the default set (weights not cached; `iqabench weights download METRIC` fetches them, "
+             "`-m METRIC` names the missing file): " + ", ".join(skipped))
     resolved_options: dict[str, dict[str, Any]] = {}
     for name in specs:
         try:

@@ -87,6 +87,12 @@ class Tracker:
         else:
             self.experiment_id = experiment.experiment_id
 
+    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """All of a run's parameters in one call (one store transaction instead of one per value)."""
+        from mlflow.entities import Param
+
+        self.client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
+
     def _find(self, filter_string: str) -> str | None:
         runs = self.client.search_runs([self.experiment_id], filter_string=filter_string, max_results=1)
         return runs[0].info.run_id if runs else None
@@ -108,21 +114,19 @@ class Tracker:
             },
         )
         run_id = run.info.run_id
-        for key, value in {
+        self._log_params(run_id, {
             "datasets": ",".join(d["dataset"] for d in plan["datasets"]),
             "metrics": ",".join(sorted({m["metric"] for d in plan["datasets"] for m in d["metrics"]})),
             "batch_size": plan["batch_size"],
             "use_gpu": plan["use_gpu"],
             "limit": plan["limit"],
-        }.items():
-            self.client.log_param(run_id, key, str(value))
+        })
         self.client.log_dict(run_id, plan, "plan.json")
         return run_id
 
     def finish_parent(self, run_id: str, params: dict[str, Any]) -> None:
         """The run-level artifacts (summary, analysis tables, heat map, rankings), then close the parent."""
-        for key, value in params.items():
-            self.client.log_param(run_id, key, str(value))
+        self._log_params(run_id, params)
         for path, folder in [(self.out / "summary.csv", None), *run_artifacts(self.out)]:
             if path.is_file():
                 self.client.log_artifact(run_id, str(path), artifact_path=folder)
@@ -130,6 +134,8 @@ class Tracker:
 
     def log_cell(self, parent_id: str, invocation_id: str, row: dict[str, Any], parquet: Path | None) -> str:
         """The cell's child run, unless this invocation already logged it."""
+        from mlflow.entities import Metric, Param
+
         existing = self._find(
             f"tags.`iqabench.invocation` = '{invocation_id}' and tags.`iqabench.cell_key` = '{row['cell_key']}'"
         )
@@ -148,13 +154,13 @@ class Tracker:
             },
         )
         run_id = run.info.run_id
-        for key in ("metric", "dataset", "split", "options", "mode"):
-            self.client.log_param(run_id, key, str(row[key]))
         now = int(time.time() * 1000)
-        for key in (*CELL_METRICS, *ANALYSIS_METRICS):
-            value = row.get(key)
-            if _present(value):
-                self.client.log_metric(run_id, key, float(value), timestamp=now)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(key, float(row[key]), now, 0) for key in (*CELL_METRICS, *ANALYSIS_METRICS)
+                     if _present(row.get(key))],
+            params=[Param(key, str(row[key])) for key in ("metric", "dataset", "split", "options", "mode")],
+        )
         if parquet is not None and parquet.is_file():
             self.client.log_artifact(run_id, str(parquet), artifact_path="scores")
         plot = cell_plot_path(self.out, row["dataset"], row["metric"])
