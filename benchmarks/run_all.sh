@@ -16,4 +16,11 @@ echo "load before: $(cat /proc/loadavg)"
 "$py" "$here/overhead.py" --pairs "$pairs" --rounds "$overhead_rounds" --out "$out"
 "$py" "$here/startup.py" --rounds 2 --out "$out"
 "$py" "$here/precision.py" --device cpu --pairs "$precision_pairs" --random-weights "$out/random-weights" --out "$out"
+# pyiqa's efficiency table for every registered metric on this CPU (deep metrics on the random weights seeded
+# above: their time does not depend on the weight values).
+rm -f "$out/efficiency/Efficiency_benchmark.csv"
+env TORCH_HOME="$out/random-weights/torch" IQABENCH_WEIGHTS_CACHE="$out/random-weights/hf" HF_HUB_OFFLINE=1 \
+    IQABENCH_WEIGHTS_UNVERIFIED=1 MLFLOW_TRACKING_URI="sqlite:///$out/efficiency-mlflow.db" \
+    "$repo/.venv/bin/iqabench" efficiency --device cpu --warmup 1 --repeats "$repeats" --out "$out/efficiency" \
+    > "$out/efficiency.log" 2>&1 || echo "efficiency job failed: see $out/efficiency.log"
 "$py" "$here/write_results.py" --out "$out"

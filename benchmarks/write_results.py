@@ -6,6 +6,7 @@ Every number comes from those files (measured); a missing file is reported as "n
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -195,6 +196,25 @@ def section_precision(doc: dict | None) -> list[str]:
     return lines + [""]
 
 
+def section_efficiency(csv_path: Path) -> list[str]:
+    lines = ["## Efficiency table (`iqabench efficiency`, pyiqa's format)", ""]
+    if not csv_path.is_file():
+        return lines + [f"Not measured ({csv_path} is missing; see `benchmarks/run_all.sh`).", ""]
+    rows = list(csv.reader(csv_path.open()))
+    lines += [
+        f"`{csv_path.relative_to(HERE.parent) if csv_path.is_relative_to(HERE.parent) else csv_path}`, written by "
+        "`iqabench efficiency --device cpu` for every registered metric (seconds per ~1080×800 image, batch 1, "
+        "float32, decode + forward, median of the timed steps; deep metrics on random weights of the published "
+        "layouts, which do not change their cost). The job's log, with the spread and best-batch throughput, is "
+        "`benchmarks/out/efficiency.log`.",
+        "",
+        "| " + " | ".join(rows[0]) + " |",
+        "|" + "---|" * len(rows[0]),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return lines + [""]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE / "out")
@@ -223,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += section_reads(_load(args.out / "overhead.json"))
     lines += section_startup(_load(args.out / "startup.json"))
     lines += section_precision(_load(args.out / "precision.json"))
+    lines += section_efficiency(args.out / "efficiency" / "Efficiency_benchmark.csv")
     if args.notes.is_file():
         lines += [args.notes.read_text().rstrip(), ""]
     args.results.write_text("\n".join(lines))
