@@ -97,9 +97,10 @@ class CKDN(DeepMetric):
         d, r = self._prepare(dist, "bicubic"), self._prepare(ref, "nearest")
         with self.autocast(d):
             diff = self.qse(d) - self.dte(r)
-            pooled = self.csp(diff).mean(dim=(2, 3))
-            out = self.fc(pooled)
-        return torch.sigmoid(out.float()).flatten()
+            features = self.csp(diff)
+        # Pooling and MLP head in float32: in reduced precision they would round the scores.
+        out = self.fc(features.float().mean(dim=(2, 3)))
+        return torch.sigmoid(out).flatten()
 
 
 SPECS = (
@@ -114,6 +115,8 @@ SPECS = (
         ),
         calibration="equivalent to pyiqa 0.1.16 under random weights; official values unverified here",
         factory=CKDN,
+        options={"precision": "float32"},
+        version="2",  # 2: score head in float32 under reduced precision
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1200),
         calibration_key="ckdn",
     ),

@@ -39,8 +39,9 @@ class CNNIQANet(nn.Module):
         self.fc2 = nn.Linear(NODES, NODES)
         self.fc3 = nn.Linear(NODES, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(x).flatten(2)
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        """Max and min pooling of the conv1 maps (N×KERNELS×H×W) and the MLP: (N, 1) scores."""
+        h = features.flatten(2)
         pooled = torch.cat([h.amax(dim=2), h.amin(dim=2)], dim=1)
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(pooled)))))
 
@@ -54,8 +55,8 @@ class CNNIQA(DeepMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         with self.autocast(dist):
-            out = self.net(dist)
-        return out.float().flatten()
+            features = self.net.conv1(dist)
+        return self.net.predict(features.float()).flatten()  # float32: a reduced-precision MLP rounds the scores
 
 
 SPECS = (
@@ -70,6 +71,8 @@ SPECS = (
         ),
         calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
         factory=CNNIQA,
+        options={"precision": "float32"},
+        version="2",  # 2: score head in float32 under reduced precision
         resources=Resources(num_cpus=1, num_gpus=0.05, memory_mb=600),
     ),
 )

@@ -83,6 +83,7 @@ SPECS = (
         ),
         calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
         factory=DBCNN,
+        options={"precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.2, memory_mb=2500),
     ),
 )

@@ -114,6 +114,7 @@ SPECS = (
         ),
         calibration="equal to pyiqa 0.1.16 on identical random weights; official values unverified here",
         factory=DISTS,
+        options={"precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.2, memory_mb=2500),
         calibration_key="dists",
         ideal_score=0.0,

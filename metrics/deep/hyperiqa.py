@@ -121,8 +121,11 @@ class HyperIQA(DeepMetric):
         n = dist.shape[0]
         crops = (grid_crops(dist) - self.mean) / self.std
         with self.autocast(crops):
-            per_crop = self.heads(self._stages(crops))
-        return per_crop.float().view(n, GRID * GRID).mean(dim=1)
+            stages = self._stages(crops)
+        # The hyper network and the target network it parametrises run in float32: in reduced precision the
+        # generated weights and the target network's layers round the scores.
+        per_crop = self.heads([stage.float() for stage in stages])
+        return per_crop.view(n, GRID * GRID).mean(dim=1)
 
 
 SPECS = (
@@ -137,6 +140,8 @@ SPECS = (
         ),
         calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
         factory=HyperIQA,
+        options={"precision": "float32"},
+        version="2",  # 2: score head in float32 under reduced precision
         resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=2500),
     ),
 )

@@ -152,11 +152,12 @@ class Encoder(nn.Module):
         x = torch.cat([self.cls.expand(x.shape[0], 1, DIM), x], dim=1)
         for block in self.transformer.values():
             x = block(x)
-        return self.encoder_norm(x)
+        return x  # the final ``encoder_norm`` is applied by MUSIQNet.predict (in float32)
 
 
 class MUSIQNet(nn.Module):
-    """Patch stem + transformer; ``forward`` maps (N, L, 3, 32, 32) patches to (N, classes) head outputs."""
+    """Patch stem + transformer; ``encode`` maps (N, L, 3, 32, 32) patches to the transformer's (N, 1 + L, DIM)
+    tokens, ``predict`` their final LayerNorm and the class token's head to (N, classes) outputs."""
 
     def __init__(self, classes: int) -> None:
         super().__init__()
@@ -167,13 +168,16 @@ class MUSIQNet(nn.Module):
         self.transformer_encoder = Encoder(len(LONGER_SIDES) + 1)
         self.head = nn.Linear(DIM, classes) if classes == 1 else nn.Sequential(nn.Linear(DIM, classes))
 
-    def forward(self, patches: torch.Tensor, spatial: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    def encode(self, patches: torch.Tensor, spatial: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         n, length = patches.shape[:2]
         x = F.relu(self.gn_root(self.conv_root(patches.reshape(n * length, 3, PATCH, PATCH))))
         x = F.max_pool2d(same_pad(x, 3, 2), 3, 2)
         x = self.block1(x)  # (n·L, 256, 8, 8)
         x = self.embedding(x.permute(0, 2, 3, 1).reshape(n, length, -1))
-        return self.head(self.transformer_encoder(x, spatial, scale)[:, 0])
+        return self.transformer_encoder(x, spatial, scale)
+
+    def predict(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.transformer_encoder.encoder_norm(tokens)[:, 0])
 
 
 def hashed_positions(rows: int, cols: int, device: torch.device) -> torch.Tensor:
@@ -225,7 +229,8 @@ class MUSIQ(DeepMetric):
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         patches, spatial, scale = multiscale_patches(2 * dist - 1)
         with self.autocast(patches):
-            out = self.net(patches, spatial, scale).float()
+            tokens = self.net.encode(patches, spatial, scale)
+        out = self.net.predict(tokens.float())  # float32: a reduced-precision head would round the scores
         if self.classes == 1:
             return out[:, 0]
         bins = torch.arange(1, self.classes + 1, device=out.device, dtype=out.dtype)
@@ -248,7 +253,8 @@ def _spec(dataset: str, score_range: tuple[float, float]) -> MetricSpec:
         paper=_PAPER,
         calibration=_CAL.format(diff=_MEASURED[dataset]),
         factory=MUSIQ,
-        options={"dataset": dataset},
+        options={"dataset": dataset, "precision": "float32"},
+        version="2",  # 2: score head in float32 under reduced precision
         resources=_RES,
         calibration_key=_NAMES[dataset],
     )

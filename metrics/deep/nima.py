@@ -79,6 +79,7 @@ SPECS = (
         paper="Talebi & Milanfar, NIMA: Neural Image Assessment, IEEE Transactions on Image Processing 27(8), 2018",
         calibration="equal to pyiqa 0.1.16 on identical random weights (max rel. diff 1.7e-7); no official values",
         factory=NIMA,
+        options={"precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1200),
     ),
 )

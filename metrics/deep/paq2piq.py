@@ -88,6 +88,7 @@ SPECS = (
         calibration="equal to pyiqa 0.1.16 on identical random weights (max rel. diff 0, bit-identical); official values "
         "unverified here",
         factory=PaQ2PiQ,
+        options={"precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=800),
         calibration_key="paq2piq",
     ),

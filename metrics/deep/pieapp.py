@@ -80,10 +80,12 @@ class PieAPP(DeepMetric):
         with self.autocast(dist):
             ms_d, coarse_d = self.net.features(dist)
             ms_r, coarse_r = self.net.features(ref)
-            error = self.net.fc2_score(F.relu(self.net.fc1_score(ms_r - ms_d)))
-            weight = self.net.fc2_weight(F.relu(self.net.fc1_weight(coarse_r - coarse_d)))
-        error = (0.01 * error.float()) * self.affine_w + self.affine_b
-        return error.flatten(), weight.float().flatten() + 1e-6
+        # Feature differences and the MLP heads in float32: in reduced precision they would round the scores.
+        ms, coarse = ms_r.float() - ms_d.float(), coarse_r.float() - coarse_d.float()
+        error = self.net.fc2_score(F.relu(self.net.fc1_score(ms)))
+        weight = self.net.fc2_weight(F.relu(self.net.fc1_weight(coarse)))
+        error = (0.01 * error) * self.affine_w + self.affine_b
+        return error.flatten(), weight.flatten() + 1e-6
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
@@ -114,6 +116,8 @@ SPECS = (
         ),
         calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
         factory=PieAPP,
+        options={"precision": "float32"},
+        version="2",  # 2: score head in float32 under reduced precision
         resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=2500),
     ),
 )

@@ -158,7 +158,8 @@ class GatedConv(nn.Module):
 
 
 class TopiqHeads(nn.Module):
-    """Everything after the backbone, named as in the published checkpoints."""
+    """Everything after the backbone, named as in the published checkpoints: ``forward`` gives the pooled tokens
+    (N×L×DIM, after ``attn_pool``), ``predict`` their mean and the score MLP (run in float32 by TOPIQ.score)."""
 
     def __init__(self, full_reference: bool) -> None:
         super().__init__()
@@ -195,7 +196,10 @@ class TopiqHeads(nn.Module):
         query = tokens[0]
         for block, memory in zip(self.attn_blks, tokens[1:]):
             query = block(query, memory)
-        return self.score_linear(self.attn_pool(query).mean(dim=1)).flatten()
+        return self.attn_pool(query)
+
+    def predict(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.score_linear(tokens.mean(dim=1)).flatten()
 
 
 def _backbone() -> nn.Module:
@@ -235,8 +239,8 @@ class TOPIQ(DeepMetric):
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         with self.autocast(dist):
             ref_levels = self._levels(ref) if self.full_reference and ref is not None else None
-            scores = self.heads(self._levels(dist), ref_levels)
-        return scores.float()
+            tokens = self.heads(self._levels(dist), ref_levels)
+        return self.heads.predict(tokens.float())  # float32: a reduced-precision MLP would round the scores
 
 
 _PAPER = (
@@ -256,7 +260,8 @@ def _spec(name: str) -> MetricSpec:
         paper=_PAPER,
         calibration=_CAL,
         factory=TOPIQ,
-        options={"checkpoint": name},
+        options={"checkpoint": name, "precision": "float32"},
+        version="2",  # 2: score head in float32 under reduced precision
         resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=3000 if fr else 2500),
     )
 

@@ -69,10 +69,9 @@ class WaDIQaM(DeepMetric):
             assert ref is not None
             feat_ref = self._trunk(grid_patches(ref, PATCH, PATCH, rows, cols))
             feat = torch.cat([feat_ref, feat, feat - feat_ref], dim=1)
-        with self.autocast(feat):
-            q, wt = self.fc_q(feat), self.fc_w(feat)
-        q = q.float().view(n, rows * cols)
-        wt = wt.float().view(n, rows * cols) + 1e-8
+        # The MLP heads run in float32 (outside autocast): in reduced precision they would round the scores.
+        q = self.fc_q(feat).view(n, rows * cols)
+        wt = self.fc_w(feat).view(n, rows * cols) + 1e-8
         return (q * wt).sum(dim=1) / wt.sum(dim=1)
 
 
@@ -91,7 +90,8 @@ SPECS = (
         paper=_PAPER,
         calibration=_CAL,
         factory=WaDIQaM,
-        options={"mode": "FR"},
+        options={"mode": "FR", "precision": "float32"},
+        version="2",  # 2: score head in float32 under reduced precision
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=900),
     ),
     MetricSpec(
@@ -102,7 +102,8 @@ SPECS = (
         paper=_PAPER,
         calibration=_CAL,
         factory=WaDIQaM,
-        options={"mode": "NR"},
+        options={"mode": "NR", "precision": "float32"},
+        version="2",  # 2: score head in float32 under reduced precision
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=900),
     ),
 )
