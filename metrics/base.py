@@ -57,9 +57,12 @@ class IQAMetric(nn.Module):
             raise MetricInputError(f"{self._name()}: {what} must be float32, got {x.dtype}")
         if x.shape[0] == 0:
             raise MetricInputError(f"{self._name()}: {what} is an empty batch")
-        if torch.isnan(x).any():
+        # One pass (min and max propagate NaN), on a view that is contiguous for channels-last input too.
+        flat = x.permute(0, 2, 3, 1) if x.is_contiguous(memory_format=torch.channels_last) else x
+        lo_t, hi_t = torch.aminmax(flat.detach())
+        if torch.isnan(lo_t) or torch.isnan(hi_t):
             raise MetricInputError(f"{self._name()}: {what} contains NaN")
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = float(lo_t), float(hi_t)
         if lo < -1e-6 or hi > 1 + 1e-6:
             raise MetricInputError(f"{self._name()}: {what} values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")
         if min(x.shape[-2:]) < self.min_size:

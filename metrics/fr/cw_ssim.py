@@ -13,7 +13,9 @@ mean over orientations. With K = 0 a window where both bands vanish exactly is 0
 Calibration (5 TID2013 pairs, ``official_scores.csv``, 4 published decimals): on MATLAB ``rgb2gray`` luma rounded
 to uint8 the largest relative error is 6.3e-5, i.e. equal to the rounding of the table (I03 0.276318 vs 0.2763,
 I04 0.999561 vs 0.9996, I06 0.999956 vs 1.0, I08 0.906776 vs 0.9068, I19 0.865765 vs 0.8658); the BT.601
-``rgb2ycbcr`` luma (``channel='y'``) is up to 9.2e-4 off.
+``rgb2ycbcr`` luma (``channel='y'``) is up to 9.2e-4 off. Computed in float32 (the pooling in float64): the
+scores equal the float64 ones to float32 resolution on the calibration and 1080×800 pairs. Only the central
+quarter of the spectrum reaches the coarsest level, and only that part is computed.
 """
 
 from __future__ import annotations
@@ -22,15 +24,16 @@ import torch
 import torch.nn.functional as F
 
 from metrics.base import IQAMetric
-from metrics.functional.color import rgb2gray, rgb2y
+from metrics.functional.color import rgb2gray_uint8, rgb2y
 from metrics.functional.steerable_pyramid import build_scf_pyramid
 from metrics.registry import MetricSpec, Resources
 
 WINDOW = 7
 
+#: Grey levels on 0..255 (integers, exact in float32).
 _CHANNELS = {
-    "gray": lambda x: rgb2gray(x, round_uint8=True),
-    "y": lambda x: rgb2y(x, round_uint8=True),
+    "gray": lambda x: rgb2gray_uint8(x).float(),
+    "y": lambda x: rgb2y(x, round_uint8=True) * 255.0,
 }
 
 
@@ -54,28 +57,34 @@ class CWSSIM(IQAMetric):
         # buildSCFpyr allows floor(log2(min side)) - 2 levels.
         self.min_size = 2 ** (levels + 2)
 
+    #: Precision of the pyramid and the maps (float32 keeps the calibration to the table's 4 decimals, see the
+    #: module docstring; float64 is kept selectable for checks). The Gaussian pooling is done in float64.
+    compute_dtype: torch.dtype = torch.float32
+
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
         convert = _CHANNELS[self.channel]
         n = ref.shape[0]
-        both = torch.cat([convert(ref), convert(dist)]).double() * 255.0
-        pyr = build_scf_pyramid(both, self.levels, self.orientations - 1, keep_levels={self.levels - 1})
+        both = torch.cat([convert(ref), convert(dist)]).to(self.compute_dtype)
+        pyr = build_scf_pyramid(both, self.levels, self.orientations - 1, keep_levels={self.levels - 1},
+                                highpass=False)
         bands = pyr.bands[-1][:, 0]  # 2N×B×h×w, the coarsest level only
-        b_ref, b_dist = bands[:n], bands[n:]
-        corr = b_ref * b_dist.conj()
-        power = b_ref.abs().square() + b_dist.abs().square()
+        re, im = bands.real, bands.imag
+        re_ref, re_dist, im_ref, im_dist = re[:n], re[n:], im[:n], im[n:]
         box = lambda t: F.avg_pool2d(t, WINDOW, stride=1)  # noqa: E731  filter2(ones(7)/49, ., 'valid')
-        corr_mag = torch.complex(box(corr.real), box(corr.imag)).abs()
-        power = box(power)
+        # c_r·conj(c_d) and |c|² from the real and imaginary parts, so that identical bands give exactly 1.
+        corr_mag = torch.hypot(box(re_ref * re_dist + im_ref * im_dist), box(im_ref * re_dist - re_ref * im_dist))
+        power = box(re_ref.square() + im_ref.square() + re_dist.square() + im_dist.square())
         num, den = 2 * corr_mag + self.k, power + self.k
         cssim = torch.where(den == 0, torch.ones_like(den), num / den.where(den != 0, torch.ones_like(den)))
         h, w = bands.shape[-2:]
-        weight = fspecial_gaussian(h - WINDOW + 1, w - WINDOW + 1, h / 4.0, cssim.dtype, cssim.device)
-        return (cssim * weight).sum(dim=(-2, -1)).mean(dim=1).float()
+        weight = fspecial_gaussian(h - WINDOW + 1, w - WINDOW + 1, h / 4.0, torch.float64, cssim.device)
+        return (cssim.double() * weight).sum(dim=(-2, -1)).mean(dim=1).float()
 
 
 SPECS = (
     MetricSpec(
+        version="2",  # faster paths: scores moved by <= 2.3e-6 relative (niqe 5.1e-4) on 1080x800 images
         name="cw_ssim",
         mode="FR",
         lower_better=False,

@@ -12,7 +12,8 @@ k = 2, see ``metrics.functional.phase_congruency``), Scharr gradient magnitude o
     FSIMc = sum(S_PC · S_G · real((S_I · S_Q)^0.03) · PC_m) / sum(PC_m)
 
 with S_X = (2 x y + T) / (x^2 + y^2 + T), T1 = 0.85 (PC), T2 = 160 (gradient), T3 = T4 = 200 (I, Q),
-PC_m = max(PC_ref, PC_dist), and MATLAB's complex power for negative S_I·S_Q. Computed in float64.
+PC_m = max(PC_ref, PC_dist), and MATLAB's complex power for negative S_I·S_Q. Computed in float32 (the final
+sums in float64): against float64 the scores move by at most 9e-8 relative on the calibration pairs.
 When neither image has any phase congruency (flat images) the weights are taken as uniform instead of 0/0.
 
 Calibration (5 TID2013 pairs, ``official_scores.csv``, 4 published decimals): largest relative error 4.7e-5
@@ -42,10 +43,16 @@ class FSIM(IQAMetric):
         super().__init__()
         self.chromatic = chromatic
 
+    #: Precision of the computation (float32 keeps the calibration margin, see the module docstring; float64 is
+    #: kept selectable for checks).
+    compute_dtype: torch.dtype = torch.float32
+
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
-        yiq_ref = auto_downsample(rgb2yiq(ref.double() * 255.0))
-        yiq_dist = auto_downsample(rgb2yiq(dist.double() * 255.0))
+        # YIQ is linear per pixel and the down-sampling linear per channel: they commute, so the (9× smaller)
+        # down-sampled RGB is converted.
+        small = [auto_downsample(x.to(self.compute_dtype)) for x in (ref, dist)]
+        yiq_ref, yiq_dist = rgb2yiq(torch.cat(small).contiguous() * 255.0).chunk(2)
         y_ref, y_dist = yiq_ref[:, :1], yiq_dist[:, :1]
         pc_ref, pc_dist = phase_congruency(torch.cat([y_ref, y_dist])).chunk(2)
         g_ref, g_dist = scharr_magnitude(y_ref), scharr_magnitude(y_dist)
@@ -55,9 +62,9 @@ class FSIM(IQAMetric):
             s_i = similarity(yiq_ref[:, 1:2], yiq_dist[:, 1:2], T3)
             s_q = similarity(yiq_ref[:, 2:3], yiq_dist[:, 2:3], T4)
             sim = sim * real_power(s_i * s_q, LAMBDA)
-        weight_sum = pc_max.flatten(1).sum(dim=1)
-        weighted = (sim * pc_max).flatten(1).sum(dim=1) / weight_sum
-        uniform = sim.flatten(1).mean(dim=1)
+        weight_sum = pc_max.flatten(1).sum(dim=1, dtype=torch.float64)
+        weighted = (sim * pc_max).flatten(1).sum(dim=1, dtype=torch.float64) / weight_sum
+        uniform = sim.flatten(1).mean(dim=1, dtype=torch.float64)
         return torch.where(weight_sum > 0, weighted, uniform).float()
 
 
@@ -68,6 +75,7 @@ _PAPER = (
 
 SPECS = (
     MetricSpec(
+        version="2",  # faster paths: scores moved by <= 2.3e-6 relative (niqe 5.1e-4) on 1080x800 images
         name="fsim",
         mode="FR",
         lower_better=False,

@@ -24,34 +24,36 @@ see ``channel``):
 * MAD = d_detect^α · d_appear^(1-α), α = 1 / (1 + β1·d_detect^β2), β1 = exp(-2.55/3.35) ≈ 0.467,
   β2 = 1/(3.35 ln 10) ≈ 0.130.
 
-Block statistics are computed from float64 power sums over separable 16-tap window sums (one pass instead of
-the MEX's two; the difference is at the 1e-10 level on natural images).
+``MAD_index.m``'s block statistics are computed from float64 power sums over separable 16-tap window sums (one
+pass instead of the MEX's two; the difference is at the 1e-10 level on natural images).
 
 ``variant="port"`` is the PyTorch port (IQA-optimization, later pyiqa; pyiqa notes that "the original MAD matlab
-script is not available"). It differs from ``MAD_index.m`` in: statistics on the compact stride-4 block grid
-with population std + 1e-12, the reference std min-pooled over a 2×2 grid window (the window ending at each
-block, edges ignored) and halved instead of the 8×8 modified std, the CSF laid out W×H and read back as H×W,
-|dst| in the luminance step, the local MSE as a 'valid' 16×16 stride-4 mean, no border removal, the log-Gabor
-radius fudge one pixel off-centre, |EO| = sqrt(re² + im² + 1e-12), skewness/excess kurtosis from population
-moments, and the scale weights indexed by orientation. On a multi-channel input (``channel="rgb"``: R, G, B
-×255, what pyiqa's ``mad`` metric runs by default, ``test_y_channel=False``) each channel goes through the model
-separately, except that the port lists every block statistic block-major (blocks in row-major order, the three
-channels of each block together) and reshapes that list of 3·B values channel-major: plane c of each statistic
-map holds entries c·B .. (c+1)·B - 1 of the list (B blocks per plane), i.e. about a third of the blocks with
-their channels interleaved. The local MSE is not reshaped and stays per channel, so the visibility mask and the
-MSE it weights no longer refer to the same block. The three per-channel MAD values are averaged. With one plane
-(``channel="gray"``, ``"yiq"``, ...) the reshape is the identity.
+script is not available"). It differs from ``MAD_index.m`` in: statistics on the compact stride-4 block grid with
+population std + 1e-12, the reference std min-pooled over a 2×2 grid window (the window ending at each block, edges
+ignored) and halved instead of the 8×8 modified std, the CSF laid out W×H and read back as H×W, |dst| in the
+luminance step, the local MSE as a 'valid' 16×16 stride-4 mean, no border removal, the log-Gabor radius fudge one
+pixel off-centre, |EO| = sqrt(re² + im² + 1e-12), skewness/excess kurtosis from population moments, and the scale
+weights indexed by orientation. It runs in float32 (the FFTs, and the block statistics as 4×4-group central sums
+merged pairwise into the 16×16 blocks, stable in float32 where raw power sums are not); ``variant="matlab"`` runs
+in float64. On a multi-channel input (``channel="rgb"``: R, G, B ×255, what pyiqa's ``mad`` metric runs by default,
+``test_y_channel=False``) each channel goes through the model separately, except that the port lists every block
+statistic block-major (blocks in row-major order, the three channels of each block together) and reshapes that list
+of 3·B values channel-major: plane c of each statistic map holds entries c·B .. (c+1)·B - 1 of the list (B blocks
+per plane), i.e. about a third of the blocks with their channels interleaved. The local MSE is not reshaped and
+stays per channel, so the visibility mask and the MSE it weights no longer refer to the same block. The three
+per-channel MAD values are averaged. With one plane (``channel="gray"``, ``"yiq"``, ...) the reshape is the
+identity.
 
-Calibration (5 TID2013 pairs, ``official_scores.csv`` row ``mad`` = 195.2796, 80.8379, 30.3918, 84.3542,
-202.2371): calibrated with the default ``variant="port", channel="rgb"``, which gives 195.2796, 80.8379,
-30.3918, 84.3542, 202.2371 (relative errors 8.9e-8, 2.1e-7, 6.9e-7, 4.3e-7, 1.2e-7; computed in float64, pyiqa
-runs float32). Without the block-major reshape (plain per-channel RGB) the port gives 194.54, 69.85, 25.25,
-94.84, 194.74 (up to 17 % off): the reshape is what makes the official I04/I06 scores non-zero. The other
-variants stay available and are not calibrated. ``variant="matlab"`` (MAD_index.m on rgb2gray) gives 152.72,
-0, 0, 88.07, 113.85: d_detect is exactly 0 on I04 and I06, whose errors stay below the visibility threshold
-everywhere, so MAD = 0. ``variant="port"`` on the rounded Y of YIQ (``channel="yiq_round"``) gives 194.94, 0,
-0, 91.62, 181.97, matching to 1e-4 the values pyiqa's calibration page once published for its port on that
-input (194.9324, 0, 0, 91.6206, 181.9651).
+Calibration (5 TID2013 pairs, ``official_scores.csv`` row ``mad`` = 195.2796, 80.8379, 30.3918, 84.3542, 202.2371):
+calibrated with the default ``variant="port", channel="rgb"``, which gives 195.2796, 80.8379, 30.3918, 84.3542,
+202.2371 (relative errors 8.9e-8, 1.2e-7, 1.0e-6, 4.3e-7, 2.0e-7 in float32, as pyiqa runs; 6.9e-7 at most when the
+port was computed in float64). Without the block-major reshape (plain per-channel RGB) the port gives 194.54, 69.85,
+25.25, 94.84, 194.74 (up to 17 % off): the reshape is what makes the official I04/I06 scores non-zero. The other
+variants stay available and are not calibrated. ``variant="matlab"`` (MAD_index.m on rgb2gray) gives 152.72, 0, 0,
+88.07, 113.85: d_detect is exactly 0 on I04 and I06, whose errors stay below the visibility threshold everywhere, so
+MAD = 0. ``variant="port"`` on the rounded Y of YIQ (``channel="yiq_round"``) gives 194.94, 0, 0, 91.62, 181.97,
+matching to 1e-4 the values pyiqa's calibration page once published for its port on that input (194.9324, 0, 0,
+91.6206, 181.9651).
 
 Both public versions of the authors' code (``MAD_index_april_2010.m``; ``MAD_index.m`` 2011) convert any 3-D
 input to grey first, so the official row does not come from the authors' MATLAB code on colour input.
@@ -192,7 +194,11 @@ class MAD(IQAMetric):
         key = (h, w, str(device))
         if key not in self._cache:
             if self.variant == "port":
-                filters = (port_csf(h, w, device=device), port_gabor_bank(h, w, device=device))
+                # Complex64: the port filters in float32, and a complex filter multiplies fastest.
+                filters = (
+                    port_csf(h, w, device=device).to(torch.complex64),
+                    port_gabor_bank(h, w, device=device).to(torch.complex64),
+                )
             else:
                 filters = (torch.fft.ifftshift(make_csf(h, w, device=device)), log_gabor_bank(h, w, device=device))
             self._cache = {key: filters}
@@ -310,7 +316,11 @@ def _grid_sums(x: torch.Tensor) -> torch.Tensor:
 
 
 def _port_moments(x: torch.Tensor, higher: bool) -> tuple[torch.Tensor, ...]:
-    """Mean and population std (sqrt(var + 1e-12)); with ``higher`` also skewness and excess kurtosis."""
+    """Mean and population std (sqrt(var + 1e-12)); with ``higher`` also skewness and excess kurtosis.
+
+    The port's block statistics from raw power sums: the definition, exact enough in float64 only (the port path
+    computes them in float32 with ``_group_stats`` and ``_block_moments_merged``; the tests compare the two).
+    """
     n = float(BLOCK * BLOCK)
     m1 = _grid_sums(x) / n
     x2 = x * x
@@ -377,12 +387,24 @@ def _round_half_even(v: float) -> int:
     return int(round(v))  # Python's round is half-to-even, as numpy's
 
 
+#: Complex elements per inverse-FFT batch of the appearance step, per thread (16 MiB in complex64): chunks are
+#: larger with more threads so that a multi-threaded run keeps few (costly to synchronise) parallel ops.
+_CHUNK = 1 << 21
+#: Elements per row band (and per thread) of the post-FFT statistics: the band's temporaries (1 MiB in float32 per
+#: thread) stay in cache and are recycled by the allocator instead of faulting in fresh pages for every
+#: full-size intermediate. Per thread, so that multi-threaded runs keep few (costly to synchronise) parallel ops.
+_BAND = 1 << 18
+
+
 def _port_detection(ref: torch.Tensor, dist: torch.Tensor, csf: torch.Tensor) -> torch.Tensor:
+    """d_detect per plane (N×C), in float32 as the port runs (block statistics merged stably, see _merge)."""
+    ref, dist = ref.to(torch.float32), dist.to(torch.float32)
     lum = K_LUM * (torch.cat([ref, dist.abs()]) + _EPS) ** (GAMMA / 3)
-    lum = torch.fft.ifft2(torch.fft.fft2(lum) * csf).real
+    lum = torch.fft.ifft2(torch.fft.fft2(lum) * csf.to(torch.complex64)).real
     lum_ref, lum_dist = lum.chunk(2)
-    mean_ref, std_ref = (_block_major(t) for t in _port_moments(lum_ref, higher=False))
-    std_err = _block_major(_port_moments(lum_dist - lum_ref, higher=False)[1])
+    mean_ref, s2_ref = _block_moments_merged(_group_stats(lum_ref, higher=False))
+    _, s2_err = _block_moments_merged(_group_stats(lum_dist - lum_ref, higher=False))
+    mean_ref, std_ref, std_err = (_block_major(t) for t in (mean_ref, (s2_ref + _EPS).sqrt(), (s2_err + _EPS).sqrt()))
     # 2×2 min-pool of the block grid (window ending at each block, edges ignored), halved.
     padded = torch.nn.functional.pad(std_ref, (1, 0, 1, 0), value=math.inf)
     std_ref = torch.minimum(
@@ -393,38 +415,128 @@ def _port_detection(ref: torch.Tensor, dist: torch.Tensor, csf: torch.Tensor) ->
     ci_dst = torch.log(((std_err + _EPS) / (mean_ref + _EPS)).abs())
     ci_dst = torch.where(mean_ref < G_LUM, -1000.0, ci_dst)
     msk = _visibility(ci_ref, ci_dst)
-    lmse = _grid_sums((ref - dist) ** 2) / float(BLOCK * BLOCK)  # per channel: not read back block-major
+    lmse = _block_sums((ref - dist).square()) / float(BLOCK * BLOCK)  # per channel: not read back block-major
     return (msk * lmse).pow(2).flatten(2).mean(dim=2).sqrt() * 200.0  # N×C
 
 
 def _port_appearance(ref: torch.Tensor, dist: torch.Tensor, gabors: torch.Tensor) -> torch.Tensor:
-    # One plane at a time: the 2N×5×H×W complex bands of a plane are the largest temporaries.
-    planes = range(ref.shape[1])
-    mp = torch.cat([_port_appearance_map(ref[:, c : c + 1], dist[:, c : c + 1], gabors) for c in planes], dim=1)
+    """d_appear per plane (N×C): the map of every plane, then read back block-major.
+
+    float32 throughout, as the port. The 20 filters multiply the spectra of all planes in chunks of at most
+    ``_CHUNK`` complex elements, through two buffers reused by every chunk.
+    """
+    n, c, h, w = ref.shape
+    planes = n * c
+    spectra = torch.fft.fft2(torch.stack([ref, dist]).reshape(2, planes, h, w).to(torch.float32))
+    gabors = gabors.to(torch.complex64)  # a complex filter multiplies ~10× faster than a broadcast real one
+    weights = torch.tensor(SCALE_WEIGHTS, dtype=torch.float32, device=ref.device)
+    # The port weights by the orientation index (its loops name orientations gb_i); the bank is orientation-major.
+    weights = (weights / weights.sum())[:N_ORIENT].repeat_interleave(N_SCALES)
+    per_filter = max(1, _CHUNK * torch.get_num_threads() // (2 * h * w))
+    step_p = min(planes, per_filter)
+    step_f = min(gabors.shape[0], max(1, per_filter // step_p))
+    product = spectra.new_empty(2, step_p, step_f, h, w)
+    bands = torch.empty_like(product)
+    maps = []
+    for p0 in range(0, planes, step_p):
+        spec = spectra[:, p0 : p0 + step_p, None]  # 2×P×1×H×W
+        mp = None
+        for f0 in range(0, gabors.shape[0], step_f):
+            filt = gabors[f0 : f0 + step_f]
+            shape = (2, spec.shape[1], filt.shape[0], h, w)
+            if product.shape != shape:  # the last chunk of planes or filters
+                product, bands = spectra.new_empty(shape), spectra.new_empty(shape)
+            torch.fft.ifft2(torch.mul(spec, filt, out=product), out=bands)
+            _, s2, s3, s4 = _block_moments_merged(_group_stats(bands, higher=True))
+            std = (s2 + _EPS).sqrt()
+            var = std * std
+            skew, kurt = s3 / (var * std), s4 / (var * var) - 3.0
+            diff = (std[0] - std[1]).abs() + 2 * (skew[0] - skew[1]).abs() + (kurt[0] - kurt[1]).abs()
+            term = torch.einsum("pkrq,k->prq", diff, weights[f0 : f0 + step_f])
+            mp = term if mp is None else mp + term
+        maps.append(mp)
+    mp = torch.cat(maps).reshape(n, c, *maps[0].shape[-2:])
     # The map is elementwise in the statistics, so reading it back block-major equals doing so for each of them.
     return _block_major(mp).pow(2).flatten(2).mean(dim=2).sqrt()  # N×C
 
 
-def _port_appearance_map(ref: torch.Tensor, dist: torch.Tensor, gabors: torch.Tensor) -> torch.Tensor:
-    """The port's appearance map of one plane (N×1×H×W): N×1×R×Q on the block grid."""
-    spectra = torch.fft.fft2(torch.cat([ref, dist]))
-    weights = torch.tensor(SCALE_WEIGHTS, dtype=ref.dtype, device=ref.device)
-    weights = weights / weights.sum()
-    mp = None
-    for o in range(N_ORIENT):
-        eo = torch.fft.ifft2(spectra * gabors[o * N_SCALES : (o + 1) * N_SCALES])  # 2N×5×H×W
-        mag = (eo.real**2 + eo.imag**2 + _EPS).sqrt()
-        _, std, skew, kurt = _port_moments(mag, higher=True)
-        (std_r, std_d), (sk_r, sk_d), (ku_r, ku_d) = std.chunk(2), skew.chunk(2), kurt.chunk(2)
-        diff = (std_r - std_d).abs() + 2 * (sk_r - sk_d).abs() + (ku_r - ku_d).abs()
-        # The port weights by the orientation index (its loops name orientations gb_i).
-        term = weights[o] * diff.sum(dim=1, keepdim=True)
-        mp = term if mp is None else mp + term
-    assert mp is not None
-    return mp
+def _group_sums(x: torch.Tensor) -> torch.Tensor:
+    """Sums over the non-overlapping 4×4 groups of an H×W map whose sides are multiples of 4."""
+    g = x.unflatten(-2, (x.shape[-2] // STRIDE, STRIDE)).sum(-2)
+    return g[..., 0::4] + g[..., 1::4] + g[..., 2::4] + g[..., 3::4]
 
 
-CALIBRATION = "calibrated (pyiqa's PyTorch port of MAD on R, G, B; max rel. error 6.9e-7)"
+def _block_sums(x: torch.Tensor) -> torch.Tensor:
+    """``_grid_sums`` through the 4×4 group sums: each 16×16 block at stride 4 is 4×4 groups."""
+    g = _group_sums(x[..., : x.shape[-2] // STRIDE * STRIDE, : x.shape[-1] // STRIDE * STRIDE])
+    g = g[..., :-3] + g[..., 1:-2] + g[..., 2:-1] + g[..., 3:]
+    return g[..., :-3, :] + g[..., 1:-2, :] + g[..., 2:-1, :] + g[..., 3:, :]
+
+
+def _group_stats(x: torch.Tensor, higher: bool) -> tuple[torch.Tensor, ...]:
+    """Mean and central power sums (Σd², and with ``higher`` Σd³, Σd⁴) of every 4×4 group of an H×W map.
+
+    A complex ``x`` stands for its magnitude sqrt(re² + im² + 1e-12). Groups are independent, so the map is
+    processed in bands of rows (``_BAND`` elements) and the group-resolution results are concatenated.
+    """
+    h, w = x.shape[-2] // STRIDE * STRIDE, x.shape[-1] // STRIDE * STRIDE
+    per_row = max(1, x[..., 0, :w].numel())
+    rows = max(STRIDE, _BAND * torch.get_num_threads() // per_row // STRIDE * STRIDE)
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for r0 in range(0, h, rows):
+        band = x[..., r0 : min(h, r0 + rows), :w]
+        if band.is_complex():
+            sq = torch.view_as_real(band).square()
+            band = (sq[..., 0] + sq[..., 1]).add_(_EPS).sqrt_()
+        mean = _group_sums(band) / float(STRIDE * STRIDE)
+        along_w = mean[..., None].expand(*mean.shape, STRIDE).flatten(-2)  # each group mean repeated 4× along W
+        d = (band.unflatten(-2, (band.shape[-2] // STRIDE, STRIDE)) - along_w[..., :, None, :]).flatten(-3, -2)
+        d2 = d * d
+        part = (mean, _group_sums(d2))
+        if higher:
+            part += (_group_sums(d2 * d), _group_sums(d2 * d2))
+        parts.append(part)
+    return tuple(torch.cat(ts, dim=-2) for ts in zip(*parts))
+
+
+def _merge(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...], n: float) -> tuple[torch.Tensor, ...]:
+    """Mean and central power sums (Σ(x-μ)², [Σ(x-μ)³, Σ(x-μ)⁴]) of the union of two sets of n samples each.
+
+    The pairwise update of Chan et al. / Pébay (2008) with equal counts: it only ever adds central quantities,
+    so float32 keeps the precision of the data even where a block is nearly flat (raw power sums do not).
+    """
+    mu_a, s2a = a[:2]
+    mu_b, s2b = b[:2]
+    d = mu_b - mu_a
+    d2 = d * d
+    merged = (mu_a + 0.5 * d, s2a + s2b + d2 * (n / 2))
+    if len(a) == 2:
+        return merged
+    s3a, s4a = a[2:]
+    s3b, s4b = b[2:]
+    s3 = s3a + s3b + 1.5 * d * (s2b - s2a)
+    s4 = s4a + s4b + d2 * (d2 * (n / 8) + 1.5 * (s2a + s2b)) + 2 * d * (s3b - s3a)
+    return merged + (s3, s4)
+
+
+def _block_moments_merged(stats: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Group statistics merged into the 16×16 blocks at stride 4 (4×4 groups each, one group apart).
+
+    Returns the block mean and the population central moments (Σd^k / 256) on the compact block grid, the same
+    values as ``_port_moments`` computes from raw power sums.
+    """
+    n = float(STRIDE * STRIDE)
+    for dim in (-1, -2):
+        for shift in (1, 2):  # 1 → 2 → 4 groups along W, then along H
+            size = stats[0].shape[dim]
+            a = tuple(t.narrow(dim, 0, size - shift) for t in stats)
+            b = tuple(t.narrow(dim, shift, size - shift) for t in stats)
+            stats = _merge(a, b, n)
+            n *= 2
+    return (stats[0],) + tuple(t / n for t in stats[1:])
+
+
+CALIBRATION = "calibrated (pyiqa's PyTorch port of MAD on R, G, B, float32; max rel. error 1.0e-6)"
 
 SPECS = (
     MetricSpec(

@@ -15,6 +15,7 @@ to uint8 the largest relative error is 5.2e-3 (I03 0.66998 vs 0.6733, I04 0.9996
 0.9998, I08 0.95653 vs 0.9566, I19 0.84179 vs 0.8462), inside the 0.01 + 1% tolerance. The BT.601 ``rgb2ycbcr``
 luma (option ``channel='y'``) is 3.6% off; unrounded luma, 'valid' 2×2 down-sampling (the older msssim.m),
 per-scale uint8 rounding and padded SSIM windows were tried and fit no better. The I03/I19 residual is unexplained.
+Computed in float32 (means accumulated in float64): against float64 the scores move by at most 7.4e-7 relative.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from metrics.base import IQAMetric, MetricInputError
 from metrics.fr.ssim import K1, K2
 from metrics.functional.color import rgb2gray, rgb2y
-from metrics.functional.filters import filter2
+from metrics.functional.filters import separable_filter2
 from metrics.registry import MetricSpec, Resources
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -45,14 +46,22 @@ def ssim_terms(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean SSIM and mean contrast-structure of N×1×H×W images over the 'valid' region of the window ``g⊗g``."""
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
-    k = g.numel()
     stack = torch.cat([x, y, x * x, y * y, x * y], dim=1)
-    stack = F.conv2d(stack, g.view(1, 1, k, 1).expand(5, 1, k, 1), groups=5)
-    mu_x, mu_y, xx, yy, xy = F.conv2d(stack, g.view(1, 1, 1, k).expand(5, 1, 1, k), groups=5).unbind(dim=1)
+    mu_x, mu_y, xx, yy, xy = separable_filter2(stack, g).unbind(dim=1)
     mu_xy, mu_x2, mu_y2 = mu_x * mu_y, mu_x * mu_x, mu_y * mu_y
     cs = (2 * (xy - mu_xy) + c2) / (xx - mu_x2 + yy - mu_y2 + c2)
     luminance = (2 * mu_xy + c1) / (mu_x2 + mu_y2 + c1)
-    return (luminance * cs).flatten(1).mean(dim=1), cs.flatten(1).mean(dim=1)
+    mean = lambda t: t.flatten(1).mean(dim=1, dtype=torch.float64)  # noqa: E731
+    return mean(luminance * cs), mean(cs)
+
+
+def _halve(x: torch.Tensor) -> torch.Tensor:
+    """``imfilter(x, ones(2)/4, 'symmetric', 'same')`` then ``x(1:2:end, 1:2:end)``: the mean of each 2×2 block,
+    the block past an odd edge completed by repeating the last row/column (MATLAB's 'symmetric' border)."""
+    rows, cols = x.shape[-2:]
+    if rows % 2 or cols % 2:
+        x = F.pad(x, (0, cols % 2, 0, rows % 2), mode="replicate")
+    return F.avg_pool2d(x, kernel_size=2, stride=2)
 
 
 _CHANNELS = {
@@ -71,8 +80,11 @@ class MSSSIM(IQAMetric):
             raise ValueError(f"ms_ssim: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
         self.channel = channel
         self.register_buffer("gauss", gaussian_1d(WINDOW_SIZE, 1.5), persistent=False)
-        self.register_buffer("box", torch.full((2, 2), 0.25, dtype=torch.float64), persistent=False)
         self.register_buffer("weights", torch.tensor(WEIGHTS, dtype=torch.float64), persistent=False)
+
+    #: Precision of the local statistics (float32 keeps the calibration, see the module docstring; float64 is
+    #: kept selectable for checks). The means are accumulated in float64.
+    compute_dtype: torch.dtype = torch.float32
 
     def _check(self, x: torch.Tensor, what: str) -> None:
         # Report NaN / range problems before the size rule (the base class checks size first).
@@ -90,14 +102,13 @@ class MSSSIM(IQAMetric):
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
         convert = _CHANNELS[self.channel]
-        x, y = convert(ref).double() * 255.0, convert(dist).double() * 255.0
+        x, y = (convert(t).to(self.compute_dtype) * 255.0 for t in (ref, dist))
         terms = []
         for scale in range(len(WEIGHTS)):
             mssim, mcs = ssim_terms(x, y, self.gauss, data_range=255.0)
             terms.append(mssim if scale == len(WEIGHTS) - 1 else mcs)
             if scale < len(WEIGHTS) - 1:
-                x = filter2(x, self.box, "symmetric")[..., ::2, ::2]
-                y = filter2(y, self.box, "symmetric")[..., ::2, ::2]
+                x, y = _halve(x), _halve(y)
         values = torch.stack(terms, dim=1)
         # MATLAB raises negative means to fractional powers (complex) and the score is then meaningless; clamp.
         return torch.prod(values.clamp(min=0) ** self.weights, dim=1).float()
@@ -105,6 +116,7 @@ class MSSSIM(IQAMetric):
 
 SPECS = (
     MetricSpec(
+        version="2",  # faster paths: scores moved by <= 2.3e-6 relative (niqe 5.1e-4) on 1080x800 images
         name="ms_ssim",
         mode="FR",
         lower_better=False,

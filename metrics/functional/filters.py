@@ -27,13 +27,15 @@ def _symmetric_pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int
     h, w = x.shape[-2:]
     if max(top, bottom) > h or max(left, right) > w:
         raise ValueError(f"symmetric padding of ({top},{bottom},{left},{right}) exceeds the image {h}×{w}")
-    rows = torch.cat(
-        [torch.arange(top - 1, -1, -1), torch.arange(h), torch.arange(h - 1, h - 1 - bottom, -1)]
-    ).to(x.device)
-    cols = torch.cat(
-        [torch.arange(left - 1, -1, -1), torch.arange(w), torch.arange(w - 1, w - 1 - right, -1)]
-    ).to(x.device)
-    return x.index_select(-2, rows).index_select(-1, cols)
+
+    def mirror(t: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
+        if before == after == 0:
+            return t
+        n = t.shape[dim]
+        parts = [t.narrow(dim, 0, before).flip(dim), t, t.narrow(dim, n - after, after).flip(dim)]
+        return torch.cat(parts, dim=dim)
+
+    return mirror(mirror(x, top, bottom, -2), left, right, -1)
 
 
 def pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int, border: Border) -> torch.Tensor:
@@ -71,15 +73,37 @@ def gaussian_kernel_1d(size: int, sigma: float, dtype: torch.dtype = torch.float
     return (g / g.sum()).to(dtype=dtype, device=device)
 
 
+def correlate_1d(x: torch.Tensor, taps: torch.Tensor | list[float], dim: int, stride: int = 1) -> torch.Tensor:
+    """'valid' correlation of ``x`` with the 1-D ``taps`` along ``dim`` (keeping every ``stride``-th output), as a
+    sum of shifted, weighted copies accumulated in place (``k`` multiply-adds per output sample). On the CPU
+    this beats ``F.conv2d`` by an order of magnitude in float64 (which has no optimised convolution there) and
+    for single-channel strided filtering."""
+    weights = taps.tolist() if isinstance(taps, torch.Tensor) else list(taps)
+    k = len(weights)
+    dim = dim % x.dim()
+    valid = x.shape[dim] - k + 1
+    if valid < 1:
+        raise ValueError(f"correlate_1d: length {x.shape[dim]} is shorter than the {k} taps")
+    length = (valid - 1) // stride + 1
+    index = [slice(None)] * x.dim()
+
+    def shifted(j: int) -> torch.Tensor:
+        index[dim] = slice(j, j + (length - 1) * stride + 1, stride)
+        return x[tuple(index)]
+
+    acc = shifted(0) * weights[0]
+    for j in range(1, k):
+        acc.add_(shifted(j), alpha=weights[j])
+    return acc
+
+
 def separable_filter2(x: torch.Tensor, kernel_1d: torch.Tensor, border: Border = "valid") -> torch.Tensor:
-    """:func:`filter2` with the separable window ``outer(kernel_1d, kernel_1d)``, as two 1-D passes."""
+    """:func:`filter2` with the separable window ``outer(kernel_1d, kernel_1d)``, as two 1-D passes (columns,
+    then rows) with :func:`correlate_1d` (faster on the CPU than grouped convolutions of one channel each)."""
     k = kernel_1d.numel()
-    channels = x.shape[1]
     if border != "valid":
         before = (k - 1) // 2
         x = pad(x, before, k - 1 - before, before, k - 1 - before, border)
     elif x.shape[-2] < k or x.shape[-1] < k:
         raise ValueError(f"image {x.shape[-2]}×{x.shape[-1]} is smaller than the {k}×{k} window")
-    kernel = kernel_1d.to(dtype=x.dtype, device=x.device)
-    x = F.conv2d(x, kernel.view(1, 1, k, 1).expand(channels, 1, k, 1), groups=channels)
-    return F.conv2d(x, kernel.view(1, 1, 1, k).expand(channels, 1, 1, k), groups=channels)
+    return correlate_1d(correlate_1d(x, kernel_1d, -2), kernel_1d, -1)

@@ -23,13 +23,17 @@ def check_per_image(x: object, name: str, what: str) -> None:
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3 or x.shape[0] == 0 or not x.is_floating_point():
         return
-    flat = x.detach().flatten(1)
-    has_nan = torch.isnan(flat).any(dim=1)
+    x = x.detach()
+    # One pass per image, without a copy for contiguous or channels-last images; min and max propagate NaN.
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        x = x.permute(0, 2, 3, 1)
+    low, high = torch.aminmax(x.reshape(x.shape[0], -1), dim=1)
+    has_nan = torch.isnan(low) | torch.isnan(high)
     if has_nan.any():
         raise MetricInputError(f"{name}: {what} image(s) {_indices(has_nan)} of the batch contain NaN")
-    outside = (flat.amin(dim=1) < -1e-6) | (flat.amax(dim=1) > 1 + 1e-6)
+    outside = (low < -1e-6) | (high > 1 + 1e-6)
     if outside.any():
-        lo, hi = float(flat.min()), float(flat.max())
+        lo, hi = float(low.min()), float(high.max())
         raise MetricInputError(
             f"{name}: {what} image(s) {_indices(outside)} of the batch have values outside [0, 1] "
             f"(batch range [{lo:.4g}, {hi:.4g}])"

@@ -5,16 +5,20 @@
   ``estimateggdparam.m`` / ``estimateaggdparam.m`` define them: the shape parameter is the value of the grid
   0.2:0.001:10 whose moment ratio is closest to the sample's (first one on ties, as MATLAB ``min``).
 
-All fits are batched: each row of the input is one sample vector.
+All fits are batched: each row of the input is one sample vector. Both moment-ratio tables are strictly
+monotonic on the grid (checked when they are built), so the closest grid value is found by a binary search and
+a comparison of the two neighbours, which gives the same index as a full ``argmin`` (first one on ties).
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 
 import torch.nn.functional as F
 
-from metrics.functional.filters import Border, filter2, gaussian_window, pad
+from metrics.functional.filters import Border, gaussian_kernel_1d, pad, separable_filter2
 
 #: The shape-parameter grid 0.2:0.001:10 of the authors' code.
 GRID_START, GRID_STEP, GRID_COUNT = 0.2, 0.001, 9801
@@ -29,11 +33,38 @@ def gamma_fn(x: torch.Tensor) -> torch.Tensor:
     return torch.exp(torch.lgamma(x))
 
 
+@lru_cache(maxsize=1)
+def _ratio_tables() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The grid, the GGD ratio Γ(1/a)Γ(3/a)/Γ(2/a)² (decreasing) and the AGGD ratio Γ(2/a)²/(Γ(1/a)Γ(3/a))
+    (increasing), float64 on the CPU. Cached: callers must not modify them."""
+    grid = shape_grid()
+    ggd = gamma_fn(1 / grid) * gamma_fn(3 / grid) / gamma_fn(2 / grid) ** 2
+    aggd = gamma_fn(2 / grid) ** 2 / (gamma_fn(1 / grid) * gamma_fn(3 / grid))
+    if not (bool((ggd.diff() < 0).all()) and bool((aggd.diff() > 0).all())):
+        raise RuntimeError("the GGD/AGGD moment-ratio tables are not strictly monotonic on the shape grid")
+    return grid, ggd, aggd
+
+
+def _closest(increasing: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Index of the entry of a strictly increasing table closest to each value (squared distance, the lower
+    index on ties, as ``argmin``); NaN values give index 0 (MATLAB's ``min`` of all-NaN distances, and torch's
+    ``argmin``)."""
+    upper = torch.searchsorted(increasing, values.contiguous()).clamp_(max=increasing.numel() - 1)
+    lower = (upper - 1).clamp_(min=0)
+    take_lower = (increasing[lower] - values) ** 2 <= (increasing[upper] - values) ** 2
+    index = torch.where(take_lower, lower, upper)
+    return torch.where(torch.isnan(values), torch.zeros_like(index), index)
+
+
 def flat_neighbourhoods(image: torch.Tensor, size: int, border: Border) -> torch.Tensor:
     """True where the size×size neighbourhood (with the filter's border rule) holds a single value."""
     top = (size - 1) // 2
     padded = pad(image, top, size - 1 - top, top, size - 1 - top, border)
-    return F.max_pool2d(padded, size, stride=1) == -F.max_pool2d(-padded, size, stride=1)
+
+    def local_max(x: torch.Tensor) -> torch.Tensor:  # separable: columns, then rows (exact for a maximum)
+        return F.max_pool2d(F.max_pool2d(x, (size, 1), stride=1), (1, size), stride=1)
+
+    return local_max(padded) == -local_max(-padded)
 
 
 def mscn(image: torch.Tensor, border: Border, exact_flat: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,24 +74,25 @@ def mscn(image: torch.Tensor, border: Border, exact_flat: bool = True) -> tuple[
     in floating point, whose sign then decides which side of the AGGD fit the pixel counts on; with
     ``exact_flat`` those coefficients are set to exactly 0 (the side is then neither).
     """
-    window = gaussian_window(7, 7.0 / 6.0, dtype=image.dtype, device=image.device)
-    mu = filter2(image, window, border)
-    sigma = torch.sqrt(torch.abs(filter2(image * image, window, border) - mu * mu))
-    coefficients = (image - mu) / (sigma + 1.0)
+    # The normalised 7×7 Gaussian is the outer product of the normalised 1-D one: filtered as two 1-D passes.
+    # Kept in float64: the local variance E[x²] - mu² of 0..255 levels cancels catastrophically in float32.
+    taps = gaussian_kernel_1d(7, 7.0 / 6.0, dtype=torch.float64)
+    mu = separable_filter2(image, taps, border)
+    sigma = (separable_filter2(image * image, taps, border) - mu * mu).abs_().sqrt_()
+    coefficients = (image - mu).div_(sigma + 1.0)
     if exact_flat:
         coefficients = torch.where(flat_neighbourhoods(image, 7, border), 0.0, coefficients)
     return coefficients, sigma
 
 
-def fit_ggd(vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_ggd(vec: torch.Tensor) -> torch.Tensor:
     """GGD shape and variance (``sigma_sq``) of every row of ``vec`` (R×M)."""
-    grid = shape_grid(vec.device)
-    r_grid = gamma_fn(1 / grid) * gamma_fn(3 / grid) / gamma_fn(2 / grid) ** 2
+    grid, r_grid, _ = (t.to(vec.device) for t in _ratio_tables())
     sigma_sq = (vec * vec).mean(dim=1)
     e_abs = vec.abs().mean(dim=1)
     rho = sigma_sq / (e_abs * e_abs)
-    pos = torch.argmin(torch.abs(rho[:, None] - r_grid[None, :]), dim=1)
-    return grid[pos], sigma_sq
+    # argmin |rho - r_grid| over the decreasing table = the closest entry of the increasing -r_grid to -rho.
+    return grid[_closest(-r_grid, -rho)], sigma_sq
 
 
 def fit_aggd(vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -69,16 +101,15 @@ def fit_aggd(vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     A row without negative (or positive) samples gets a NaN std, as MATLAB's mean of an empty set, and
     shape 0.2.
     """
-    grid = shape_grid(vec.device)
-    r_grid = gamma_fn(2 / grid) ** 2 / (gamma_fn(1 / grid) * gamma_fn(3 / grid))
-    sq = vec * vec
-    neg, pos = vec < 0, vec > 0
-    left_std = torch.sqrt((sq * neg).sum(dim=1) / neg.sum(dim=1))
-    right_std = torch.sqrt((sq * pos).sum(dim=1) / pos.sum(dim=1))
+    grid, _, r_grid = (t.to(vec.device) for t in _ratio_tables())
+    # Sums of squares of the negative and of the positive samples (clamped copies, squared in place).
+    left_sq = vec.clamp(max=0).square_().sum(dim=1)
+    right_sq = vec.clamp(min=0).square_().sum(dim=1)
+    left_std = torch.sqrt(left_sq / (vec < 0).sum(dim=1))
+    right_std = torch.sqrt(right_sq / (vec > 0).sum(dim=1))
     gamma_hat = left_std / right_std
-    r_hat = vec.abs().mean(dim=1) ** 2 / sq.mean(dim=1)
+    r_hat = vec.abs().mean(dim=1) ** 2 / ((left_sq + right_sq) / vec.shape[1])
     r_hat_norm = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / (gamma_hat**2 + 1) ** 2
-    index = torch.argmin((r_grid[None, :] - r_hat_norm[:, None]) ** 2, dim=1)
     # A NaN ratio makes every distance NaN; MATLAB's ``min`` then returns index 1, and torch's argmin the
     # first NaN, i.e. index 0: both give the grid's first value, 0.2.
-    return grid[index], left_std, right_std
+    return grid[_closest(r_grid, r_hat_norm)], left_std, right_std

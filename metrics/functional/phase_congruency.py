@@ -9,13 +9,15 @@ dThetaOnSigma). Per orientation the energy ``sum_s [E·cos(mean phase) + O·sin(
 response at the smallest scale (Rayleigh model, k standard deviations, divided by 1.7 for this PC measure),
 clipped at zero, summed over orientations and divided by the summed amplitudes.
 
-Works batched on N×1×H×W tensors (use float64 for faithful numbers); filters are built for each image size on
-the input's device.
+Works batched on N×1×H×W tensors in the input's dtype (float32 keeps FSIM's calibration margin, see
+``metrics/fr/fsim.py``). The filter bank and its image-independent noise constants are built in float64 once
+per image size and parameter set (a small cache) and converted to the input's dtype and device.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 
@@ -78,7 +80,28 @@ def _matlab_median(x: torch.Tensor) -> torch.Tensor:
     low = x.kthvalue((n + 1) // 2, dim=-1).values
     if n % 2:
         return low
-    return 0.5 * (low + x.kthvalue(n // 2 + 1, dim=-1).values)
+    # The next order statistic: ``low`` again if it occurs past position n/2, else the smallest value above it.
+    ties = (x <= low[..., None]).sum(dim=-1) > n // 2
+    above = torch.where(x > low[..., None], x, torch.full_like(x, math.inf)).amin(dim=-1)
+    return 0.5 * (low + torch.where(ties, low, above))
+
+
+@lru_cache(maxsize=8)
+def _bank_and_noise_constants(
+    rows: int, cols: int, nscale: int, norient: int, min_wavelength: float, mult: float, sigma_on_f: float,
+    d_theta_on_sigma: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The O×S×H×W bank (float64, CPU) and the image-independent parts of the noise model, per orientation: the
+    sum of squared filter values at the smallest scale, and the sums of a_i^2 and a_i a_j (i < j) of the filters'
+    spatial responses. Cached: callers must not modify the tensors."""
+    bank = log_gabor_bank(
+        rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f, d_theta_on_sigma, dtype=torch.float64,
+    )  # O×S×H×W
+    em_n = (bank[:, 0] ** 2).flatten(1).sum(dim=1)  # O
+    spatial = torch.fft.ifft2(bank).real * math.sqrt(rows * cols)  # O×S×H×W
+    sum_an2 = (spatial**2).flatten(1).sum(dim=1)
+    sum_aiaj = 0.5 * ((spatial.sum(dim=1) ** 2).flatten(1).sum(dim=1) - sum_an2)  # ((sum a)^2 - sum a^2) / 2
+    return bank, em_n, sum_an2, sum_aiaj
 
 
 def phase_congruency(
@@ -96,16 +119,11 @@ def phase_congruency(
     if image.dim() != 4 or image.shape[1] != 1:
         raise ValueError(f"phase_congruency expects N×1×H×W, got {tuple(image.shape)}")
     n, _, rows, cols = image.shape
-    bank = log_gabor_bank(
-        rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f, d_theta_on_sigma,
-        dtype=image.dtype, device=image.device,
-    )  # O×S×H×W
-    # Image-independent parts of the noise model, per orientation: sum of squared filter values at the
-    # smallest scale, and the sums of a_i^2 and a_i a_j (i < j) of the filters' spatial responses.
-    em_n = (bank[:, 0] ** 2).flatten(1).sum(dim=1)  # O
-    spatial = torch.fft.ifft2(bank).real * math.sqrt(rows * cols)  # O×S×H×W
-    sum_an2 = (spatial**2).flatten(1).sum(dim=1)
-    sum_aiaj = 0.5 * ((spatial.sum(dim=1) ** 2).flatten(1).sum(dim=1) - sum_an2)  # ((sum a)^2 - sum a^2) / 2
+    bank, em_n, sum_an2, sum_aiaj = _bank_and_noise_constants(
+        rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f, d_theta_on_sigma
+    )
+    bank = bank.to(dtype=image.dtype, device=image.device)
+    em_n, sum_an2, sum_aiaj = (t.to(image.device) for t in (em_n, sum_an2, sum_aiaj))  # float64
 
     spectrum = torch.fft.fft2(image[:, 0])[:, None]  # N×1×H×W
     energy_all = torch.zeros(n, rows, cols, dtype=image.dtype, device=image.device)
@@ -121,12 +139,14 @@ def phase_congruency(
         energy = sum_e * mean_e + sum_o * mean_o - deviation
 
         # Noise threshold per image, from the median squared amplitude at the smallest scale (Rayleigh model).
-        median_e2 = _matlab_median((even[:, 0] ** 2 + odd[:, 0] ** 2).flatten(1))  # N
+        # The N thresholds are computed in float64 whatever the image's dtype.
+        median_e2 = _matlab_median((even[:, 0] ** 2 + odd[:, 0] ** 2).flatten(1)).double()  # N
         noise_power = -median_e2 / math.log(0.5) / em_n[o]
         tau = torch.sqrt((2.0 * noise_power * sum_an2[o] + 4.0 * noise_power * sum_aiaj[o]) / 2.0)
         threshold = (tau * math.sqrt(math.pi / 2.0) + k * torch.sqrt((2.0 - math.pi / 2.0) * tau**2)) / 1.7
+        threshold = threshold.to(dtype=image.dtype, device=image.device)
         energy_all += (energy - threshold[:, None, None]).clamp(min=0.0)
-        amplitude_all += eo.abs().sum(dim=1)
+        amplitude_all += torch.sqrt(even**2 + odd**2).sum(dim=1)
 
     energy_all, amplitude_all = energy_all[:, None], amplitude_all[:, None]
     pc = energy_all / amplitude_all

@@ -31,6 +31,8 @@ def auto_downsample(x: torch.Tensor, factor: int | None = None) -> torch.Tensor:
     if f == 1:
         return x
     before, after = f - 1 - f // 2, f // 2
+    if before == after:  # odd F: the same zero padding, done inside the pooling (no padded copy)
+        return F.avg_pool2d(x, kernel_size=f, stride=f, padding=before, count_include_pad=True)
     padded = F.pad(x, (before, after, before, after))
     return F.avg_pool2d(padded, kernel_size=f, stride=f)
 

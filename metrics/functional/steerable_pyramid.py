@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -33,11 +34,11 @@ _ANGLE_LUT = 1024  # samples per π in the angular look-up table
 class SteerablePyramid:
     """A complex steerable pyramid of an N×C×H×W real image batch.
 
-    ``highpass``: N×C×H×W real residual. ``bands[k]``: N×C×B×h_k×w_k complex bands of level ``k`` (level 0 is
+    ``highpass``: N×C×H×W real residual (None when not asked for). ``bands[k]``: N×C×B×h_k×w_k complex bands of level ``k`` (level 0 is
     the finest). ``lowpass``: real low-pass residual at the coarsest size.
     """
 
-    highpass: torch.Tensor
+    highpass: torch.Tensor | None
     bands: list[torch.Tensor | None]
     lowpass: torch.Tensor
     order: int
@@ -133,21 +134,47 @@ class _Profiles:
         return 2 * math.sqrt(self.const) * torch.cos(delta) ** self.order * (delta.abs() < math.pi / 2)
 
 
-def _masks(h: int, w: int, height: int, order: int, twidth: float, lut: bool, dtype: torch.dtype, device):
-    """Every frequency mask of the pyramid for an h×w input (computed once per call)."""
+def _masks(h: int, w: int, height: int, order: int, twidth: float, lut: bool, dtype: torch.dtype, device,
+           kept: Collection[int] | None = None):
+    """Every frequency mask of the pyramid for an h×w input; with ``kept`` (0-based levels) only those levels'
+    band masks (the others are None)."""
     log_rad, angle = _polar_grid(h, w, dtype, device)
     prof = _Profiles(order, twidth, lut, dtype, device)
     lo0 = prof.radial(log_rad, 0.0, high=False)
     hi0 = prof.radial(log_rad, 0.0, high=True)
     levels = []
     for level in range(1, height + 1):  # each level moves the transition one octave down
-        himask = prof.radial(log_rad, float(level), high=True)
-        angular = torch.stack([prof.angular(angle, b) for b in range(prof.nbands)])
+        bandmask = None
+        if kept is None or level - 1 in kept:
+            himask = prof.radial(log_rad, float(level), high=True)
+            bandmask = torch.stack([prof.angular(angle, b) for b in range(prof.nbands)]) * himask
         crop = _crop_box(*log_rad.shape)
         log_rad, angle = log_rad[crop], angle[crop]
         lomask = prof.radial(log_rad, float(level), high=False)
-        levels.append((angular * himask, crop, lomask))
+        levels.append((bandmask, crop, lomask))
     return lo0, hi0, levels
+
+
+@lru_cache(maxsize=2)
+def _partial_masks(h: int, w: int, height: int, order: int, twidth: float, lut: bool, dtype: torch.dtype,
+                   kept: frozenset[int]):
+    """:func:`_masks` with ``kept`` levels, on the CPU, built once per size (callers must not modify them)."""
+    return _masks(h, w, height, order, twidth, lut, dtype, "cpu", kept)
+
+
+def _centred_spectrum_crop(x: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    """``fftshift(fft2(x))[..., rows, cols]`` of a real ``x`` for a central block of at most half the width,
+    from a half-width FFT along the rows restricted to the block's columns, then a FFT along the columns
+    (3/8 of a full FFT's work). Negative column frequencies come from the conjugate symmetry of a real image's
+    spectrum, X[ky, -kx] = conj(X[-ky, kx])."""
+    h, w = x.shape[-2:]
+    ky = torch.arange(rows.start, rows.stop) - h // 2
+    kx = torch.arange(cols.start, cols.stop) - w // 2
+    half = torch.fft.fft(torch.fft.rfft(x, dim=-1)[..., : int(kx.abs().max()) + 1], dim=-2)  # X[ky, 0..kmax]
+    negative = kx < 0  # kx increases along the block: its negative frequencies come first
+    left = half[..., (-ky) % h, :][..., -kx[negative]].conj()
+    right = half[..., ky % h, :][..., kx[~negative]]
+    return torch.cat([left, right], dim=-1)
 
 
 def build_scf_pyramid(
@@ -157,13 +184,17 @@ def build_scf_pyramid(
     twidth: float = 1.0,
     lut: bool = True,
     keep_levels: Collection[int] | None = None,
+    highpass: bool = True,
 ) -> SteerablePyramid:
     """Complex steerable pyramid of ``x`` (N×C×H×W real) with ``height`` levels and ``order + 1`` orientations.
 
     Masks are computed in ``x``'s dtype (use float64 for reference-grade results). ``lut=True`` samples the
     profiles from look-up tables as matlabPyrTools does; ``lut=False`` evaluates them exactly (then the pyramid
     is a tight frame and :func:`reconstruct_scf_pyramid` inverts it to rounding error). ``keep_levels`` (0-based)
-    limits which levels' bands are synthesised (the others are left as ``None``), to save inverse FFTs.
+    limits which levels' bands are synthesised (the others are left as ``None``), to save inverse FFTs; then
+    the masks are built in float64 once per image size (a small cache) and only the kept levels' band masks.
+    ``highpass=False`` skips the high-pass residual; without it and without level 0, only the central quarter
+    of the spectrum is ever used, and only that part is computed (see :func:`_centred_spectrum_crop`).
     """
     h, w = x.shape[-2:]
     max_height = int(math.floor(math.log2(min(h, w)))) - 2
@@ -171,13 +202,30 @@ def build_scf_pyramid(
         raise ValueError(f"a {h}×{w} image allows 1 to {max_height} pyramid levels, asked for {height}")
     if not 0 <= order <= 15:
         raise ValueError(f"order must be in [0, 15], got {order}")
-    lo0, hi0, levels = _masks(h, w, height, order, twidth, lut, x.dtype, x.device)
-    spectrum = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1))
-    highpass = torch.fft.ifft2(torch.fft.ifftshift(spectrum * hi0, dim=(-2, -1))).real
-    lodft = spectrum * lo0
+    if keep_levels is None:
+        lo0, hi0, levels = _masks(h, w, height, order, twidth, lut, x.dtype, x.device)
+    else:
+        cached = _partial_masks(h, w, height, order, twidth, lut, torch.float64, frozenset(keep_levels))
+        convert = lambda t: None if t is None else t.to(dtype=x.dtype, device=x.device)  # noqa: E731
+        lo0, hi0 = convert(cached[0]), convert(cached[1])
+        levels = [(convert(band), crop, convert(low)) for band, crop, low in cached[2]]
     phase = (-1j) ** order
-    bands = []
-    for level, (bandmask, crop, lomask) in enumerate(levels):
+    bands: list[torch.Tensor | None] = []
+    high = None
+    first = 0
+    if not highpass and 0 not in (keep_levels if keep_levels is not None else {0}):
+        # Level 0 keeps no band: only the central block its low-pass crop keeps is needed.
+        _, crop, lomask = levels[0]
+        lodft = _centred_spectrum_crop(x, *crop) * lo0[crop] * lomask
+        bands.append(None)
+        first = 1
+    else:
+        spectrum = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1))
+        if highpass:
+            high = torch.fft.ifft2(torch.fft.ifftshift(spectrum * hi0, dim=(-2, -1))).real
+        lodft = spectrum * lo0
+    for level in range(first, height):
+        bandmask, crop, lomask = levels[level]
         if keep_levels is None or level in keep_levels:
             banddft = lodft.unsqueeze(-3) * (bandmask * phase)
             bands.append(torch.fft.ifft2(torch.fft.ifftshift(banddft, dim=(-2, -1))))
@@ -185,7 +233,7 @@ def build_scf_pyramid(
             bands.append(None)
         lodft = lodft[..., crop[0], crop[1]] * lomask
     lowpass = torch.fft.ifft2(torch.fft.ifftshift(lodft, dim=(-2, -1))).real
-    return SteerablePyramid(highpass, bands, lowpass, order=order, twidth=twidth, lut=lut)
+    return SteerablePyramid(high, bands, lowpass, order=order, twidth=twidth, lut=lut)
 
 
 def reconstruct_scf_pyramid(pyr: SteerablePyramid) -> torch.Tensor:
@@ -194,8 +242,8 @@ def reconstruct_scf_pyramid(pyr: SteerablePyramid) -> torch.Tensor:
     Each band spectrum is multiplied by its conjugate mask; the real part of the result restores the two-sided
     filters (each one-sided mask's squared two-sided average sums to one over the orientations).
     """
-    if any(band is None for band in pyr.bands):
-        raise ValueError("cannot reconstruct a pyramid built with keep_levels (some bands were not kept)")
+    if any(band is None for band in pyr.bands) or pyr.highpass is None:
+        raise ValueError("cannot reconstruct a pyramid built with keep_levels or without its high-pass")
     h, w = pyr.highpass.shape[-2:]
     height = len(pyr.bands)
     dtype = pyr.highpass.dtype

@@ -168,6 +168,7 @@ class BRISQUE(IQAMetric):
 
 SPECS = (
     MetricSpec(
+        version="2",  # faster paths: scores moved by <= 2.3e-6 relative (niqe 5.1e-4) on 1080x800 images
         name="brisque",
         mode="NR",
         lower_better=True,

@@ -35,6 +35,7 @@ class Entropy(IQAMetric):
 
 SPECS = (
     MetricSpec(
+        version="2",  # faster paths: scores moved by <= 2.3e-6 relative (niqe 5.1e-4) on 1080x800 images
         name="entropy",
         mode="NR",
         lower_better=False,

@@ -13,11 +13,12 @@ shape, mean, left and right scale). The quality is the Mahalanobis-like distance
 shipped in ``metrics/data/niqe_pris_params.npz``, see its PROVENANCE.md) and the NaN-mean / NaN-covariance
 (complete rows) of the image's patch features.
 
-Calibration (5 TID2013 images, ``official_scores.csv`` row ``niqe``): largest relative error 5.7e-3 (I03 6.2e-4, I04 2.2e-9,
+Calibration (5 TID2013 images, ``official_scores.csv`` row ``niqe``): largest relative error 5.7e-3 (I03 7.5e-4, I04 2.2e-9,
 I06 3.9e-4, I08 5.7e-3, I19 3.4e-3; tolerance rtol 0.06). I04 agrees to 9 digits; the rest comes from flat 7×7
 neighbourhoods (I19 has ~56k), where MATLAB's MSCN is a ±1e-13 rounding residue whose sign decides the AGGD
 side of the pixel; we set those coefficients to exactly 0 (0.57% worst case, against 4.5% when keeping our own
-residues).
+residues). The local means and deviations are separable 7-tap filters in float64 (I03 moved from 6.2e-4
+when they were a 7×7 convolution: near-flat neighbourhoods are sensitive to the summation order).
 """
 
 from __future__ import annotations
@@ -46,16 +47,18 @@ def patch_features(structdis: torch.Tensor, patch: int) -> torch.Tensor:
     rows, cols = h // patch, w // patch
     blocks = structdis[:, 0].reshape(n, rows, patch, cols, patch).permute(0, 1, 3, 2, 4)
     blocks = blocks.reshape(n * rows * cols, patch, patch)
-    vectors = [blocks] + [blocks * torch.roll(blocks, shifts=s, dims=(1, 2)) for s in SHIFTS]
-    stacked = torch.stack(vectors).flatten(2)  # 5 × R × patch²
-    count, r = stacked.shape[:2]
-    alpha, left, right = (t.reshape(count, r) for t in fit_aggd(stacked.flatten(0, 1)))
-    scale = torch.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
-    beta_l, beta_r = left * scale, right * scale
-    features = [alpha[0], (beta_l[0] + beta_r[0]) / 2]
-    for k in range(1, count):
-        mean = (beta_r[k] - beta_l[k]) * gamma_fn(2 / alpha[k]) / gamma_fn(1 / alpha[k])
-        features += [alpha[k], mean, beta_l[k], beta_r[k]]
+    # One AGGD fit per neighbour product (R×patch² each), so that no 5×R×patch² stack is built.
+    fits = [fit_aggd(blocks.flatten(1))]
+    fits += [fit_aggd((blocks * torch.roll(blocks, shifts=s, dims=(1, 2))).flatten(1)) for s in SHIFTS]
+    features = []
+    for k, (alpha, left, right) in enumerate(fits):
+        scale = torch.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
+        beta_l, beta_r = left * scale, right * scale
+        if k == 0:
+            features += [alpha, (beta_l + beta_r) / 2]
+        else:
+            mean = (beta_r - beta_l) * gamma_fn(2 / alpha) / gamma_fn(1 / alpha)
+            features += [alpha, mean, beta_l, beta_r]
     return torch.stack(features, dim=1).reshape(n, rows * cols, 18)
 
 
@@ -117,6 +120,7 @@ class NIQE(IQAMetric):
 
 SPECS = (
     MetricSpec(
+        version="2",  # faster paths: scores moved by <= 2.3e-6 relative (niqe 5.1e-4) on 1080x800 images
         name="niqe",
         mode="NR",
         parameter_files=("niqe_pris_params.npz",),

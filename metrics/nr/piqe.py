@@ -70,6 +70,7 @@ class PIQE(IQAMetric):
 
 SPECS = (
     MetricSpec(
+        version="2",  # faster paths: scores moved by <= 2.3e-6 relative (niqe 5.1e-4) on 1080x800 images
         name="piqe",
         mode="NR",
         lower_better=True,

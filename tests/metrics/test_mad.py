@@ -107,7 +107,7 @@ def test_block_major_reshape_is_what_scores_i04(tid_pairs):
 
 
 def test_default_matches_pyiqa_on_odd_sizes():
-    # The reference port itself (test-only dependency), float32 there, float64 here.
+    # The reference port itself (test-only dependency); both run in float32.
     pyiqa = pytest.importorskip("pyiqa")
     reference = pyiqa.create_metric("mad", device="cpu")
     model = mad_module.MAD()
@@ -134,6 +134,46 @@ def test_block_stats_match_scipy(rng):
             assert std[a, b] == pytest.approx(block.std(ddof=1), rel=1e-10)
             assert skew[a, b] == pytest.approx(stats.skew(block), rel=1e-8, abs=1e-10)
             assert kurt[a, b] == pytest.approx(stats.kurtosis(block, fisher=False), rel=1e-8)
+
+
+def _two_pass_block_moments(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Mean and central moments (1/256 Σ d^k, k = 2, 3, 4) of the 16×16 blocks at stride 4, block by block."""
+    blocks = x.unfold(-2, 16, 4).unfold(-2, 16, 4).flatten(-2)
+    mean = blocks.mean(-1, keepdim=True)
+    d = blocks - mean
+    return mean[..., 0], d.pow(2).mean(-1), d.pow(3).mean(-1), d.pow(4).mean(-1)
+
+
+@pytest.mark.parametrize("band", [mad_module._BAND, 64])  # one band, or bands of 4 rows
+def test_merged_block_stats_match_the_port_definition(rng, monkeypatch, band):
+    monkeypatch.setattr(mad_module, "_BAND", band)
+    x = torch.from_numpy(rng.random((2, 3, 45, 50)) * 80 + 5)
+    mean, std, skew, kurt = mad_module._port_moments(x, higher=True)
+    mu, m2, m3, m4 = mad_module._block_moments_merged(mad_module._group_stats(x, higher=True))
+    assert mu.shape == mean.shape == (2, 3, 8, 9)
+    torch.testing.assert_close(mu, mean, rtol=1e-12, atol=0)
+    torch.testing.assert_close((m2 + mad_module._EPS).sqrt(), std, rtol=1e-10, atol=0)
+    torch.testing.assert_close(m3 / std**3, skew, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(m4 / std**4 - 3, kurt, rtol=1e-8, atol=1e-10)
+    # A complex map stands for its magnitude sqrt(re² + im² + 1e-12).
+    z = torch.complex(x, torch.from_numpy(rng.standard_normal(x.shape)))
+    got = mad_module._block_moments_merged(mad_module._group_stats(z, higher=False))
+    want = mad_module._port_moments((z.real**2 + z.imag**2 + mad_module._EPS).sqrt(), higher=False)
+    torch.testing.assert_close(got[0], want[0], rtol=1e-12, atol=0)
+    torch.testing.assert_close((got[1] + mad_module._EPS).sqrt(), want[1], rtol=1e-10, atol=0)
+
+
+def test_merged_block_stats_are_stable_in_float32():
+    # A bright ramp with faint texture: std/mean ~ 1e-4, where float32 raw power sums cancel catastrophically.
+    g = torch.Generator().manual_seed(0)
+    x = 300 + 5 * torch.linspace(0, 1, 44).expand(1, 1, 40, 44) + 0.1 * torch.rand(1, 1, 40, 44, generator=g)
+    _, var, c3, c4 = _two_pass_block_moments(x.double())  # exact statistics of the float32 data
+    _, m2, m3, m4 = (t.double() for t in mad_module._block_moments_merged(mad_module._group_stats(x, True)))
+    assert ((m2 - var) / var).abs().max() < 1e-3
+    assert (m3 / m2**1.5 - c3 / var**1.5).abs().max() < 1e-3
+    assert ((m4 / m2**2) / (c4 / var**2) - 1).abs().max() < 1e-3
+    _, raw_std, _, _ = mad_module._port_moments(x, higher=True)  # the raw-sum definition, run in float32
+    assert ((raw_std.double() ** 2 - var) / var).abs().max() > 1e-2
 
 
 def test_modified_std_follows_the_mex(rng):
