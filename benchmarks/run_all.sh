@@ -14,6 +14,8 @@ if [ "${1:-}" = "--quick" ]; then rounds=1; repeats=3; overhead_rounds=1; pairs=
 echo "load before: $(cat /proc/loadavg)"
 "$py" "$here/compare_pyiqa.py" --rounds "$rounds" --repeats "$repeats" --threads "$(nproc)" --out "$out"
 "$py" "$here/overhead.py" --pairs "$pairs" --rounds "$overhead_rounds" --out "$out"
+# The same overhead and scaling runs with a metric ~6× costlier per pair than ssim (fixed costs weigh less).
+"$py" "$here/overhead.py" --pairs "$pairs" --rounds "$overhead_rounds" --metric vif --skip reads --out "$out/heavy"
 "$py" "$here/startup.py" --rounds 2 --out "$out"
 "$py" "$here/precision.py" --device cpu --pairs "$precision_pairs" --random-weights "$out/random-weights" --out "$out"
 # pyiqa's efficiency table for every registered metric on this CPU (deep metrics on the random weights seeded

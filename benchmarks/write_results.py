@@ -73,10 +73,11 @@ def section_pyiqa(doc: dict | None) -> list[str]:
     return lines + [""]
 
 
-def section_overhead(doc: dict | None) -> list[str]:
-    lines = ["## 2. Orchestrator overhead and 4. scaling (2 workers vs 1)", ""]
+def section_overhead(doc: dict | None, title: str = "## 2. Orchestrator overhead and 4. scaling (2 workers vs 1)",
+                     source: str = "benchmarks/out/overhead.json") -> list[str]:
+    lines = [title, ""]
     if doc is None or not doc.get("summary"):
-        return lines + ["Not measured (benchmarks/out/overhead.json is missing or has no overhead rounds).", ""]
+        return lines + [f"Not measured ({source} is missing or has no overhead rounds).", ""]
     s = doc["summary"]
     lines += [
         f"Dataset: {doc['pairs']} full-reference pairs (384×256 PNG, each pair two file reads), metric "
@@ -240,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines += section_pyiqa(_load(args.out / "compare_pyiqa.json"))
     lines += section_overhead(_load(args.out / "overhead.json"))
+    heavy = _load(args.out / "heavy" / "overhead.json")
+    if heavy is not None:
+        lines += section_overhead(
+            heavy, f"## 2b. The same with a heavier metric (`{heavy['metric']}`): overhead once compute dominates",
+            "benchmarks/out/heavy/overhead.json")
     lines += section_reads(_load(args.out / "overhead.json"))
     lines += section_startup(_load(args.out / "startup.json"))
     lines += section_precision(_load(args.out / "precision.json"))

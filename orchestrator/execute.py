@@ -12,6 +12,7 @@ arrive; nothing waits for the whole dataset.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Iterator
 
@@ -30,6 +31,24 @@ DECODE_TASK_CPUS = 0.25
 ACTOR_MAX_RESTARTS = 2
 #: How long a pass waits for its actors to start before it fails.
 WAIT_FOR_ACTORS_S = 600
+
+
+#: Most rows one Ray task carries through the pipeline (a model still sees ``batch_size`` images at a time).
+MAX_ROWS_PER_TASK = 64
+#: Tasks each actor should get at least, so that the pool's actors share the work evenly.
+TASKS_PER_ACTOR = 4
+
+
+def rows_per_task(rows: int, batch_size: int, actors: int) -> int:
+    """Rows per Ray task: whole model batches, at most :data:`MAX_ROWS_PER_TASK` unless one batch is larger, and
+    few enough that each of ``actors`` gets about :data:`TASKS_PER_ACTOR` tasks.
+
+    Ray's cost per task (scheduling, serialising the batch, the hop to the next stage and to the driver) is
+    fixed, so fast metrics need several model batches per task to keep the actors busy.
+    """
+    batch_size = max(1, batch_size)
+    wanted = min(MAX_ROWS_PER_TASK, math.ceil(rows / (TASKS_PER_ACTOR * max(1, actors))))
+    return max(1, math.ceil(wanted / batch_size)) * batch_size
 
 
 def _blocks(table: pa.Table, rows_per_block: int) -> list[pa.Table]:
@@ -54,11 +73,13 @@ def stream_pass(
     # rather than wait forever when they cannot start.
     ray.data.DataContext.get_current().wait_for_min_actors_s = WAIT_FOR_ACTORS_S
     table = rows.select([c for c in ("id", "dist_path", "ref_path", "dist_b_path") if c in rows.column_names])
-    ds = ray.data.from_arrow(_blocks(table, max(1, batch_size)))
+    actors = shared.workers if shared is not None else max(p.workers for p in placements)
+    task_rows = rows_per_task(table.num_rows, batch_size, actors)
+    ds = ray.data.from_arrow(_blocks(table, task_rows))
     decode = {"resize": resize, "with_ref": with_ref}
     decode_in_actors = placements[0].device == "cpu"
     if not decode_in_actors:
-        ds = ds.map_batches(decode_batch, batch_size=batch_size, batch_format="numpy", num_cpus=DECODE_TASK_CPUS,
+        ds = ds.map_batches(decode_batch, batch_size=task_rows, batch_format="numpy", num_cpus=DECODE_TASK_CPUS,
                             fn_kwargs=decode)
     last = len(cells) - 1
     stages = [
@@ -86,7 +107,7 @@ def stream_pass(
             ds = ds.map_batches(
                 actor_class,
                 fn_constructor_kwargs=actor_kwargs,
-                batch_size=batch_size,
+                batch_size=task_rows,
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=placement.workers),
                 **placement.ray_options(),

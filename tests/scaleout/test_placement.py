@@ -161,3 +161,16 @@ def test_a_metric_that_cannot_be_placed_alone_is_named():
     cells = [cell("small", 0.0, memory_mb=100), cell("huge", 0.0, memory_mb=50_000)]
     with pytest.raises(PlacementError, match="huge"):
         place_in_waves(cells, 2, 0, use_gpu=False, num_workers=1, cluster_memory_bytes=8000 * MIB)
+
+
+def test_rows_per_task_are_whole_model_batches_capped_and_spread_over_the_actors():
+    from orchestrator.execute import MAX_ROWS_PER_TASK, rows_per_task
+
+    assert rows_per_task(1000, 8, 2) == MAX_ROWS_PER_TASK == 64  # many rows: the cap
+    assert rows_per_task(80, 8, 2) == 16  # 80 / (4 tasks × 2 actors) = 10 → two model batches
+    assert rows_per_task(80, 3, 2) == 12
+    assert rows_per_task(5, 8, 4) == 8  # never less than one model batch
+    assert rows_per_task(1000, 100, 2) == 100  # a model batch above the cap stays whole
+    for rows, batch, actors in [(1, 1, 1), (7, 2, 3), (12345, 5, 7)]:
+        task = rows_per_task(rows, batch, actors)
+        assert task % batch == 0 and task >= batch
