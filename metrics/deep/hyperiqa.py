@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, fill, unwrap
+from metrics.deep.nets import build_meta, fill, resnet50_trunk, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import MetricSpec, Resources
 
@@ -78,14 +78,6 @@ class HyperHeads(nn.Module):
         return x.flatten()
 
 
-def _backbone() -> nn.Module:
-    from torchvision import models
-
-    net = models.resnet50(weights=None)
-    net.fc = nn.Identity()
-    return net
-
-
 def grid_crops(x: torch.Tensor, size: int = CROP, grid: int = GRID) -> torch.Tensor:
     """grid×grid crops of size×size (image-major), after enlarging images whose shorter side is <= size."""
     h, w = x.shape[-2:]
@@ -103,7 +95,7 @@ class HyperIQA(DeepMetric):
     def __init__(self, precision: str = "float32") -> None:
         super().__init__(precision)
         loaded = unwrap(self.load_weights(_FILE), "params")
-        self.backbone = fill(build_meta(_backbone), loaded, prefix="base_model.")
+        self.backbone = fill(build_meta(resnet50_trunk), loaded, prefix="base_model.")
         self.heads = fill(build_meta(HyperHeads), loaded, ignore=("base_model.",))
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)

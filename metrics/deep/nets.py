@@ -80,3 +80,12 @@ def grid_patches(x: torch.Tensor, size: int, stride: int, rows: int, cols: int) 
     span_h, span_w = (rows - 1) * stride + size, (cols - 1) * stride + size
     windows = x[..., :span_h, :span_w].unfold(2, size, stride).unfold(3, size, stride)  # N,C,rows,cols,k,k
     return windows.permute(0, 2, 3, 1, 4, 5).reshape(n * rows * cols, c, size, size)
+
+
+def resnet50_trunk() -> nn.Module:
+    """torchvision's ResNet-50 without its classifier (``fc`` is an identity), randomly initialised."""
+    from torchvision import models  # imported on use: the registry imports the metric modules in every process
+
+    net = models.resnet50(weights=None)
+    net.fc = nn.Identity()
+    return net

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, fill, unwrap
+from metrics.deep.nets import build_meta, fill, resnet50_trunk, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import MetricSpec, Resources
 
@@ -202,14 +202,6 @@ class TopiqHeads(nn.Module):
         return self.score_linear(tokens.mean(dim=1)).flatten()
 
 
-def _backbone() -> nn.Module:
-    from torchvision import models  # imported on use: the registry imports this module in every process
-
-    net = models.resnet50(weights=None)
-    net.fc = nn.Identity()
-    return net
-
-
 class TOPIQ(DeepMetric):
     """TOPIQ (CFANet, ResNet-50) with one of the published checkpoints (``checkpoint`` = a key of ``WEIGHT_FILES``)."""
 
@@ -219,7 +211,7 @@ class TOPIQ(DeepMetric):
             raise ValueError(f"checkpoint must be one of {sorted(_FILES)}, got {checkpoint!r}")
         self.full_reference = checkpoint.startswith("topiq_fr")
         loaded = unwrap(self.load_weights(_FILES[checkpoint]), "params")
-        self.backbone = fill(build_meta(_backbone), loaded, prefix="semantic_model.")
+        self.backbone = fill(build_meta(resnet50_trunk), loaded, prefix="semantic_model.")
         unused = tuple(f"attn_blks.{i}.layers.0.self_attn." for i in range(len(LEVELS) - 1))
         self.heads = fill(build_meta(lambda: TopiqHeads(self.full_reference)), loaded,
                           ignore=("semantic_model.",) + unused)
