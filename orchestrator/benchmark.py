@@ -186,17 +186,14 @@ def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: Be
                        echo: Echo, overrides) -> None:
     """Score ``cells`` over one dataset: one read of it, or one per wave when their actors do not fit at once."""
     cpus, gpus, memory, gpus_per_node = _cluster_resources()
-    waves = place_in_waves(
-        cells, cpus, gpus, request.use_gpu, request.num_workers,
-        overrides={c.metric: overrides[c.metric] for c in cells if c.metric in overrides},
-        cluster_memory_bytes=memory, gpus_per_node=gpus_per_node,
-    )
+    own = {c.metric: overrides[c.metric] for c in cells if c.metric in overrides}
+    waves = place_in_waves(cells, cpus, gpus, request.use_gpu, request.num_workers, overrides=own,
+                           cluster_memory_bytes=memory, gpus_per_node=gpus_per_node)
     if len(waves) > 1:
         echo(f"{dataset_pass.dataset.key}: the actors of {len(cells)} metrics do not fit the cluster at once; "
              f"scoring them in {len(waves)} waves, one read of the dataset each: "
              + "; ".join(", ".join(c.metric for c in wave) for wave, _ in waves))
     t0 = time.perf_counter()
-    own = {c.metric: overrides[c.metric] for c in cells if c.metric in overrides}
     scored = [
         _stream_wave(dataset_pass, wave, placements, request, store, echo, f"{cpus:g} CPU / {gpus:g} GPU",
                      shared_actors(placements, cpus, request.num_workers, own, memory))
