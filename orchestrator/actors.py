@@ -80,16 +80,13 @@ def _as_column(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
 class ScoreWithAll:
     """Holds several metric models (one :class:`ScoreWith` each) and scores every batch with all of them in turn.
 
-    ``stages`` are the :class:`ScoreWith` keyword arguments, in pass order; ``decode`` as for ScoreWith.
+    ``stages`` are the :class:`ScoreWith` keyword arguments, in pass order; ``decode`` goes to the first stage.
     """
 
     def __init__(self, stages: list[dict[str, Any]], decode: dict[str, Any] | None = None) -> None:
-        self.decode = decode
-        self.stages = [ScoreWith(**stage) for stage in stages]
+        self.stages = [ScoreWith(**stage, decode=decode if index == 0 else None) for index, stage in enumerate(stages)]
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        if self.decode is not None:
-            batch = decode_batch(batch, **self.decode)
         for stage in self.stages:
             batch = stage(batch)
         return batch
