@@ -9,13 +9,14 @@ OUT    ?= results
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip
 
+# --no-cache-dir: the CUDA build of torch brings GBs of wheels, and a cached copy would double them on disk.
 # Re-installs whenever the project's requirements or pins change. The test extra brings the reference
 # implementation (pyiqa 0.1.16, installed without its heavy optional dependencies) for the equivalence tests.
 $(STAMP): $(PY) pyproject.toml constraints/ci.txt
-	$(PY) -m pip install --quiet -c constraints/ci.txt -e '.[test]'
-	$(PY) -m pip install --quiet -c constraints/ci.txt --no-deps pyiqa==0.1.16
+	$(PY) -m pip install --quiet --no-cache-dir -c constraints/ci.txt -e '.[test]'
+	$(PY) -m pip install --quiet --no-cache-dir -c constraints/ci.txt --no-deps pyiqa==0.1.16
 	touch $(STAMP)
 
 install: $(STAMP)

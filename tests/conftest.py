@@ -1,7 +1,9 @@
-"""Shared fixtures: calibration pairs and official values, a tiny image generator."""
+"""Shared fixtures: calibration pairs and official values, a tiny image generator, the seeded weight cache."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +39,18 @@ def official_scores() -> pd.DataFrame:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def seeded_weight_caches(tmp_path_factory: pytest.TempPathFactory):
+    """The session's one cache of random weight files (tests/deep/random_weights.py), written on first request.
+
+    Shared by every test that loads deep-metric weights, and removed when the session ends: the full set is
+    about 2 GB, so it must not be written more than once nor be left behind on a CI disk.
+    """
+    sys.path.insert(0, str(Path(__file__).parent / "deep"))
+    from random_weights import SeededCaches
+
+    caches = SeededCaches(tmp_path_factory.mktemp("seeded-weights"))
+    yield caches
+    shutil.rmtree(caches.root, ignore_errors=True)

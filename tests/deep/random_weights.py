@@ -7,12 +7,13 @@ published name and key layout (key names are facts of the published files), into
 * ``$TORCH_HOME/hub/pyiqa/<name>`` — where pyiqa 0.1.16 looks for its files before downloading them,
 * the Hugging Face cache layout under ``$IQABENCH_WEIGHTS_CACHE`` — where iqabench looks for them.
 
-The same bytes go to both places, so both implementations load identical weights.
+A pyiqa file is one file under two names (a hard link), so both implementations load identical weights.
 """
 
 from __future__ import annotations
 
-import io
+import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -242,52 +243,80 @@ FILES: dict[str, tuple[str, Callable[[], object]]] = {
 }
 
 
-def _save(obj: object) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
-
-
-def seed_hf_cache(cache_dir: Path, filename: str, data: bytes, repo: str = REPO) -> Path:
-    """Place ``data`` where ``hf_hub_download``/``try_to_load_from_cache`` find ``repo``'s ``filename`` at main."""
+def _hf_snapshot_path(cache_dir: Path, filename: str, repo: str = REPO) -> Path:
+    """Where ``hf_hub_download``/``try_to_load_from_cache`` find ``repo``'s ``filename`` at main."""
     root = cache_dir / f"models--{repo.replace('/', '--')}"
     (root / "refs").mkdir(parents=True, exist_ok=True)
     (root / "refs" / "main").write_text(COMMIT)
     target = root / "snapshots" / COMMIT / filename
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
     return target
 
 
-def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, bytes]:
-    """Write random files ``names`` into the caches; returns their bytes by name."""
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A second name for ``source`` without a second copy on disk where the file system allows it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
+    """Write random files ``names`` into the caches; returns the path of each by name.
+
+    A pyiqa file is written once, into the Hugging Face cache layout, and hard-linked where pyiqa's own loader
+    looks (``TORCH_HOME/hub/pyiqa``): the full set is about 2 GB, and CI disks are not large.
+    """
     written = {}
     for name in names:
         source, make = FILES[name]
-        data = _save(make())
         if source == "torchvision":
             path = torch_home / "hub" / "checkpoints" / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
         else:
-            pyiqa_path = torch_home / "hub" / "pyiqa" / name
-            pyiqa_path.parent.mkdir(parents=True, exist_ok=True)
-            pyiqa_path.write_bytes(data)
-            seed_hf_cache(hf_cache, name, data)
-        written[name] = data
+            path = _hf_snapshot_path(hf_cache, name)
+        torch.save(make(), path)
+        if source != "torchvision":
+            _link_or_copy(path, torch_home / "hub" / "pyiqa" / name)
+        written[name] = path
     return written
 
 
-def seed_all(root: Path) -> dict[str, str]:
-    """Seed every known file under ``root``; returns the environment that makes the metrics load them offline."""
-    torch_home, hf_cache = root / "torch", root / "hf"
-    seed(list(FILES), torch_home, hf_cache)
+def offline_env(torch_home: Path, hf_cache: Path) -> dict[str, str]:
+    """The environment that makes the metrics load the seeded files offline (random: unverifiable)."""
     return {
         "TORCH_HOME": str(torch_home),
         "IQABENCH_WEIGHTS_CACHE": str(hf_cache),
         "HF_HUB_OFFLINE": "1",
         "IQABENCH_WEIGHTS_UNVERIFIED": "1",
     }
+
+
+def seed_all(root: Path) -> dict[str, str]:
+    """Seed every known file under ``root``; returns the environment that makes the metrics load them offline."""
+    torch_home, hf_cache = root / "torch", root / "hf"
+    seed(list(FILES), torch_home, hf_cache)
+    return offline_env(torch_home, hf_cache)
+
+
+class SeededCaches:
+    """A torch hub home and a Hugging Face cache whose random files are written on first request."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.torch_home = root / "torch"
+        self.hf_cache = root / "hf"
+        self.written: dict[str, Path] = {}
+
+    def ensure(self, *names: str) -> None:
+        todo = [n for n in names if n not in self.written]
+        self.written.update(seed(todo, self.torch_home, self.hf_cache))
+
+    def ensure_all(self) -> dict[str, str]:
+        self.ensure(*FILES)
+        return offline_env(self.torch_home, self.hf_cache)
 
 
 from random_weights_b import FILES_B  # noqa: E402  (MUSIQ, PaQ-2-PiQ: third tranche)

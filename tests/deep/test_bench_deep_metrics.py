@@ -19,8 +19,6 @@ import pytest
 import metrics
 from metrics.registry import module_of
 
-import random_weights
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -29,10 +27,10 @@ def deep_metric_names() -> list[str]:
 
 
 @pytest.mark.timeout(900)
-def test_every_deep_metric_fills_its_cells_in_bench(tmp_path):
+def test_every_deep_metric_fills_its_cells_in_bench(tmp_path, deep_env):
     names = deep_metric_names()
     assert {"lpips", "dists", "topiq_fr", "topiq_nr", "musiq", "hyperiqa"} <= set(names)
-    env = {**os.environ, **random_weights.seed_all(tmp_path / "weights")}
+    env = {**os.environ, **deep_env.ensure_all()}
     env.pop("RAY_ADDRESS", None)
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "out"

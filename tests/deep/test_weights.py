@@ -160,7 +160,7 @@ def test_weight_files_of_metrics():
 def test_cli_download_and_list(store, deep_env, tmp_path, monkeypatch, capsys):
     deep_env.ensure("alexnet-owt-7be5be79.pth", "LPIPS_v0.1_alex-df73285e.pth")
     monkeypatch.setenv("TORCH_HOME", str(deep_env.torch_home))  # the torchvision trunk is already there
-    lin = deep_env.written["LPIPS_v0.1_alex-df73285e.pth"]
+    lin = deep_env.written["LPIPS_v0.1_alex-df73285e.pth"].read_bytes()
     store.add("chaofengc/IQA-PyTorch-Weights", "LPIPS_v0.1_alex-df73285e.pth", lin)
     cache = tmp_path / "cli-cache"
 
