@@ -28,17 +28,37 @@ def available(mode: str | None = None) -> list[str]:
     return sorted(name for name, spec in _registry().items() if mode is None or spec.mode == mode)
 
 
+def _same_value(given: Any, default: Any) -> bool:
+    """``given`` (from YAML or the CLI) is the factory's ``default``: 1 and 1.0 are one number, True is not 1,
+    and a list equals a tuple of the same items."""
+    if isinstance(given, bool) or isinstance(default, bool):
+        return type(given) is type(default) and given == default
+    if isinstance(given, (int, float)) and isinstance(default, (int, float)):
+        return given == default
+    if isinstance(given, (list, tuple)) and isinstance(default, (list, tuple)):
+        return len(given) == len(default) and all(_same_value(g, d) for g, d in zip(given, default))
+    return type(given) is type(default) and given == default
+
+
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The metric's full option set (defaults + ``options``); unknown option names raise ``ValueError``."""
+    """The metric's full option set (defaults + ``options``); unknown option names raise ``ValueError``.
+
+    An option the spec does not declare but whose value is the factory's own default is dropped: asking for
+    ``data_range: 1.0`` is asking for the default, so it builds the same metric and keys the same cached cell.
+    """
     spec = get_spec(name)
-    merged = {**spec.options, **options}
     params = inspect.signature(spec.factory).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(merged) - set(params))
+        unknown = sorted((set(spec.options) | set(options)) - set(params))
         if unknown:
             accepted = ", ".join(sorted(p for p in params if p != "self")) or "none"
             raise ValueError(f"metric {name!r}: unknown option(s) {', '.join(unknown)} (accepted: {accepted})")
-    return merged
+    explicit = {
+        key: value for key, value in options.items()
+        if key in spec.options or key not in params or params[key].default is inspect.Parameter.empty
+        or not _same_value(value, params[key].default)
+    }
+    return {**spec.options, **explicit}
 
 
 def create(name: str, device: str | torch.device = "cpu", **options: Any) -> IQAMetric:

@@ -109,3 +109,23 @@ def test_default_set_leaves_out_uncalibrated_metrics_and_says_so(tmp_path, monke
     assert any(line.startswith("Not in the default set (not calibrated") and "psnry" in line for line in said)
     explicit = build_plan(BenchmarkRequest(metrics=("psnry",), out=tmp_path, dry_run=True))
     assert [cell.metric for cell in explicit.cells] == ["psnry"]
+
+
+def test_an_option_equal_to_the_factory_default_keys_the_same_cell(tmp_path, monkeypatch):
+    monkeypatch.setenv("IQABENCH_HOME", str(tmp_path / "home"))  # the demo is built there
+    names = ("psnr", "ssim", "vif")
+
+    def keys(yaml_text: str | None) -> dict[str, str]:
+        opt = None
+        if yaml_text is not None:
+            opt = tmp_path / "m.yml"
+            opt.write_text(yaml_text)
+        plan = build_plan(BenchmarkRequest(metrics=names, datasets=("demo",), metric_opt=opt, out=tmp_path))
+        return {cell.metric: cell.key for cell in plan.cells}
+
+    plain = keys(None)
+    # the factories' own defaults, spelled out (an int for a float default included): the same cells
+    assert keys("psnr:\n  data_range: 1\nssim:\n  window_size: 11\nvif:\n  sigma_nsq: 0.4\n") == plain
+    changed = keys("psnr:\n  data_range: 255\nssim:\n  window_size: 7\n")
+    assert changed["vif"] == plain["vif"]
+    assert changed["psnr"] != plain["psnr"] and changed["ssim"] != plain["ssim"]
