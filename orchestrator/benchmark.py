@@ -27,7 +27,7 @@ from orchestrator.plan import Cell, DatasetPass, Plan, build_plan, describe_plan
 from orchestrator.request import BenchmarkRequest
 from orchestrator.stats import Correlations, correlations, expected_sign, failure_reasons, throughput, two_afc_accuracy
 from orchestrator.store import CellStore, cell_frame, result_part, write_text_atomic
-from orchestrator.tracking import dump_json, log_run
+from orchestrator.tracking import dump_json, log_run, open_tracker_in_background, tracking_uri
 
 Echo = Callable[[str], None]
 
@@ -86,6 +86,7 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
     out.mkdir(parents=True, exist_ok=True)
+    opening_tracker = open_tracker_in_background(tracking_uri(out, request.tracking_uri), out)
     store = CellStore(out)
     result = BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None, invocation_id=uuid.uuid4().hex)
     if request.force:
@@ -130,7 +131,7 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     write_text_atomic(json.dumps(plan.as_dict(), indent=2, default=str), out / "plan.json")
     echo(f"Wrote {out / 'summary.csv'}, {result.results_csv} and per-image Parquet files under {out / 'scores'}")
 
-    log_run(result, request, echo)
+    log_run(result, request, echo, opening_tracker)
     echo(leaderboard(summary))
     if result.given_up:
         echo(f"\n{len(result.given_up)} cell(s) could not be computed and were not committed; rerun to retry them.")

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -201,8 +202,33 @@ def sync_pending(out: Path, uri: str, echo: Callable[[str], None] = print) -> in
     return logged
 
 
-def log_run(result: "BenchmarkResult", request: "BenchmarkRequest", echo: Callable[[str], None]) -> None:
-    """Log the invocation; on failure keep what was not logged in ``tracking_pending.json``."""
+def _open_tracker(uri: str, out: Path) -> Tracker:
+    probe(uri)
+    return Tracker(uri, out)
+
+
+def open_tracker_in_background(uri: str, out: Path) -> "Future[Tracker]":
+    """Start opening the tracking store now (importing MLflow, creating or migrating a SQLite store: seconds of
+    fixed cost per run), so that it overlaps the scoring instead of following it. Errors surface in ``log_run``."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iqabench-tracking")
+    future = executor.submit(_open_tracker, uri, Path(out))
+    executor.shutdown(wait=False)
+    return future
+
+
+def _opened(opening: "Future[Tracker] | None") -> Tracker | None:
+    if opening is None or opening.exception() is not None:
+        return None
+    return opening.result()
+
+
+def log_run(result: "BenchmarkResult", request: "BenchmarkRequest", echo: Callable[[str], None],
+            opening: "Future[Tracker] | None" = None) -> None:
+    """Log the invocation; on failure keep what was not logged in ``tracking_pending.json``.
+
+    ``opening``: the store already being opened by :func:`open_tracker_in_background` for this run's URI; if
+    that failed (a server down when the run started, say), opening is tried once more now.
+    """
     uri = tracking_uri(result.out, request.tracking_uri)
     result.tracking_uri = uri
     name = f"bench {','.join(p.dataset.key for p in result.plan.passes)} {time.strftime('%Y-%m-%d %H:%M:%S')}"
@@ -218,8 +244,7 @@ def log_run(result: "BenchmarkResult", request: "BenchmarkRequest", echo: Callab
     _write_pending(result.out, pending)  # removed once everything is logged
     echo(f"Logging to MLflow at {uri}")
     try:
-        probe(uri)
-        tracker = Tracker(uri, result.out)
+        tracker = _opened(opening) or _open_tracker(uri, result.out)
         result.parent_run_id = tracker.parent_run(result.invocation_id, name, result.plan.as_dict(), request.extra_tags)
         for row in rows:
             tracker.log_cell(

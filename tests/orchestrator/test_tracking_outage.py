@@ -59,3 +59,32 @@ def test_tracker_outage_then_sync_without_duplicates(ray_cluster, demo_root, tmp
             assert [a.path for a in client.list_artifacts(child.info.run_id, "scores")] == [f"scores/{metric}.parquet"]
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(600)
+def test_tracker_down_at_start_and_up_by_the_end_logs_the_run(ray_cluster, demo_root, tmp_path, monkeypatch):
+    """The store is opened in the background while scoring; a failed early opening is tried again at the end."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = make_fr_dataset(tmp_path / "d", demo_root, 4)
+    opt = write_data_opt(tmp_path / "o.yml", {"tiny": {
+        "name": "tiny", "type": "GeneralFRDataset", "dataroot_target": str(root / "dist"),
+        "dataroot_ref": str(root / "ref"), "meta_info_file": str(root / "meta.csv")}})
+    server = MlflowServer(tmp_path / "server", free_port())
+
+    def start_server_after_scoring(line: str) -> None:
+        if line.startswith("Statistics:"):
+            server.start()
+
+    out = tmp_path / "out"
+    try:
+        result = run_benchmark(BenchmarkRequest(metrics=("psnr",), datasets=("tiny",), data_opt=opt, out=out,
+                                                tracking_uri=server.uri), echo=start_server_after_scoring)
+        assert result.tracking_error is None and result.parent_run_id
+        assert not (out / PENDING_FILE).exists()
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=server.uri)
+        runs = client.search_runs([client.get_experiment_by_name("iqabench").experiment_id])
+        assert sorted(r.data.tags.get("iqabench.role") for r in runs) == ["cell", "parent"]
+    finally:
+        server.stop()
