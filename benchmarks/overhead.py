@@ -10,20 +10,25 @@
   (``decode_bytes`` calls, ``benchmarks/readcount/sitecustomize.py``).
 
 Runs alternate (loop, bench ×2, bench ×1) for ``--rounds`` rounds; the load average is recorded before each.
-Writes ``<out>/overhead.json``.
+With ``--running_cluster``, each round then runs bench ×2 and ×1 against a Ray cluster started for them (``ray
+start --head`` with this machine's CPUs, in its own process group; ``RAY_ADDRESS`` points the runs at it), the way
+a cluster user runs it: no Ray start-up or shutdown in the run. Writes ``<out>/overhead.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -93,12 +98,17 @@ def plain_loop(opt: Path, metric: str, batch_size: int, device: str = "cpu") -> 
 
 
 def run_bench(opt: Path, metrics: tuple[str, ...], workers: int, out: Path, batch_size: int,
-              count_reads: Path | None = None, limit: int | None = None, use_gpu: bool = False) -> dict:
-    """``iqabench bench`` in a fresh process and output folder; wall clock and the scoring phase it reports."""
+              count_reads: Path | None = None, limit: int | None = None, use_gpu: bool = False,
+              cluster_env: dict[str, str] | None = None) -> dict:
+    """``iqabench bench`` in a fresh process and output folder; wall clock and the scoring phase it reports.
+
+    ``cluster_env``: the environment of a running cluster (``RAY_ADDRESS`` and its auth) instead of a local
+    cluster started by the run."""
     if out.exists():
         shutil.rmtree(out)
-    env = dict(os.environ)
-    env.pop("RAY_ADDRESS", None)
+    env = dict(cluster_env) if cluster_env is not None else dict(os.environ)
+    if cluster_env is None:
+        env.pop("RAY_ADDRESS", None)
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{out.parent / (out.name + '-mlflow.db')}"
     command = [str(REPO / ".venv" / "bin" / "iqabench"), "bench", "-m", *metrics, "-d", "synth", "--data_opt",
                str(opt), "--out", str(out), "--num_workers", str(workers), "--batch_size", str(batch_size)]
@@ -139,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the loop runs on the GPU and bench gets --use_gpu")
     parser.add_argument("--skip", nargs="*", default=[], choices=("overhead", "reads"))
+    parser.add_argument("--running_cluster", action="store_true",
+                        help="also run bench ×2 and ×1 against a Ray cluster started once for all rounds")
     args = parser.parse_args(argv)
     work = args.out / "overhead"
     work.mkdir(parents=True, exist_ok=True)
@@ -146,18 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     document: dict = {"device": args.device, "pairs": args.pairs, "metric": args.metric, "batch_size": args.batch_size,
                       "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "cpus": os.cpu_count(), "rounds": []}
     if "overhead" not in args.skip:
-        for index in range(args.rounds):
-            gpu = args.device == "cuda"
-            loop = plain_loop(opt, args.metric, args.batch_size, args.device)
-            print(f"round {index}: plain loop {loop['seconds']:.1f} s (load {loop['load_average_before'][0]:.2f})", flush=True)
-            two = run_bench(opt, (args.metric,), 2, work / "bench2", args.batch_size, use_gpu=gpu)
-            print(f"round {index}: bench 2 workers wall {two['wall_seconds']:.1f} s, scoring {two['scoring_seconds']} s "
-                  f"(load {two['load_average_before'][0]:.2f})", flush=True)
-            one = run_bench(opt, (args.metric,), 1, work / "bench1", args.batch_size, use_gpu=gpu)
-            print(f"round {index}: bench 1 worker wall {one['wall_seconds']:.1f} s, scoring {one['scoring_seconds']} s "
-                  f"(load {one['load_average_before'][0]:.2f})", flush=True)
-            document["rounds"].append({"loop": loop, "bench2": two, "bench1": one})
-        document["summary"] = summarize(document["rounds"])
+        overhead_rounds(args, opt, work, document)
     if "reads" not in args.skip:
         reads = {}
         for metrics in ((args.metric,), FIVE):
@@ -172,24 +173,73 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def running_cluster() -> Iterator[dict[str, str]]:
+    """A one-node cluster with this machine's CPUs (the scale-out tests' launcher: own process group, 127.0.0.1,
+    token auth), up only while the runs against it go; yields their environment (``RAY_ADDRESS`` set)."""
+    sys.path.insert(0, str(REPO / "tests" / "scaleout"))
+    from cluster import start_cluster
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed benchmark still stops it
+    cluster = start_cluster(cpus_per_node=(os.cpu_count() or 2,))
+    try:
+        time.sleep(5)  # let the fresh cluster's start-up work settle before timing against it
+        yield {**cluster.env, "RAY_ADDRESS": cluster.gcs_address}
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def overhead_rounds(args: argparse.Namespace, opt: Path, work: Path, document: dict) -> None:
+    """Per round: the loop, bench ×2 and ×1 with their own local cluster, then (``--running_cluster``) bench ×2 and
+    ×1 against a cluster started for them (not running during the other runs, so its processes cost them nothing)."""
+    gpu = args.device == "cuda"
+
+    def timed(row: dict, name: str, workers: int, env: dict[str, str] | None) -> None:
+        row[name] = run_bench(opt, (args.metric,), workers, work / name, args.batch_size, use_gpu=gpu, cluster_env=env)
+        print(f"round {index}: {name} ({workers} worker(s){', running cluster' if env else ''}) wall "
+              f"{row[name]['wall_seconds']:.1f} s, scoring {row[name]['scoring_seconds']} s "
+              f"(load {row[name]['load_average_before'][0]:.2f}){' ERROR' if 'error' in row[name] else ''}", flush=True)
+
+    for index in range(args.rounds):
+        loop = plain_loop(opt, args.metric, args.batch_size, args.device)
+        print(f"round {index}: plain loop {loop['seconds']:.1f} s (load {loop['load_average_before'][0]:.2f})", flush=True)
+        row = {"loop": loop}
+        timed(row, "bench2", 2, None)
+        timed(row, "bench1", 1, None)
+        if args.running_cluster:
+            with running_cluster() as env:
+                timed(row, "running2", 2, env)
+                timed(row, "running1", 1, env)
+        document["rounds"].append(row)
+    document["summary"] = summarize(document["rounds"])
+
+
 def summarize(rounds: list[dict]) -> dict:
+    """Medians over the rounds; ratios to the ideal (loop / 2 workers) and 1-vs-2-worker scaling, per variant."""
     def med(values: list[float | None]) -> float | None:
         values = [v for v in values if v is not None]
         return statistics.median(values) if values else None
 
     loop = med([r["loop"]["seconds"] for r in rounds])
     ideal = loop / 2 if loop else None
-    wall2, score2 = med([r["bench2"]["wall_seconds"] for r in rounds]), med([r["bench2"]["scoring_seconds"] for r in rounds])
-    wall1, score1 = med([r["bench1"]["wall_seconds"] for r in rounds]), med([r["bench1"]["scoring_seconds"] for r in rounds])
-    return {
-        "loop_seconds": loop, "ideal_seconds": ideal,
-        "bench2_wall_seconds": wall2, "bench2_scoring_seconds": score2,
-        "bench1_wall_seconds": wall1, "bench1_scoring_seconds": score1,
-        "overhead_wall_ratio": wall2 / ideal if ideal and wall2 else None,
-        "overhead_scoring_ratio": score2 / ideal if ideal and score2 else None,
-        "scaling_wall": wall1 / wall2 if wall1 and wall2 else None,
-        "scaling_scoring": score1 / score2 if score1 and score2 else None,
-    }
+    summary: dict = {"loop_seconds": loop, "ideal_seconds": ideal}
+    for two, one, suffix in (("bench2", "bench1", ""), ("running2", "running1", "_running_cluster")):
+        if two not in rounds[0]:
+            continue
+        wall2, score2 = med([r[two]["wall_seconds"] for r in rounds]), med([r[two]["scoring_seconds"] for r in rounds])
+        wall1, score1 = med([r[one]["wall_seconds"] for r in rounds]), med([r[one]["scoring_seconds"] for r in rounds])
+        prefix = "bench" if not suffix else "running"
+        summary.update({
+            f"{prefix}2_wall_seconds": wall2, f"{prefix}2_scoring_seconds": score2,
+            f"{prefix}1_wall_seconds": wall1, f"{prefix}1_scoring_seconds": score1,
+            f"overhead_wall_ratio{suffix}": wall2 / ideal if ideal and wall2 else None,
+            f"overhead_scoring_ratio{suffix}": score2 / ideal if ideal and score2 else None,
+            f"scaling_wall{suffix}": wall1 / wall2 if wall1 and wall2 else None,
+            f"scaling_scoring{suffix}": score1 / score2 if score1 and score2 else None,
+        })
+    return summary
 
 
 if __name__ == "__main__":

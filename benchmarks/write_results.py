@@ -94,6 +94,23 @@ def section_overhead(doc: dict | None, title: str = "## 2. Orchestrator overhead
         f"| bench, 2 workers, scoring | {_fmt(s['bench2_scoring_seconds'], 1)} | {_fmt(s['overhead_scoring_ratio'], 2)}× ideal | ≤ 1.15× |",
         f"| bench, 1 worker, wall | {_fmt(s['bench1_wall_seconds'], 1)} | scaling {_fmt(s['scaling_wall'], 2)}× | ≥ 1.8× |",
         f"| bench, 1 worker, scoring | {_fmt(s['bench1_scoring_seconds'], 1)} | scaling {_fmt(s['scaling_scoring'], 2)}× | ≥ 1.8× |",
+    ]
+    if "running2_wall_seconds" in s:
+        lines += [
+            f"| running cluster, 2 workers, wall | {_fmt(s['running2_wall_seconds'], 1)} | "
+            f"{_fmt(s['overhead_wall_ratio_running_cluster'], 2)}× ideal | ≤ 1.15× |",
+            f"| running cluster, 2 workers, scoring | {_fmt(s['running2_scoring_seconds'], 1)} | "
+            f"{_fmt(s['overhead_scoring_ratio_running_cluster'], 2)}× ideal | ≤ 1.15× |",
+            f"| running cluster, 1 worker, wall | {_fmt(s['running1_wall_seconds'], 1)} | "
+            f"scaling {_fmt(s['scaling_wall_running_cluster'], 2)}× | ≥ 1.8× |",
+            f"| running cluster, 1 worker, scoring | {_fmt(s['running1_scoring_seconds'], 1)} | "
+            f"scaling {_fmt(s['scaling_scoring_running_cluster'], 2)}× | ≥ 1.8× |",
+            "",
+            "`running cluster`: the same runs against a one-node Ray cluster started for them "
+            "(`ray start --head`, `RAY_ADDRESS` set), as on a cluster: no Ray start-up or shutdown inside the run "
+            "(the cluster is up only during these two runs).",
+        ]
+    lines += [
         "",
         "Per round (load average before each run):",
         "",
@@ -104,8 +121,11 @@ def section_overhead(doc: dict | None, title: str = "## 2. Orchestrator overhead
             f"bench×2 wall {_fmt(r['bench2']['wall_seconds'], 1)} s / scoring {_fmt(r['bench2']['scoring_seconds'], 1)} s "
             f"(load {r['bench2']['load_average_before'][0]:.2f}); bench×1 wall {_fmt(r['bench1']['wall_seconds'], 1)} s / "
             f"scoring {_fmt(r['bench1']['scoring_seconds'], 1)} s (load {r['bench1']['load_average_before'][0]:.2f})"
-            + ("; ERROR: " + (r['bench2'].get('error') or r['bench1'].get('error'))[-300:].replace("\n", " ")
-               if r['bench2'].get('error') or r['bench1'].get('error') else "")
+            + "".join(
+                f"; {name} wall {_fmt(r[name]['wall_seconds'], 1)} s / scoring {_fmt(r[name]['scoring_seconds'], 1)} s "
+                f"(load {r[name]['load_average_before'][0]:.2f})" for name in ("running2", "running1") if name in r)
+            + "".join(f"; ERROR in {name}: " + r[name]['error'][-300:].replace("\n", " ")
+                      for name in ("bench2", "bench1", "running2", "running1") if r.get(name, {}).get("error"))
         )
     lines += ["", f"Command of the 2-worker run: `{doc['rounds'][0]['bench2']['command']}`", ""]
     return lines

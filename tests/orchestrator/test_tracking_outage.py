@@ -18,13 +18,18 @@ from .mlflow_server import MlflowServer, free_port
 pytestmark = [pytest.mark.ray]
 
 
+def _tiny_dataset(tmp_path, demo_root, pairs: int):
+    """``pairs`` demo pairs as dataset ``tiny``; returns its option YAML."""
+    root = make_fr_dataset(tmp_path / "d", demo_root, pairs)
+    return write_data_opt(tmp_path / "o.yml", {"tiny": {
+        "name": "tiny", "type": "GeneralFRDataset", "dataroot_target": str(root / "dist"),
+        "dataroot_ref": str(root / "ref"), "meta_info_file": str(root / "meta.csv")}})
+
+
 @pytest.mark.timeout(600)
 def test_tracker_outage_then_sync_without_duplicates(ray_cluster, demo_root, tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root = make_fr_dataset(tmp_path / "d", demo_root, 6)
-    opt = write_data_opt(tmp_path / "o.yml", {"tiny": {
-        "name": "tiny", "type": "GeneralFRDataset", "dataroot_target": str(root / "dist"),
-        "dataroot_ref": str(root / "ref"), "meta_info_file": str(root / "meta.csv")}})
+    opt = _tiny_dataset(tmp_path, demo_root, 6)
     server = MlflowServer(tmp_path / "server", free_port())  # not started: the tracker is down
     out = tmp_path / "out"
     result = run_benchmark(BenchmarkRequest(metrics=("psnr", "ssim"), datasets=("tiny",), data_opt=opt, out=out,
@@ -65,10 +70,7 @@ def test_tracker_outage_then_sync_without_duplicates(ray_cluster, demo_root, tmp
 def test_tracker_down_at_start_and_up_by_the_end_logs_the_run(ray_cluster, demo_root, tmp_path, monkeypatch):
     """The store is opened in the background while scoring; a failed early opening is tried again at the end."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    root = make_fr_dataset(tmp_path / "d", demo_root, 4)
-    opt = write_data_opt(tmp_path / "o.yml", {"tiny": {
-        "name": "tiny", "type": "GeneralFRDataset", "dataroot_target": str(root / "dist"),
-        "dataroot_ref": str(root / "ref"), "meta_info_file": str(root / "meta.csv")}})
+    opt = _tiny_dataset(tmp_path, demo_root, 4)
     server = MlflowServer(tmp_path / "server", free_port())
 
     def start_server_after_scoring(line: str) -> None:
