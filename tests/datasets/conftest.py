@@ -25,6 +25,11 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                  "IQABENCH_METAINFO_REPO", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a closed port: nothing leaves the machine
+    # huggingface_hub reads HF_HUB_OFFLINE once, when first imported: a deep-metric test that ran earlier in this
+    # process with HF_HUB_OFFLINE=1 would otherwise leave every download here refused as offline.
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     return home
 
 
