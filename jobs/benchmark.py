@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from jobs.entry import standalone
+
 HELP = "run a metric × dataset benchmark on Ray Data and log it to MLflow"
 
 
@@ -74,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.benchmark", description=HELP)
-    configure(parser)
-    return run(parser.parse_args(argv))
+    return standalone("python -m jobs.benchmark", HELP, configure, run, argv)
 
 
 if __name__ == "__main__":

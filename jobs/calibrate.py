@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from jobs.entry import standalone
+
 HELP = "score the TID2013 calibration pairs and write docs/calibration.md"
 
 
@@ -39,6 +41,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m jobs.calibrate", description=HELP)
-    configure(parser)
-    sys.exit(run(parser.parse_args()))
+    sys.exit(standalone("python -m jobs.calibrate", HELP, configure, run))

@@ -10,6 +10,8 @@ import importlib
 import sys
 from typing import Sequence
 
+from jobs.entry import run_job
+
 #: sub-command name → module under ``jobs``.
 SUBCOMMANDS: dict[str, str] = {
     "bench": "benchmark",
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args._run(args) or 0)
+    return run_job(f"iqabench {args.command}", args._run, args)
 
 
 if __name__ == "__main__":

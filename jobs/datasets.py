@@ -17,6 +17,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from jobs.entry import standalone
+
 HELP = "list, download and verify benchmark datasets"
 
 
@@ -187,9 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.datasets", description=HELP)
-    configure(parser)
-    return run(parser.parse_args(argv))
+    return standalone("python -m jobs.datasets", HELP, configure, run, argv)
 
 
 if __name__ == "__main__":

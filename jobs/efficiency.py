@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from jobs.entry import standalone
+
 HELP = "time each metric per image (pyiqa's efficiency protocol) and measure its peak memory"
 
 
@@ -65,9 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.efficiency", description=HELP)
-    configure(parser)
-    return run(parser.parse_args(argv))
+    return standalone("python -m jobs.efficiency", HELP, configure, run, argv)
 
 
 if __name__ == "__main__":

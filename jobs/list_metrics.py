@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jobs.entry import standalone
+
 HELP = "list the registered metrics"
 
 
@@ -47,6 +49,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m jobs.list_metrics", description=HELP)
-    configure(parser)
-    sys.exit(run(parser.parse_args()))
+    sys.exit(standalone("python -m jobs.list_metrics", HELP, configure, run))

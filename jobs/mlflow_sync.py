@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from jobs.entry import standalone
+
 HELP = "log a finished run's pending results to MLflow (after a tracking-server outage)"
 
 
@@ -33,6 +35,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m jobs.mlflow_sync", description=HELP)
-    configure(parser)
-    sys.exit(run(parser.parse_args()))
+    sys.exit(standalone("python -m jobs.mlflow_sync", HELP, configure, run))

@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from jobs.entry import standalone
+
 HELP = "build a self-contained HTML report from the stored results of a run (recomputes nothing)"
 
 
@@ -31,9 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.report", description=HELP)
-    configure(parser)
-    return run(parser.parse_args(argv))
+    return standalone("python -m jobs.report", HELP, configure, run, argv)
 
 
 if __name__ == "__main__":

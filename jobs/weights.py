@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jobs.entry import standalone
+
 HELP = "download or list the weight files of the deep metrics"
 
 
@@ -78,6 +80,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m jobs.weights", description=HELP)
-    configure(parser)
-    sys.exit(run(parser.parse_args()))
+    sys.exit(standalone("python -m jobs.weights", HELP, configure, run))

@@ -56,3 +56,25 @@ def test_building_the_parser_imports_no_heavy_library():
             "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'pandas', 'scipy') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_storage_error_ends_the_job_with_one_clear_line(monkeypatch, capsys):
+    import errno
+
+    import jobs.list_metrics
+
+    def full_disk(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/results/run-01/summary.csv")
+
+    monkeypatch.setattr(jobs.list_metrics, "run", full_disk)
+    assert main(["metrics"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("iqabench metrics: error: No space left on device (/results/run-01/summary.csv).")
+    assert "run the same command again to resume" in err and "Traceback" not in err
+
+    def other(args):
+        raise OSError(errno.ECONNRESET, "Connection reset by peer")
+
+    monkeypatch.setattr(jobs.list_metrics, "run", other)
+    with pytest.raises(ConnectionResetError):  # not a storage error: not ours to summarise
+        main(["metrics"])

@@ -129,3 +129,34 @@ def test_an_option_equal_to_the_factory_default_keys_the_same_cell(tmp_path, mon
     changed = keys("psnr:\n  data_range: 255\nssim:\n  window_size: 7\n")
     assert changed["vif"] == plain["vif"]
     assert changed["psnr"] != plain["psnr"] and changed["ssim"] != plain["ssim"]
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(300)
+def test_a_full_disk_at_the_end_loses_no_committed_cell(ray_cluster, demo_root, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from jobs.cli import main
+    from orchestrator import benchmark
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    root = make_fr_dataset(tmp_path / "d", demo_root, 6)
+    opt = write_data_opt(tmp_path / "opt.yml", {"tiny": _entry(root)})
+    out = tmp_path / "out"
+    args = ["bench", "-m", "psnr", "ssim", "-d", "tiny", "--data_opt", str(opt), "--out", str(out),
+            "--bootstrap_resamples", "20"]
+    write_summary_csv = benchmark.write_summary_csv
+
+    def disk_full(summary, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(benchmark, "write_summary_csv", disk_full)
+    assert main(args) == 1
+    assert f"No space left on device ({out / 'summary.csv'})" in capsys.readouterr().err
+    assert not (out / "summary.csv").exists()
+
+    monkeypatch.setattr(benchmark, "write_summary_csv", write_summary_csv)  # room again
+    assert main(args) == 0
+    assert "2 cell(s) cached, 0 to run" in capsys.readouterr().out
+    summary = pd.read_csv(out / "summary.csv").set_index("metric")
+    assert summary.loc[["psnr", "ssim"], "n"].tolist() == [6, 6]
