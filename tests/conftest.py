@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,3 +56,16 @@ def seeded_weight_caches(tmp_path_factory: pytest.TempPathFactory):
     caches = SeededCaches(tmp_path_factory.mktemp("seeded-weights"))
     yield caches
     shutil.rmtree(caches.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def top_level_modules_loaded_by():
+    """A function: which of ``roots`` (top-level package names) a fresh Python has loaded after running ``code``."""
+
+    def probe(code: str, roots: tuple[str, ...]) -> list[str]:
+        script = (f"import json, sys\n{code}\n"
+                  f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(roots)!r})))")
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    return probe

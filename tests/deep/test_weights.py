@@ -65,15 +65,10 @@ def test_named_torchvision_urls_are_torchvisions_own():
         assert getattr(getattr(models, enum_name), member).url == url, name
 
 
-def test_metric_modules_import_without_torchvision():
+def test_metric_modules_import_without_torchvision(top_level_modules_loaded_by):
     """The registry imports every metric module (in the driver and, for its own metric, in each actor)."""
-    import subprocess
-    import sys
-
-    code = ("import sys, metrics; metrics.available(); import metrics.deep.weights; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torchvision', 'timm', 'scipy')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    code = "import metrics; metrics.available(); import metrics.deep.weights"
+    assert top_level_modules_loaded_by(code, ("torchvision", "timm", "scipy")) == []
 
 
 def test_download_verify_record_and_load(store, tmp_path):

@@ -50,12 +50,10 @@ def test_bench_rejects_bad_numbers(args, capsys, tmp_path):
     assert "must be >= 1" in capsys.readouterr().err
 
 
-def test_building_the_parser_imports_no_heavy_library():
+def test_building_the_parser_imports_no_heavy_library(top_level_modules_loaded_by):
     """`iqabench --help` and every command's start-up pay only for what the command uses."""
-    code = ("import sys; from jobs.cli import build_parser; build_parser(); "
-            "print(sorted(m for m in ('torch', 'ray', 'mlflow', 'pandas', 'scipy') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    heavy = ("torch", "ray", "mlflow", "pandas", "scipy")
+    assert top_level_modules_loaded_by("from jobs.cli import build_parser; build_parser()", heavy) == []
 
 
 def test_a_storage_error_ends_the_job_with_one_clear_line(monkeypatch, capsys):
