@@ -31,12 +31,11 @@ def available(mode: str | None = None) -> list[str]:
 def _same_value(given: Any, default: Any) -> bool:
     """``given`` (from YAML or the CLI) is the factory's ``default``: 1 and 1.0 are one number, True is not 1,
     and a list equals a tuple of the same items."""
-    if isinstance(given, bool) or isinstance(default, bool):
-        return type(given) is type(default) and given == default
-    if isinstance(given, (int, float)) and isinstance(default, (int, float)):
-        return given == default
     if isinstance(given, (list, tuple)) and isinstance(default, (list, tuple)):
         return len(given) == len(default) and all(_same_value(g, d) for g, d in zip(given, default))
+    if not isinstance(given, bool) and not isinstance(default, bool) and all(
+            isinstance(v, (int, float)) for v in (given, default)):
+        return given == default
     return type(given) is type(default) and given == default
 
 

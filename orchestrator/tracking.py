@@ -11,9 +11,9 @@ import json
 import math
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 import urllib.error
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
