@@ -296,9 +296,7 @@ def offline_env(torch_home: Path, hf_cache: Path) -> dict[str, str]:
 
 def seed_all(root: Path) -> dict[str, str]:
     """Seed every known file under ``root``; returns the environment that makes the metrics load them offline."""
-    torch_home, hf_cache = root / "torch", root / "hf"
-    seed(list(FILES), torch_home, hf_cache)
-    return offline_env(torch_home, hf_cache)
+    return SeededCaches(root).ensure_all()
 
 
 class SeededCaches:
@@ -317,6 +315,16 @@ class SeededCaches:
     def ensure_all(self) -> dict[str, str]:
         self.ensure(*FILES)
         return offline_env(self.torch_home, self.hf_cache)
+
+    def use_in(self, monkeypatch) -> None:
+        """Point a test's environment here: offline, random (unverifiable) weights accepted, and a closed port as
+        the hub endpoint, so nothing leaves the machine."""
+        for key, value in offline_env(self.torch_home, self.hf_cache).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+        for name in ("IQABENCH_WEIGHTS_REPO", "IQABENCH_WEIGHTS_REVISION", "HF_HUB_CACHE"):
+            monkeypatch.delenv(name, raising=False)
 
 
 from random_weights_b import FILES_B  # noqa: E402  (MUSIQ, PaQ-2-PiQ: third tranche)

@@ -22,10 +22,4 @@ def deep_weights_env(request, monkeypatch):
         return
     caches = request.getfixturevalue("seeded_weight_caches")
     caches.ensure(*[f.filename for f in files])
-    monkeypatch.setenv("TORCH_HOME", str(caches.torch_home))
-    monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(caches.hf_cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("IQABENCH_WEIGHTS_UNVERIFIED", "1")
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    for var in ("IQABENCH_WEIGHTS_REPO", "IQABENCH_WEIGHTS_REVISION", "HF_HUB_CACHE"):
-        monkeypatch.delenv(var, raising=False)
+    caches.use_in(monkeypatch)
