@@ -1,7 +1,7 @@
 """Target 1: per metric, CPU seconds per 1080×800 image, iqabench vs pyiqa, measured interleaved in one run.
 
 For each metric and each round: iqabench in a fresh process, then pyiqa in a fresh process (the baseline venv),
-same images, same protocol (:mod:`orchestrator.timing`), same thread count (torch threads and the OpenMP/MKL
+same images, same protocol (:mod:`orchestrator.efficiency.timing`), same thread count (torch threads and the OpenMP/MKL
 variables). The load average is recorded before every process. The ratio of a round is ours / pyiqa of that
 round; the reported ratio is the median over rounds. Writes ``<out>/compare_pyiqa.json``.
 

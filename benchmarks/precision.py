@@ -245,7 +245,7 @@ def measure_metric(name: str, pairs: list[dict[str, Any]], precisions: list[str]
 
 
 def machine(device: str, threads: int) -> dict[str, Any]:
-    from orchestrator.efficiency_csv import cpu_model_name
+    from orchestrator.efficiency.table import cpu_model_name
 
     flags: list[str] = []
     try:

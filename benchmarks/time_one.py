@@ -1,7 +1,7 @@
 """Time one metric of one implementation with the efficiency protocol; print one JSON line.
 
 Runs under either interpreter: the project's venv (``--impl iqabench``) or the baseline's
-(``benchmarks/.venv-pyiqa``, ``--impl pyiqa``). Both use the same protocol (:mod:`orchestrator.timing`: decode +
+(``benchmarks/.venv-pyiqa``, ``--impl pyiqa``). Both use the same protocol (:mod:`orchestrator.efficiency.timing`: decode +
 forward, batch 1, float32, warm-up excluded, construction not timed), the same images and the same thread count,
 so their times are comparable. Only the model differs.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the timing protocol and the image recipe, importable from the baseline venv too
 
-from orchestrator.efficiency_images import efficiency_pairs  # noqa: E402
-from orchestrator.timing import measure  # noqa: E402
+from orchestrator.efficiency.images import efficiency_pairs  # noqa: E402
+from orchestrator.efficiency.timing import measure  # noqa: E402
 
 #: No-reference metrics (both libraries use the same names for the classical metrics).
 NR = {"niqe", "piqe", "entropy", "brisque", "niqe_matlab", "brisque_matlab"}

@@ -23,7 +23,7 @@ def _load(path: Path) -> dict | None:
 
 
 def _cpu() -> str:
-    from orchestrator.efficiency_csv import cpu_model_name
+    from orchestrator.efficiency.table import cpu_model_name
 
     return cpu_model_name()
 

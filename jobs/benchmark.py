@@ -42,10 +42,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.benchmark import run_benchmark
-    from orchestrator.placement import PlacementError
-    from orchestrator.plan import PlanError
-    from orchestrator.request import BenchmarkRequest
+    from orchestrator.run.benchmark import run_benchmark
+    from orchestrator.run.placement import PlacementError
+    from orchestrator.run.plan import PlanError
+    from orchestrator.run.request import BenchmarkRequest
 
     try:
         request = BenchmarkRequest(

@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from metrics import UnknownMetricError
-    from orchestrator.calibration import DEFAULT_OFFICIAL, DEFAULT_PAIRS, REPO_ROOT, run_calibration, write_report
+    from orchestrator.calibration.job import DEFAULT_OFFICIAL, DEFAULT_PAIRS, REPO_ROOT, run_calibration, write_report
 
     args.pairs = args.pairs or DEFAULT_PAIRS
     args.official = args.official or DEFAULT_OFFICIAL

@@ -43,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.efficiency import EfficiencyRequest, run_efficiency
+    from orchestrator.efficiency.job import EfficiencyRequest, run_efficiency
 
     try:
         request = EfficiencyRequest(

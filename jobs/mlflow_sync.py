@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from orchestrator.tracking import PENDING_FILE, TrackingUnavailable, sync_pending, tracking_uri
+    from orchestrator.results.tracking import PENDING_FILE, TrackingUnavailable, sync_pending, tracking_uri
 
     pending = args.out / PENDING_FILE
     uri = args.tracking_uri

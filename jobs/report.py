@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from orchestrator.report import ReportError, build_report
+    from orchestrator.results.report import ReportError, build_report
 
     try:
         path = build_report(args.out, args.html)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from metrics.registry import MetricSpec
+from metrics.spec import MetricSpec
 
 
 class MetricInputError(ValueError):

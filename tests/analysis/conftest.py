@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator.fits import logistic_4
-from orchestrator.stats import correlations
+from orchestrator.stats.fits import logistic_4
+from orchestrator.stats.correlation import correlations
 
 #: Bootstrap resamples in the tests: enough for stable intervals, small enough to be fast.
 RESAMPLES = 300
@@ -71,7 +71,7 @@ def synthetic_frames(seed: int = 7) -> dict[tuple[str, str], pd.DataFrame]:
 @pytest.fixture(scope="session")
 def analysed(tmp_path_factory):
     """(out, frames, summary, AnalysisResult) of one analyse() run on the synthetic frames."""
-    from orchestrator.analysis import analyse
+    from orchestrator.stats.analysis import analyse
 
     out = tmp_path_factory.mktemp("analysed")
     frames = synthetic_frames()
@@ -86,7 +86,7 @@ def report_dir(analysed, tmp_path_factory) -> Path:
     import json
     import shutil
 
-    from orchestrator.export import write_results_csv
+    from orchestrator.results.export import write_results_csv
 
     out, _, _, result = analysed
     run = tmp_path_factory.mktemp("run") / "results"

@@ -12,7 +12,7 @@ import scipy
 from PIL import Image
 from scipy import stats
 
-from orchestrator.analysis import ANALYSIS_COLUMNS, ANALYSIS_METRICS, analyse, cell_plot_path, run_artifacts
+from orchestrator.stats.analysis import ANALYSIS_COLUMNS, ANALYSIS_METRICS, analyse, cell_plot_path, run_artifacts
 from tests.analysis.conftest import RESAMPLES, make_frame, summary_for, synthetic_frames
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from orchestrator.bootstrap import bootstrap_p_value, dense_codes, paired_bootstrap, tied_ranks
+from orchestrator.stats.bootstrap import bootstrap_p_value, dense_codes, paired_bootstrap, tied_ranks
 
 
 def bivariate(rng: np.random.Generator, rho: float, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from orchestrator import fits
-from orchestrator.fits import fit_logistic
+from orchestrator.stats import fits
+from orchestrator.stats.fits import fit_logistic
 
 
 def four(x, b1, b2, b3, b4):

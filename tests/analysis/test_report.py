@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from jobs.cli import main as cli_main
-from orchestrator.report import ReportError, build_report
+from orchestrator.results.report import ReportError, build_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from orchestrator.bootstrap import paired_bootstrap
-from orchestrator.significance import significance_table, steiger_z, williams_t
+from orchestrator.stats.bootstrap import paired_bootstrap
+from orchestrator.stats.significance import significance_table, steiger_z, williams_t
 
 
 def test_williams_t_hand_computed():

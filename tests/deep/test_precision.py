@@ -68,8 +68,8 @@ def test_spec_declares_the_default_precision(name):
 
 
 def test_precision_enters_the_cell_key(deep_env, tmp_path):
-    from orchestrator.plan import build_plan
-    from orchestrator.request import BenchmarkRequest
+    from orchestrator.run.plan import build_plan
+    from orchestrator.run.request import BenchmarkRequest
 
     deep_env.ensure(*[wf.filename for wf in weight_files("lpips")])
     cells = {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.efficiency_images import efficiency_pairs
+from orchestrator.efficiency.images import efficiency_pairs
 
 #: Small enough to keep the tests cheap; the job's default is 1080×800.
 TINY = (64, 48)

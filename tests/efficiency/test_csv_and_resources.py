@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import metrics
-from orchestrator.efficiency_csv import GB, PEAK_GPU, device_column, device_slug, merge_efficiency_csv
-from orchestrator.measured_resources import (
+from orchestrator.efficiency.table import GB, PEAK_GPU, device_column, device_slug, merge_efficiency_csv
+from orchestrator.efficiency.measured_resources import (
     HEADROOM,
     gpu_share,
     load_measured_resources,

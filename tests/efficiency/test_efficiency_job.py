@@ -9,8 +9,8 @@ import pytest
 
 import metrics
 from jobs.cli import build_parser
-from orchestrator.efficiency import EfficiencyRequest, run_efficiency
-from orchestrator.timing import measure
+from orchestrator.efficiency.job import EfficiencyRequest, run_efficiency
+from orchestrator.efficiency.timing import measure
 
 from .conftest import TINY
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from orchestrator.benchmark import run_benchmark
-from orchestrator.request import BenchmarkRequest
+from orchestrator.run.benchmark import run_benchmark
+from orchestrator.run.request import BenchmarkRequest
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 
@@ -80,7 +80,7 @@ def test_results_csv_merges_with_published_table(demo_run, tmp_path):
     import shutil
     from pathlib import Path
 
-    from orchestrator.export import read_results_csv, write_results_csv
+    from orchestrator.results.export import read_results_csv, write_results_csv
 
     published = Path(__file__).parents[1] / "data" / "FR_benchmark_results.csv"
     target = tmp_path / "FR.csv"

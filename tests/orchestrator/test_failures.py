@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator.benchmark import run_benchmark
-from orchestrator.plan import PlanError, build_plan
-from orchestrator.request import BenchmarkRequest
+from orchestrator.run.benchmark import run_benchmark
+from orchestrator.run.plan import PlanError, build_plan
+from orchestrator.run.request import BenchmarkRequest
 
 from .conftest import make_fr_dataset, write_data_opt
 
@@ -43,7 +43,7 @@ def test_corrupt_image_is_reported_and_counted(ray_cluster, demo_root, tmp_path,
 
 
 def test_unknown_metric_and_dataset_fail_before_ray(tmp_path, monkeypatch):
-    import orchestrator.benchmark as benchmark
+    import orchestrator.run.benchmark as benchmark
 
     def no_ray(*args, **kwargs):
         raise AssertionError("Ray was started for an invalid matrix")
@@ -86,7 +86,7 @@ def test_missing_images_are_listed(demo_root, tmp_path):
 
 def test_measured_resources_feed_the_plan(tmp_path, monkeypatch):
     """`iqabench efficiency` writes resources.json; the planner takes its memory figures over the registry's."""
-    from orchestrator.measured_resources import merge_measured_resources
+    from orchestrator.efficiency.measured_resources import merge_measured_resources
 
     path = tmp_path / "resources.json"
     merge_measured_resources(path, {"ssim": {"host_peak_mb": 800.0}})
@@ -137,7 +137,7 @@ def test_a_full_disk_at_the_end_loses_no_committed_cell(ray_cluster, demo_root, 
     import errno
 
     from jobs.cli import main
-    from orchestrator import benchmark
+    from orchestrator.run import benchmark
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     root = make_fr_dataset(tmp_path / "d", demo_root, 6)

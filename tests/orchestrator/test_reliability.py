@@ -11,8 +11,8 @@ import time
 import pandas as pd
 import pytest
 
-from orchestrator.benchmark import run_benchmark
-from orchestrator.request import BenchmarkRequest
+from orchestrator.run.benchmark import run_benchmark
+from orchestrator.run.request import BenchmarkRequest
 
 from .conftest import make_fr_dataset, plugin_env, write_data_opt
 

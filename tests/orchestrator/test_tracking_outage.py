@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from jobs.cli import main
-from orchestrator.benchmark import run_benchmark
-from orchestrator.request import BenchmarkRequest
-from orchestrator.tracking import PENDING_FILE
+from orchestrator.run.benchmark import run_benchmark
+from orchestrator.run.request import BenchmarkRequest
+from orchestrator.results.tracking import PENDING_FILE
 
 from .conftest import make_fr_dataset, write_data_opt
 from .mlflow_server import MlflowServer, free_port

@@ -7,10 +7,10 @@ import shutil
 import pandas as pd
 import pytest
 
-from orchestrator.benchmark import run_benchmark
-from orchestrator.plan import PlanError, build_plan
-from orchestrator.request import BenchmarkRequest
-from orchestrator.stats import two_afc_accuracy
+from orchestrator.run.benchmark import run_benchmark
+from orchestrator.run.plan import PlanError, build_plan
+from orchestrator.run.request import BenchmarkRequest
+from orchestrator.stats.correlation import two_afc_accuracy
 
 from .conftest import write_data_opt
 

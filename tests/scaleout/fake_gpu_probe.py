@@ -15,8 +15,8 @@ import numpy as np
 import ray
 
 from metrics.registry import MetricSpec, Resources
-from orchestrator.placement import place
-from orchestrator.plan import Cell
+from orchestrator.run.placement import place
+from orchestrator.run.plan import Cell
 
 
 class Probe:

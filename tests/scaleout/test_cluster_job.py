@@ -134,7 +134,7 @@ def test_working_dir_shipped_is_small_and_has_no_data(job):
     files = [p for p in job.package.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
     names = {p.relative_to(job.package).as_posix() for p in files}
-    assert "jobs/benchmark.py" in names and "orchestrator/placement.py" in names
+    assert "jobs/benchmark.py" in names and "orchestrator/run/placement.py" in names
     for excluded in (".venv/", ".git/", "results/", "datasets/", "tests/data/"):
         assert not any(n.startswith(excluded) for n in names), excluded
     assert size < 10 * 2**20, f"{size / 2**20:.1f} MiB shipped"
@@ -173,7 +173,7 @@ def _local_scores(job, metric: str, options: dict) -> np.ndarray:
 
 
 def test_scores_and_correlations_equal_a_local_run(job):
-    from orchestrator.stats import correlations
+    from orchestrator.stats.correlation import correlations
 
     summary = pd.read_csv(job.out / "summary.csv").set_index("metric")
     for metric in METRICS:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.placement import MIB
+from orchestrator.run.placement import MIB
 
 from .cluster import REPO, kill_group, pids_using
 

@@ -1,11 +1,11 @@
-"""orchestrator.placement without Ray: per-run overrides, GPU packing and filling, memory, refusals."""
+"""orchestrator.run.placement without Ray: per-run overrides, GPU packing and filling, memory, refusals."""
 
 from __future__ import annotations
 
 import pytest
 
 from metrics.registry import MetricSpec, Resources
-from orchestrator.placement import (
+from orchestrator.run.placement import (
     MIB,
     PlacementError,
     ResourceOverride,
@@ -14,7 +14,7 @@ from orchestrator.placement import (
     place_in_waves,
     resource_override,
 )
-from orchestrator.plan import Cell
+from orchestrator.run.plan import Cell
 
 
 def cell(name: str, num_gpus: float, num_cpus: float = 1.0, memory_mb: int = 100) -> Cell:
@@ -164,7 +164,7 @@ def test_a_metric_that_cannot_be_placed_alone_is_named():
 
 
 def test_rows_per_task_are_whole_model_batches_capped_and_spread_over_the_actors():
-    from orchestrator.execute import MAX_ROWS_PER_TASK, rows_per_task
+    from orchestrator.run.execute import MAX_ROWS_PER_TASK, rows_per_task
 
     assert rows_per_task(1000, 8, 2) == MAX_ROWS_PER_TASK == 64  # many rows: the cap
     assert rows_per_task(80, 8, 2) == 16  # 80 / (4 tasks × 2 actors) = 10 → two model batches

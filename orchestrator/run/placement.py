@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from metrics.registry import Resources
-
-if TYPE_CHECKING:  # pragma: no cover - the planner imports this module
-    from orchestrator.plan import Cell
+from metrics.spec import Resources
+from orchestrator.run.cells import Cell
 
 #: CPUs left free for the read + decode stage (actors that take every CPU starve it).
 DECODE_RESERVE_CPUS = 0.5

@@ -16,13 +16,10 @@ from typing import Any
 import numpy as np
 
 from datasets_io.decode import ImageDecodeError, resize_shorter_side
+from orchestrator.results.columns import column
 from datasets_io.remote import read_image_uri as read_image
 
 _PLACEHOLDER = np.zeros((1, 1, 3), dtype=np.uint8)
-
-
-def column(metric: str, what: str) -> str:
-    return f"{what}__{metric}"
 
 
 def decode_batch(batch: dict[str, np.ndarray], resize: int | None = None, with_ref: bool = True) -> dict[str, Any]:

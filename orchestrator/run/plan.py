@@ -16,28 +16,14 @@ from datasets_io.download import DownloadError, MissingDatasetError, ensure_down
 from datasets_io.manifest import Manifest, build_manifest
 from datasets_io.spec import DatasetOptionError, DatasetSpec
 from metrics.registry import MetricSpec, Resources, UnknownMetricError
-from orchestrator.measured_resources import load_measured_resources, with_measured_resources
-from orchestrator.placement import PlacementError, ResourceOverride, resource_override
-from orchestrator.request import BenchmarkRequest
+from orchestrator.efficiency.measured_resources import load_measured_resources, with_measured_resources
+from orchestrator.run.placement import PlacementError, ResourceOverride, resource_override
+from orchestrator.run.cells import Cell
+from orchestrator.run.request import BenchmarkRequest
 
 
 class PlanError(ValueError):
     """The requested matrix cannot run; the message names every bad entry."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One metric on one dataset."""
-
-    metric: str
-    dataset: str
-    options: Mapping[str, Any]
-    spec: MetricSpec
-    key: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.metric} @ {self.dataset}"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestrator.store import write_text_atomic
+from orchestrator.results.files import write_text_atomic
 
 METRIC_HEADER = "Metric name"
 CELL_SUFFIX = "(PLCC/SRCC/KRCC)"
@@ -75,7 +75,7 @@ def write_results_csv(summary: pd.DataFrame, path: Path) -> None:
 
 def write_summary_csv(summary: pd.DataFrame, path: Path) -> None:
     """The long-form summary: the core columns, then the analysis columns where present."""
-    from orchestrator.analysis import ANALYSIS_COLUMNS
+    from orchestrator.stats.analysis import ANALYSIS_COLUMNS
 
     columns = SUMMARY_COLUMNS + [c for c in ANALYSIS_COLUMNS if c in summary.columns]
     write_text_atomic(summary[columns].to_csv(index=False, float_format="%.10g"), path)

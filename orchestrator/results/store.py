@@ -14,9 +14,7 @@ Every file is written to a temporary name in its folder and renamed into place.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestrator.actors import column
+from orchestrator.results.columns import RESULT_FIELDS, column
+from orchestrator.results.files import write_parquet_atomic, write_text_atomic
 
-#: Per-image result columns of one metric, as they come back from the actors.
-RESULT_FIELDS = ("score", "score_b", "error", "seconds", "node", "started", "finished")
 
 PART_SCHEMA = pa.schema(
     [
@@ -61,40 +58,6 @@ COMMIT_MARKER = "COMMIT"
 
 def scores_path(out: Path, dataset: str, metric: str) -> Path:
     return Path(out) / "scores" / dataset / f"{metric}.parquet"
-
-
-def _temp_beside(path: Path) -> str:
-    """A temporary file next to ``path`` with ordinary permissions (mkstemp's are owner-only)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    tmp = _temp_beside(path)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    tmp = _temp_beside(path)
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def result_part(results: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -21,9 +21,9 @@ import pyarrow as pa
 import ray
 
 from metrics.registry import module_of
-from orchestrator.actors import ScoreWith, ScoreWithAll, decode_batch
-from orchestrator.placement import Placement
-from orchestrator.plan import Cell
+from orchestrator.run.actors import ScoreWith, ScoreWithAll, decode_batch
+from orchestrator.run.placement import Placement
+from orchestrator.run.plan import Cell
 
 #: CPUs each read + decode task reserves.
 DECODE_TASK_CPUS = 0.25

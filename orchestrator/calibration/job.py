@@ -15,9 +15,9 @@ import metrics
 from datasets_io.decode import read_image
 from metrics.calibration import CALIBRATION_IMAGES, allowed_error, relative_error, rtol_for
 from metrics.calibration import ATOL
-from orchestrator.store import write_text_atomic
+from orchestrator.results.files import write_text_atomic
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PAIRS = REPO_ROOT / "tests" / "data" / "tid2013_pairs"
 DEFAULT_OFFICIAL = REPO_ROOT / "tests" / "data" / "official_scores.csv"
 

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import pandas as pd
 
-from orchestrator.analysis import ANALYSIS_METRICS, cell_plot_path, run_artifacts
-from orchestrator.provenance import git_commit, versions
-from orchestrator.store import scores_path, write_text_atomic
+from orchestrator.stats.analysis import ANALYSIS_METRICS, cell_plot_path, run_artifacts
+from orchestrator.results.provenance import git_commit, versions
+from orchestrator.results.files import write_text_atomic
+from orchestrator.results.store import scores_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from orchestrator.benchmark import BenchmarkResult
-    from orchestrator.request import BenchmarkRequest
+    from orchestrator.run.outcome import BenchmarkResult
+    from orchestrator.run.request import BenchmarkRequest
 
 EXPERIMENT = "iqabench"
 PENDING_FILE = "tracking_pending.json"

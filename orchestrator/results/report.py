@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from orchestrator.store import write_text_atomic
+from orchestrator.results.files import write_text_atomic
 
 REPORT_NAME = "report.html"
 

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from orchestrator.bootstrap import CONFIDENCE, DEFAULT_RESAMPLES, PairedBootstrap, paired_bootstrap
-from orchestrator.fits import FitResult, fit_logistic
-from orchestrator.plots import heatmap_plot, ranking_plot, safe_name, scatter_plot
-from orchestrator.significance import SIGNIFICANCE_COLUMNS, significance_table
-from orchestrator.stats import MIN_IMAGES, scored_rows
-from orchestrator.store import write_text_atomic
-from orchestrator.provenance import git_commit, versions
+from orchestrator.stats.bootstrap import CONFIDENCE, DEFAULT_RESAMPLES, PairedBootstrap, paired_bootstrap
+from orchestrator.stats.fits import FitResult, fit_logistic
+from orchestrator.stats.plots import heatmap_plot, ranking_plot, safe_name, scatter_plot
+from orchestrator.stats.significance import SIGNIFICANCE_COLUMNS, significance_table
+from orchestrator.stats.correlation import MIN_IMAGES, scored_rows
+from orchestrator.results.files import write_text_atomic
+from orchestrator.results.provenance import git_commit, versions
 
 #: Columns ``analyse`` adds to the summary (in this order).
 ANALYSIS_COLUMNS = [

@@ -1,13 +1,13 @@
 """The efficiency job: seconds per image, best-batch throughput and peak memory of each metric, per device.
 
 Each metric is timed in its own fresh Ray worker process (``max_calls=1``), so that its host-memory peak is its
-own, with the protocol of :mod:`orchestrator.timing` on the images of :mod:`orchestrator.efficiency_images`.
+own, with the protocol of :mod:`orchestrator.efficiency.timing` on the images of :mod:`orchestrator.efficiency.images`.
 Timings never overlap on a device: CPU metrics run one after another (each task holding the CPUs it times
 with); CUDA metrics run one per GPU, in parallel across GPUs (each task holds one whole GPU), after the CPU ones.
 
 Outputs under ``out``: ``Efficiency_benchmark.csv`` (pyiqa's format, merged), ``measurements_<column>.json``
 (every measured number with its conditions: threads, load average, versions) and ``resources.json`` (measured
-memory for the placement, see :mod:`orchestrator.measured_resources`); the run is logged to MLflow.
+memory for the placement, see :mod:`orchestrator.efficiency.measured_resources`); the run is logged to MLflow.
 """
 
 from __future__ import annotations
@@ -16,66 +16,18 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from orchestrator.efficiency_csv import CSV_NAME, cpu_model_name, device_column, merge_efficiency_csv
-from orchestrator.efficiency_images import DEFAULT_SIZE, efficiency_pairs
-from orchestrator.measured_resources import FILE_NAME as RESOURCES_NAME
-from orchestrator.measured_resources import MB, merge_measured_resources
-from orchestrator.store import write_text_atomic
-from orchestrator.timing import ImagePair, measure
+from orchestrator.efficiency.table import CSV_NAME, cpu_model_name, device_column, merge_efficiency_csv
+from orchestrator.efficiency.images import efficiency_pairs
+from orchestrator.efficiency.request import DEFAULT_BATCH_SIZES, EfficiencyRequest, EfficiencyResult
+from orchestrator.efficiency.measured_resources import FILE_NAME as RESOURCES_NAME
+from orchestrator.efficiency.measured_resources import MB, merge_measured_resources
+from orchestrator.results.files import write_text_atomic
+from orchestrator.efficiency.timing import ImagePair, measure
 
 Echo = Callable[[str], None]
-DEVICES = ("cpu", "cuda")
-DEFAULT_BATCH_SIZES = {"cpu": (1, 4), "cuda": (1, 2, 4, 8, 16)}
-
-
-@dataclass(frozen=True)
-class EfficiencyRequest:
-    #: Metric names; ``None``: every registered metric whose parameters/weights are here.
-    metrics: tuple[str, ...] | None = None
-    devices: tuple[str, ...] = ("cpu",)
-    out: Path = Path("results") / "efficiency"
-    #: Untimed steps, then timed steps (batch 1), per metric.
-    warmup: int = 2
-    repeats: int = 8
-    #: Batch sizes of the throughput sweep; ``None``: :data:`DEFAULT_BATCH_SIZES` of the device.
-    batch_sizes: tuple[int, ...] | None = None
-    #: Torch threads of a CPU measurement (``None``: every CPU of the Ray cluster's node).
-    threads: int | None = None
-    image_size: tuple[int, int] = DEFAULT_SIZE
-    #: Replaces the device model in the CSV column name (``cpu_<tag>``, ``cuda_<tag>``).
-    tag: str | None = None
-    ray_address: str | None = None
-    tracking_uri: str | None = None
-    #: Where the generated images are kept (default: ``<out>/images``).
-    image_root: Path | None = None
-
-    def __post_init__(self) -> None:
-        unknown = [d for d in self.devices if d not in DEVICES]
-        if unknown or not self.devices:
-            raise ValueError(f"--device must be among {', '.join(DEVICES)}, got {', '.join(self.devices) or 'none'}")
-        if self.warmup < 0 or self.repeats < 1:
-            raise ValueError(f"need warmup >= 0 and repeats >= 1, got {self.warmup} and {self.repeats}")
-        if self.batch_sizes is not None and any(b < 1 for b in self.batch_sizes):
-            raise ValueError(f"batch sizes must be >= 1, got {self.batch_sizes}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {self.threads}")
-
-
-@dataclass
-class EfficiencyResult:
-    out: Path
-    csv: Path
-    measurements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    run_id: str | None = None
-    tracking_error: str | None = None
-
-
 def _score(model: Any, dist: Any, ref: Any) -> Any:
     return model(dist, ref)
 
@@ -96,7 +48,7 @@ def measure_metric(metric: str, device: str, pairs: Sequence[ImagePair], threads
 def default_metrics(echo: Echo) -> tuple[list[str], list[str]]:
     """Registered metrics whose parameter and weight files are here, and the skipped ones (with why)."""
     import metrics
-    from orchestrator.plan import parameter_fingerprint
+    from orchestrator.run.plan import parameter_fingerprint
 
     chosen, skipped = [], []
     for name in metrics.available():
@@ -211,7 +163,7 @@ def _resource_entries(rows: list[dict[str, Any]], column: str) -> dict[str, dict
 
 
 def _conditions(device: str, column: str, request: EfficiencyRequest, model_name: str) -> dict[str, Any]:
-    from orchestrator.tracking import git_commit, versions
+    from orchestrator.results.tracking import git_commit, versions
 
     return {
         "device": device,
@@ -292,7 +244,7 @@ def run_efficiency(request: EfficiencyRequest, echo: Echo = print) -> Efficiency
 
             ray.shutdown()
     echo(f"Wrote {result.csv}, {out / RESOURCES_NAME} and measurements_<column>.json under {out}")
-    from orchestrator.efficiency_tracking import log_efficiency
+    from orchestrator.efficiency.tracking import log_efficiency
 
     log_efficiency(result, columns, request.tracking_uri, echo)
     if result.failed:

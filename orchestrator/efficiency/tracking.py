@@ -11,12 +11,11 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from orchestrator.tracking import Tracker, git_commit, probe, tracking_uri, versions
+from orchestrator.results.tracking import Tracker, git_commit, probe, tracking_uri, versions
 
-if TYPE_CHECKING:  # pragma: no cover
-    from orchestrator.efficiency import EfficiencyResult
+from orchestrator.efficiency.request import EfficiencyResult
 
 GB = 1024**3
 MB = 1024**2
@@ -37,7 +36,7 @@ def metric_values(row: dict[str, Any], column: str) -> dict[str, float]:
             if v is not None and math.isfinite(float(v))}
 
 
-def log_efficiency(result: "EfficiencyResult", columns: dict[str, dict[str, Any]], uri: str | None,
+def log_efficiency(result: EfficiencyResult, columns: dict[str, dict[str, Any]], uri: str | None,
                    echo: Callable[[str], None]) -> None:
     uri = tracking_uri(result.out, uri)
     echo(f"Logging to MLflow at {uri}")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from metrics.registry import MetricSpec, Resources
-from orchestrator.store import write_text_atomic
+from orchestrator.results.files import write_text_atomic
 
 FILE_NAME = "resources.json"
 ENV = "IQABENCH_RESOURCES"

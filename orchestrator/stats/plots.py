@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from orchestrator.fits import FitResult
+from orchestrator.stats.fits import FitResult
 
 DPI = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -12,7 +12,6 @@ import json
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -20,34 +19,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestrator.analysis import analyse
-from orchestrator.export import leaderboard, write_results_csv, write_summary_csv
-from orchestrator.placement import Placement, place_in_waves, shared_actors
-from orchestrator.plan import Cell, DatasetPass, Plan, build_plan, describe_plan
-from orchestrator.request import BenchmarkRequest
-from orchestrator.stats import Correlations, correlations, expected_sign, failure_reasons, throughput, two_afc_accuracy
-from orchestrator.store import CellStore, cell_frame, result_part, write_text_atomic
-from orchestrator.tracking import dump_json, log_run, open_tracker_in_background, tracking_uri
+from orchestrator.stats.analysis import analyse
+from orchestrator.results.export import leaderboard, write_results_csv, write_summary_csv
+from orchestrator.run.placement import Placement, place_in_waves, shared_actors
+from orchestrator.run.plan import Cell, DatasetPass, build_plan, describe_plan
+from orchestrator.run.outcome import BenchmarkResult
+from orchestrator.run.request import BenchmarkRequest
+from orchestrator.stats.correlation import Correlations, correlations, expected_sign, failure_reasons, throughput, two_afc_accuracy
+from orchestrator.results.files import write_text_atomic
+from orchestrator.results.store import CellStore, cell_frame, result_part
+from orchestrator.results.tracking import dump_json, log_run, open_tracker_in_background, tracking_uri
 
 Echo = Callable[[str], None]
 
 #: Streamed results are committed to disk at least every ``request.checkpoint_every`` rows or this often.
 FLUSH_SECONDS = 10.0
-
-
-@dataclass
-class BenchmarkResult:
-    plan: Plan
-    summary: pd.DataFrame | None
-    out: Path
-    results_csv: Path | None
-    cached: int = 0
-    computed: int = 0
-    given_up: dict[str, str] = field(default_factory=dict)
-    invocation_id: str = ""
-    tracking_uri: str | None = None
-    parent_run_id: str | None = None
-    tracking_error: str | None = None
 
 
 def _start_ray(address: str | None, echo: Echo) -> bool:
@@ -207,7 +193,7 @@ def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: Be
 def _stream_wave(dataset_pass: DatasetPass, cells: list[Cell], placements: list[Placement], request: BenchmarkRequest,
                  store: CellStore, echo: Echo, cluster: str, shared: Placement | None) -> bool:
     """One read of the dataset scored by ``cells``; returns False when every image was already committed."""
-    from orchestrator.execute import stream_pass  # imports Ray Data only when something is scored
+    from orchestrator.run.execute import stream_pass  # imports Ray Data only when something is scored
 
     manifest = dataset_pass.manifest.table
     done = {cell.key: store.scored_ids(cell.key) for cell in cells}

@@ -15,7 +15,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from orchestrator.store import write_text_atomic
+from orchestrator.results.files import write_text_atomic
 
 CSV_NAME = "Efficiency_benchmark.csv"
 METHOD = "Method"

@@ -1,6 +1,6 @@
 """Is metric A better than metric B on the same images? Tests for two correlations that share MOS.
 
-- SRCC: the paired bootstrap of SRCC(A) - SRCC(B) (``orchestrator.bootstrap``): its interval and p-value.
+- SRCC: the paired bootstrap of SRCC(A) - SRCC(B) (``orchestrator.stats.bootstrap``): its interval and p-value.
 - PLCC: Williams' t (Williams 1959, in the form of Steiger 1980, "Tests for comparing elements of a correlation
   matrix", Psychological Bulletin 87(2), eq. 7) and Steiger's Z (Steiger 1980, eq. 14, pooled correlation) for
   dependent correlations r(MOS, A) vs r(MOS, B) given r(A, B). Both assume Pearson correlations of roughly
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from orchestrator.bootstrap import PairedBootstrap, bootstrap_p_value
+from orchestrator.stats.bootstrap import PairedBootstrap, bootstrap_p_value
 
 SIGNIFICANCE_COLUMNS = [
     "dataset", "metric_a", "metric_b", "n_paired", "n_excluded", "resamples",

@@ -1,0 +1,77 @@
+"""The plain-data description of a metric (:class:`MetricSpec`) and of what one model instance needs
+(:class:`Resources`). Both :mod:`metrics.base` and :mod:`metrics.registry` import them from here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+Mode = Literal["FR", "NR"]
+
+#: Shipped parameter files (see ``metrics/data/PROVENANCE.md``).
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one model instance needs: CPUs, a (fractional) GPU share and a host-memory estimate."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_mb: int = 256
+
+    def __post_init__(self) -> None:
+        if self.num_cpus <= 0:
+            raise ValueError(f"num_cpus must be > 0, got {self.num_cpus}")
+        if not 0 <= self.num_gpus <= 1 and not float(self.num_gpus).is_integer():
+            raise ValueError(f"num_gpus must be a fraction in [0, 1] or a whole number, got {self.num_gpus}")
+        if self.memory_mb <= 0:
+            raise ValueError(f"memory_mb must be > 0, got {self.memory_mb}")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Everything the orchestrator needs to know about a metric before building it."""
+
+    name: str
+    mode: Mode
+    lower_better: bool
+    score_range: tuple[float, float]
+    paper: str
+    calibration: str
+    factory: Callable[..., "nn.Module"]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    version: str = "1"
+    #: Name of the row in the official calibration table (``official_scores.csv``), if any.
+    calibration_key: str | None = None
+    #: Whether scores are bit-for-bit reproducible for the same input (no random sampling).
+    deterministic: bool = True
+    #: The score of a perfect image (FR: distorted == reference), where the metric defines one.
+    ideal_score: float | None = None
+    #: Parameter files the metric loads, relative to ``metrics/data`` (their sha256 enters the cell key).
+    parameter_files: tuple[str, ...] = ()
+    #: Whether a run that names no metrics includes it. False for a metric whose values are known not to match
+    #: its official implementation: the default table holds only numbers the project stands behind.
+    in_default_set: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("FR", "NR"):
+            raise ValueError(f"metric {self.name!r}: mode must be 'FR' or 'NR', got {self.mode!r}")
+        low, high = self.score_range
+        if not (math.isfinite(low) or math.isinf(low)) or low > high:
+            raise ValueError(f"metric {self.name!r}: bad score_range {self.score_range}")
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def parameter_paths(self) -> list[Path]:
+        return [DATA_DIR / name for name in self.parameter_files]
+
+    def describe_resources(self) -> str:
+        r = self.resources
+        return f"{r.num_cpus:g} CPU, {r.num_gpus:g} GPU, {r.memory_mb} MB"
