@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jobs.entry import standalone
 
-HELP = "run a metric × dataset benchmark on Ray Data and log it to MLflow"
+HELP = "run a metric × dataset benchmark on Ray and log it to MLflow"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="recompute cells that are already committed")
     parser.add_argument("--download", action="store_true", help="download missing datasets first")
     parser.add_argument("--dry-run", "--dry_run", dest="dry_run", action="store_true",
-                        help="validate and print the plan; score nothing")
+                        help="validate and print the plan, its pools and predicted time; score nothing")
+    parser.add_argument("--plan_cluster", nargs=2, type=float, metavar=("CPUS", "GPUS"),
+                        help="with --dry-run: predict for a cluster of this size instead of this machine")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             num_workers=args.num_workers,
             ray_address=args.ray_address,
+            plan_cluster=tuple(args.plan_cluster) if args.plan_cluster else None,
         )
         result = run_benchmark(request)
     except (PlanError, PlacementError, ValueError) as exc:

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from metrics.base import IQAMetric, MetricInputError
 from metrics.registry import MetricSpec, Resources, UnknownMetricError, get_spec
 from metrics.registry import registry as _registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from metrics.base import IQAMetric, MetricInputError
+
+
+def __getattr__(name: str) -> Any:
+    """``IQAMetric`` and ``MetricInputError`` import torch: loaded on first use, so that reading the registry (the
+    planner, ``iqabench metrics``, a simulated metric's actor) does not."""
+    if name in ("IQAMetric", "MetricInputError"):
+        from metrics import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'metrics' has no attribute {name!r}")
 
 __all__ = [
     "IQAMetric",

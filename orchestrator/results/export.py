@@ -10,16 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from orchestrator.results.files import write_text_atomic
+from orchestrator.results.summary import SUMMARY_COLUMNS
 
 METRIC_HEADER = "Metric name"
 CELL_SUFFIX = "(PLCC/SRCC/KRCC)"
 #: 2AFC datasets (BAPPS) report one number, the 2AFC accuracy, in a column of their own.
 TWO_AFC_SUFFIX = "(2AFC)"
 
-SUMMARY_COLUMNS = [
-    "metric", "dataset", "split", "n", "n_failed", "plcc", "srcc", "krcc", "sign_ok",
-    "seconds_per_image", "images_per_second", "failure_reasons", "mode", "options", "cell_key", "accuracy_2afc",
-]  # fmt: skip
 
 
 class ResultsCsvError(ValueError):

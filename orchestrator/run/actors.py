@@ -1,10 +1,10 @@
-"""The callables Ray Data runs: ``decode_batch`` (CPU tasks, or the first actor) and ``ScoreWith`` (one metric
-model per actor).
+"""What runs on the Ray workers: ``decode_batch`` (a CPU task per block) and :class:`PoolActor` (a pool's actor,
+holding one :class:`ScoreWith` per metric, its model loaded once per run).
 
 Rows flow as dicts of numpy columns. ``decode_batch`` adds uint8 H×W×3 ``dist`` (and ``ref``) images and a
-``decode_error`` column; every ``ScoreWith`` stage adds ``score__<m>``, ``error__<m>``, ``seconds__<m>``,
-``node__<m>`` and passes the images on, so each image is decoded once however many metrics score it.
-Errors never escape a batch: they are recorded per image (which, why).
+``decode_error`` column; each ``ScoreWith`` scores the rows its mask selects and adds ``score__<m>``,
+``error__<m>``, ``seconds__<m>``, ``node__<m>``, ``started__<m>`` and ``finished__<m>``. Errors never escape a
+block: they are recorded per image (which, why).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from datasets_io.decode import ImageDecodeError, resize_shorter_side
-from orchestrator.results.columns import column
 from datasets_io.remote import read_image_uri as read_image
+from orchestrator.results.columns import column
 
 _PLACEHOLDER = np.zeros((1, 1, 3), dtype=np.uint8)
 
@@ -74,19 +74,34 @@ def _as_column(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
     return images  # ragged: Ray stores it as a variable-shaped tensor column
 
 
-class ScoreWithAll:
-    """Holds several metric models (one :class:`ScoreWith` each) and scores every batch with all of them in turn.
+class PoolActor:
+    """A pool's actor: holds the models of one or more metrics (one :class:`ScoreWith` each), loaded once per run,
+    and scores decoded blocks of any dataset with them.
 
-    ``stages`` are the :class:`ScoreWith` keyword arguments, in pass order; ``decode`` goes to the first stage.
+    ``stages`` are :class:`ScoreWith` keyword arguments. :meth:`score` returns only the result columns (never the
+    images), for the rows each metric's mask selects.
     """
 
-    def __init__(self, stages: list[dict[str, Any]], decode: dict[str, Any] | None = None) -> None:
-        self.stages = [ScoreWith(**stage, decode=decode if index == 0 else None) for index, stage in enumerate(stages)]
+    def __init__(self, stages: list[dict[str, Any]]) -> None:
+        started = time.perf_counter()
+        self.stages = [ScoreWith(**stage) for stage in stages]
+        self.load_seconds = time.perf_counter() - started
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+    def ready(self) -> dict[str, Any]:
+        """Seconds the models took to load and, per metric, why one could not be built (None: it was)."""
+        return {"load_seconds": self.load_seconds,
+                "construct_errors": {stage.metric: stage.construct_error for stage in self.stages}}
+
+    def score(self, block: dict[str, Any], masks: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Score the block's rows with every metric that has a mask; returns ``id`` and each metric's columns."""
+        out: dict[str, Any] = {"id": np.asarray(block["id"])}
         for stage in self.stages:
-            batch = stage(batch)
-        return batch
+            mask = masks.get(stage.metric)
+            if mask is None or not mask.any():
+                continue
+            scored = stage(dict(block), mask=mask)
+            out.update({k: v for k, v in scored.items() if k.endswith(f"__{stage.metric}")})
+        return out
 
 
 def _one_line(exc: BaseException) -> str:
@@ -96,26 +111,20 @@ def _one_line(exc: BaseException) -> str:
 class ScoreWith:
     """Holds one metric model; scores the batch's rows and appends its columns.
 
-    ``module`` names the metric's declaring module, so the actor imports only that one (not every family);
-    ``decode`` (``decode_batch`` keyword arguments) makes this actor read and decode the batch's images first.
+    ``module`` names the metric's declaring module, so the actor imports only that one (not every family).
     """
 
     def __init__(self, metric: str, options: dict[str, Any], device: str = "cpu", batch_size: int = 8,
-                 num_threads: int = 1, drop_images: bool = False, module: str | None = None,
-                 decode: dict[str, Any] | None = None) -> None:
+                 num_threads: int = 1, module: str | None = None) -> None:
         import ray
-        import torch
 
         import metrics
         from metrics.registry import load_module_specs
 
-        torch.set_num_threads(max(1, num_threads))
+        self.num_threads = max(1, num_threads)
         self.metric = metric
-        self.decode = decode
         self.device = device
         self.batch_size = batch_size
-        #: The last stage of a pass drops the decoded images so that only scores travel back to the driver.
-        self.drop_images = drop_images
         self.node = ray.get_runtime_context().get_node_id()
         self.construct_error: str | None = None
         self.model = None
@@ -124,13 +133,18 @@ class ScoreWith:
                 load_module_specs(module)
             self.model = metrics.create(metric, device=device, **options)
             self.full_reference = self.model.spec.mode == "FR"
+            #: A model that scores uint8 numpy images itself (the cluster simulator's stand-ins): no torch here.
+            self.numpy_scoring = bool(getattr(self.model, "numpy_scoring", False))
+            if not self.numpy_scoring:
+                import torch
+
+                torch.set_num_threads(self.num_threads)
         except Exception as exc:  # recorded on every row of the cell, the rest of the matrix goes on
             self.construct_error = f"construct: {_one_line(exc)}"
             traceback.print_exc()
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        if self.decode is not None:
-            batch = decode_batch(batch, **self.decode)
+    def __call__(self, batch: dict[str, Any], mask: np.ndarray | None = None) -> dict[str, Any]:
+        """Score the batch's rows (only those ``mask`` selects, when given) and append this metric's columns."""
         n = len(batch["id"])
         two_afc = "dist_b" in batch
         scores = np.full(n, np.nan, dtype=np.float64)
@@ -143,6 +157,9 @@ class ScoreWith:
         else:
             groups: dict[tuple, list[int]] = {}
             for i in range(n):
+                if mask is not None and not mask[i]:
+                    errors[i] = "not asked"
+                    continue
                 decode_error = batch["decode_error"][i]
                 if isinstance(decode_error, str):  # Arrow may hand an all-null column back as NaN
                     errors[i] = decode_error
@@ -162,9 +179,6 @@ class ScoreWith:
         batch[column(self.metric, "node")] = np.array([self.node] * n, dtype=object)
         batch[column(self.metric, "started")] = np.full(n, started)
         batch[column(self.metric, "finished")] = np.full(n, finished)
-        if self.drop_images:
-            for key in ("dist", "ref", "dist_b"):
-                batch.pop(key, None)
         return batch
 
     def _score_rows(self, batch, key, rows, scores, errors, seconds) -> None:
@@ -188,6 +202,14 @@ class ScoreWith:
                 errors[row] = f"score: non-finite value {value}"
 
     def _forward(self, batch, key, rows) -> tuple[np.ndarray, float]:
+        if self.numpy_scoring:
+            start = time.perf_counter()
+            ref = [batch["ref"][i] for i in rows] if self.full_reference else None
+            values = np.asarray(self.model.score_numpy([batch[key][i] for i in rows], ref), dtype=np.float64)
+            elapsed = time.perf_counter() - start
+            if values.shape != (len(rows),):
+                raise RuntimeError(f"metric returned shape {values.shape} for {len(rows)} images")
+            return values, elapsed
         import torch
 
         def to_tensor(key: str) -> torch.Tensor:

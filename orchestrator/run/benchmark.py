@@ -1,39 +1,46 @@
-"""Run a benchmark request end to end: plan → Ray Data passes → committed cells → statistics → exports → MLflow.
+"""Run a benchmark request end to end: plan → sized pools → scheduled scoring with per-cell commits →
+statistics → exports → MLflow.
 
 Cells already committed under ``<out>/cells`` (same cell key) are not recomputed unless ``force``; a cell that
-was partly scored when the driver died resumes from its committed parts. A pass that fails (a metric actor
-dying repeatedly, say) is retried one metric at a time, so that one bad metric cannot take the others down; a
-metric that still fails is given up for this run, reported with its reason, and not committed.
+was partly scored when the driver died resumes from its committed parts. A metric whose actors keep dying is
+isolated (split out of a shared pool) and given up for this run with its reason, never committed; the rest of the
+matrix goes on, and every committed cell is written and logged whatever happens to the others.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from orchestrator.stats.analysis import analyse
 from orchestrator.results.export import leaderboard, write_results_csv, write_summary_csv
-from orchestrator.run.placement import Placement, place_in_waves, shared_actors
-from orchestrator.run.plan import Cell, DatasetPass, build_plan, describe_plan
-from orchestrator.run.outcome import BenchmarkResult
-from orchestrator.run.request import BenchmarkRequest
-from orchestrator.stats.correlation import Correlations, correlations, expected_sign, failure_reasons, throughput, two_afc_accuracy
 from orchestrator.results.files import write_text_atomic
-from orchestrator.results.store import CellStore, cell_frame, result_part
+from orchestrator.results.store import CellStore
+from orchestrator.results.summary import NUMERIC_COLUMNS, SummaryRow
 from orchestrator.results.tracking import dump_json, log_run, open_tracker_in_background, tracking_uri
+from orchestrator.run.cells import Cell
+from orchestrator.run.outcome import BenchmarkResult
+from orchestrator.run.plan import DatasetPass, Plan, build_plan, describe_plan
+from orchestrator.run.pools import ClusterShape
+from orchestrator.run.request import BenchmarkRequest
+from orchestrator.run.scoring import score_cells, size_run
+from orchestrator.stats.analysis import analyse
+from orchestrator.stats.cell import CellAnalysis, analyse_cell
+from orchestrator.stats.correlation import (Correlations, correlations, expected_sign, failure_reasons,
+                                            scored_rows, throughput, two_afc_accuracy)
 
 Echo = Callable[[str], None]
+log = logging.getLogger(__name__)
 
-#: Streamed results are committed to disk at least every ``request.checkpoint_every`` rows or this often.
-FLUSH_SECONDS = 10.0
+#: CPUs each cell-statistics task reserves (fits and a plot: light, and never in the scorers' way for long).
+ANALYSIS_TASK_CPUS = 0.25
+
 
 
 def _start_ray(address: str | None, echo: Echo) -> bool:
@@ -62,12 +69,29 @@ def _cluster_resources() -> tuple[float, float, float | None, list[float]]:
     return float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0)), memory, per_node
 
 
+def _dry_run_cluster(request: BenchmarkRequest) -> ClusterShape:
+    """The cluster a dry run plans for: ``--plan_cluster CPUS GPUS``, else this machine."""
+    if request.plan_cluster is not None:
+        cpus, gpus = request.plan_cluster
+        return ClusterShape(float(cpus), (float(gpus),) if gpus else ())
+    gpus = 0
+    if request.use_gpu:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return ClusterShape(float(os.cpu_count() or 1), (float(gpus),) if gpus else ())
+
+
 def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkResult:
     echo("Validating the metric × dataset matrix ...")
     plan = build_plan(request, echo)
     echo(describe_plan(plan))
     out = Path(request.out)
     if request.dry_run:
+        cluster = _dry_run_cluster(request)
+        sizing = size_run(plan, {p.dataset.key: list(p.cells) for p in plan.passes}, None, cluster)
+        echo(f"On {cluster.cpus:g} CPU(s) and {cluster.gpus:g} GPU(s) ({'given' if request.plan_cluster else 'this machine'}):")
+        echo(sizing.describe())
         echo("Dry run: nothing was scored.")
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
@@ -83,12 +107,11 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     result.cached = len(plan.cells) - result.computed
     echo(f"{result.cached} cell(s) cached, {result.computed} to run")
 
+    precomputed: dict[tuple[str, str], CellAnalysis] = {}
     if result.computed:
         started_ray = _start_ray(request.ray_address, echo)
         try:
-            for dataset_pass in plan.passes:
-                if pending[dataset_pass.dataset.key]:
-                    _run_cells(dataset_pass, pending[dataset_pass.dataset.key], request, store, result, echo)
+            precomputed = _score_pending(plan, pending, store, result, echo)
         finally:
             if started_ray:
                 import ray
@@ -102,14 +125,17 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
                 frame, row = store.load_committed(cell.key)
                 store.publish(cell.key, cell.dataset, cell.metric)
             else:
-                frame, row = None, _given_up_row(dataset_pass, cell, result.given_up.get(cell.key, "not run"))
+                frame, row = None, _given_up_row(dataset_pass, cell, result.given_up.get(cell.key, "not run")).as_dict()
             rows.append(row)
             frames[(cell.dataset, cell.metric)] = frame
     summary = pd.DataFrame(rows)
-    for column in ("plcc", "srcc", "krcc", "seconds_per_image", "images_per_second", "accuracy_2afc"):
+    for column in NUMERIC_COLUMNS:
+        if column not in summary:  # cells committed before the column existed
+            summary[column] = math.nan
         summary[column] = pd.to_numeric(summary[column], errors="raise").astype(float)  # JSON null → NaN
-    echo(f"Statistics: logistic fits, {request.bootstrap_resamples} bootstrap resamples, pairwise significance, plots")
-    summary = _with_analysis(out, summary, frames, request)
+    echo(f"Statistics: logistic fits ({len(precomputed)} made as cells committed), {request.bootstrap_resamples} "
+         "bootstrap resamples, pairwise significance, plots")
+    summary = _with_analysis(out, summary, frames, request, precomputed)
     result.summary = summary
     result.results_csv = Path(request.save_result_path) if request.save_result_path else out / "benchmark_results.csv"
     write_summary_csv(summary, out / "summary.csv")
@@ -124,13 +150,59 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     return result
 
 
-def _with_analysis(out: Path, summary: pd.DataFrame, frames: dict, request: BenchmarkRequest) -> pd.DataFrame:
+def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, result: BenchmarkResult,
+                   echo: Echo) -> dict[tuple[str, str], CellAnalysis]:
+    """Score the pending cells on the connected cluster; each cell's own statistics (fits, scatter plot) run on a
+    Ray task as it commits. Returns those statistics. A failure of the scheduler itself gives up the cells not
+    committed yet, with the reason, and keeps every committed one."""
+    import ray
+
+    cpus, gpus, memory, per_node = _cluster_resources()
+    cluster = ClusterShape(cpus, tuple(per_node) if per_node else (gpus,), memory)
+    analysis_task = ray.remote(num_cpus=ANALYSIS_TASK_CPUS)(analyse_cell)
+    analyses: dict[tuple[str, str], ray.ObjectRef] = {}
+    done_cells: list[str] = []
+
+    def cell_done(cell: Cell, row: SummaryRow | None, reason: str | None, frame: pd.DataFrame | None) -> None:
+        if row is None:
+            result.given_up[cell.key] = reason or "not run"
+            echo(f"  gave up {cell.label}: {reason}")
+            return
+        done_cells.append(cell.key)
+        echo(f"  committed {cell.label}: {row.n} scored, {row.n_failed} failed, SRCC {row.srcc:.4f} "
+             f"({len(done_cells)}/{result.computed} cells)")
+        if frame is not None and math.isnan(row.accuracy_2afc):
+            scored = scored_rows(frame)
+            analyses[(cell.dataset, cell.metric)] = analysis_task.remote(
+                scored["score"].to_numpy(dtype=float), scored["mos"].to_numpy(dtype=float),
+                f"{cell.metric} @ {cell.dataset}", row.srcc)
+
+    try:
+        score_cells(plan, pending, store, cluster, _summary_row, cell_done, echo)
+    except Exception as exc:  # the scheduler itself failed: keep every committed cell, say why
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        echo(f"Scoring stopped: {reason}")
+        for cells in pending.values():
+            for cell in cells:
+                if not store.is_committed(cell.key):
+                    result.given_up.setdefault(cell.key, f"gave up: {reason}")
+    made: dict[tuple[str, str], CellAnalysis] = {}
+    for key, ref in analyses.items():
+        try:
+            made[key] = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # made again on the driver with the rest of the statistics
+            log.warning("the statistics task of %s failed (%s); computing them on the driver", key, exc)
+    return made
+
+
+def _with_analysis(out: Path, summary: pd.DataFrame, frames: dict, request: BenchmarkRequest,
+                   precomputed: dict[tuple[str, str], CellAnalysis]) -> pd.DataFrame:
     """Fits, intervals, significance and plots for the correlation cells (2AFC cells have their accuracy)."""
     correlated = summary["accuracy_2afc"].isna()
     two_afc = {(r.dataset, r.metric) for r in summary[~correlated].itertuples()}
     analysed = analyse(
         out, summary[correlated].reset_index(drop=True), {k: v for k, v in frames.items() if k not in two_afc},
-        resamples=request.bootstrap_resamples, seed=request.seed,
+        resamples=request.bootstrap_resamples, seed=request.seed, precomputed=precomputed,
     ).summary
     if not two_afc:
         return analysed
@@ -140,153 +212,34 @@ def _with_analysis(out: Path, summary: pd.DataFrame, frames: dict, request: Benc
     return merged.iloc[sorted(range(len(merged)), key=rank.__getitem__)].reset_index(drop=True)
 
 
-def _run_cells(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkRequest, store: CellStore,
-               result: BenchmarkResult, echo: Echo) -> None:
-    """Score ``cells`` of one dataset in one pass; on failure, retry them one metric at a time."""
-    try:
-        _stream_into_store(dataset_pass, cells, request, store, echo, result.plan.overrides)
-    except Exception as exc:  # a pass-level failure (e.g. an actor that kept dying): isolate the culprit
-        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
-        if len(cells) > 1:
-            echo(f"The pass over {dataset_pass.dataset.key} failed ({reason}); retrying its metrics one at a time")
-            for cell in cells:
-                _run_cells(dataset_pass, [cell], request, store, result, echo)
-            return
-        cell = cells[0]
-        echo(f"Giving up {cell.label} for this run: {reason}")
-        result.given_up[cell.key] = f"gave up: {reason}"
-        return
-    for cell in cells:
-        frame = cell_frame(dataset_pass.manifest.table, store.load_parts(cell.key))
-        construct_errors = frame["error"].dropna()
-        construct_errors = construct_errors[construct_errors.str.startswith("construct:")]
-        if len(construct_errors):
-            # The metric itself could not be built: report it, but do not cache the failure.
-            result.given_up[cell.key] = construct_errors.iloc[0]
-            store.discard(cell.key)
-            echo(f"Giving up {cell.label}: {construct_errors.iloc[0]}")
-            continue
-        store.commit(cell.key, frame, _summary_row(dataset_pass, cell, frame))
-
-
-def _stream_into_store(dataset_pass: DatasetPass, cells: list[Cell], request: BenchmarkRequest, store: CellStore,
-                       echo: Echo, overrides) -> None:
-    """Score ``cells`` over one dataset: one read of it, or one per wave when their actors do not fit at once."""
-    cpus, gpus, memory, gpus_per_node = _cluster_resources()
-    own = {c.metric: overrides[c.metric] for c in cells if c.metric in overrides}
-    waves = place_in_waves(cells, cpus, gpus, request.use_gpu, request.num_workers, overrides=own,
-                           cluster_memory_bytes=memory, gpus_per_node=gpus_per_node)
-    if len(waves) > 1:
-        echo(f"{dataset_pass.dataset.key}: the actors of {len(cells)} metrics do not fit the cluster at once; "
-             f"scoring them in {len(waves)} waves, one read of the dataset each: "
-             + "; ".join(", ".join(c.metric for c in wave) for wave, _ in waves))
-    t0 = time.perf_counter()
-    scored = [
-        _stream_wave(dataset_pass, wave, placements, request, store, echo, f"{cpus:g} CPU / {gpus:g} GPU",
-                     shared_actors(placements, cpus, request.num_workers, own, memory))
-        for wave, placements in waves
-    ]
-    if any(scored):
-        echo(f"Scored {dataset_pass.dataset.key} in {time.perf_counter() - t0:.1f} s")
-
-
-def _stream_wave(dataset_pass: DatasetPass, cells: list[Cell], placements: list[Placement], request: BenchmarkRequest,
-                 store: CellStore, echo: Echo, cluster: str, shared: Placement | None) -> bool:
-    """One read of the dataset scored by ``cells``; returns False when every image was already committed."""
-    from orchestrator.run.execute import stream_pass  # imports Ray Data only when something is scored
-
-    manifest = dataset_pass.manifest.table
-    done = {cell.key: store.scored_ids(cell.key) for cell in cells}
-    complete = set.intersection(*done.values()) if done else set()
-    todo = manifest.filter(pc.invert(pc.is_in(manifest["id"], pa.array(sorted(complete), pa.int64()))))
-    if complete:
-        echo(f"Resuming {dataset_pass.dataset.key}: {len(complete)} image(s) already committed, {todo.num_rows} to score")
-    if todo.num_rows == 0:
-        return False
-    if shared is None:
-        actors = ", ".join(f"{p.metric}: {p.workers}×[{p.num_cpus:g} CPU, {p.num_gpus:g} GPU]" for p in placements)
-    else:
-        actors = (f"{shared.workers} shared actor(s) × [{shared.num_cpus:g} CPU, {shared.memory_mb} MB], each "
-                  f"holding all {len(cells)} metrics: more metrics than CPUs")
-    echo(f"Scoring {dataset_pass.dataset.key}: {todo.num_rows} images × {len(cells)} metric(s) on {cluster} ({actors})")
-    buffer: list[pd.DataFrame] = []
-    buffered, last_flush = 0, time.monotonic()
-
-    def flush() -> None:
-        nonlocal buffered, last_flush
-        if buffer:
-            batch = pd.concat(buffer, ignore_index=True)
-            for cell in cells:
-                part = result_part(batch, cell.metric)
-                part = part[~part["id"].isin(done[cell.key])]
-                if len(part):
-                    store.append_part(cell.key, part)
-        buffer.clear()
-        buffered, last_flush = 0, time.monotonic()
-
-    for batch in stream_pass(
-        todo, cells, placements, request.batch_size, dataset_pass.dataset.mode in ("FR", "2AFC"),
-        dataset_pass.dataset.augment.get("resize"), shared,
-    ):
-        buffer.append(batch)
-        buffered += len(batch)
-        if buffered >= request.checkpoint_every or time.monotonic() - last_flush >= FLUSH_SECONDS:
-            flush()
-    flush()
-    return True
-
-
 def _mos_lower_better(dataset_pass: DatasetPass) -> bool:
     return dataset_pass.dataset.lower_better and not dataset_pass.dataset.mos_normalize
 
 
-def _summary_row(dataset_pass: DatasetPass, cell: Cell, frame: pd.DataFrame) -> dict:
+def _summary_row(dataset_pass: DatasetPass, cell: Cell, frame: pd.DataFrame, estimated: float = math.nan) -> SummaryRow:
     two_afc = dataset_pass.dataset.mode == "2AFC"
     if two_afc:  # judgements, not opinion scores: the 2AFC accuracy replaces the correlations
         scored = int(frame["error"].isna().sum())
-        nan = float("nan")
-        corr = Correlations(scored, len(frame) - scored, nan, nan, nan, 0)
+        corr = Correlations(scored, len(frame) - scored, math.nan, math.nan, math.nan, 0)
     else:
         corr = correlations(frame)
     want = expected_sign(cell.spec.lower_better, _mos_lower_better(dataset_pass))
     seconds_per_image, images_per_second = throughput(frame)
-    return {
-        "metric": cell.metric,
-        "dataset": cell.dataset,
-        "split": dataset_pass.split,
-        "n": corr.n,
-        "n_failed": corr.n_failed,
-        "plcc": corr.plcc,
-        "srcc": corr.srcc,
-        "krcc": corr.krcc,
-        "sign_ok": corr.sign in (0, want),
-        "seconds_per_image": seconds_per_image,
-        "images_per_second": images_per_second,
-        "failure_reasons": failure_reasons(frame),
-        "mode": cell.spec.mode,
-        "options": dump_json(dict(cell.options)),
-        "cell_key": cell.key,
-        "accuracy_2afc": two_afc_accuracy(frame, cell.spec.lower_better) if two_afc else float("nan"),
-    }
+    return SummaryRow(
+        metric=cell.metric, dataset=cell.dataset, split=dataset_pass.split, n=corr.n, n_failed=corr.n_failed,
+        plcc=corr.plcc, srcc=corr.srcc, krcc=corr.krcc, sign_ok=corr.sign in (0, want),
+        seconds_per_image=seconds_per_image, images_per_second=images_per_second,
+        failure_reasons=failure_reasons(frame), mode=cell.spec.mode, options=dump_json(dict(cell.options)),
+        cell_key=cell.key, accuracy_2afc=two_afc_accuracy(frame, cell.spec.lower_better) if two_afc else math.nan,
+        estimated_seconds_per_image=estimated,
+    )
 
 
-def _given_up_row(dataset_pass: DatasetPass, cell: Cell, reason: str) -> dict:
-    nan = float("nan")
-    return {
-        "metric": cell.metric,
-        "dataset": cell.dataset,
-        "split": dataset_pass.split,
-        "n": 0,
-        "n_failed": dataset_pass.manifest.num_rows,
-        "plcc": nan,
-        "srcc": nan,
-        "krcc": nan,
-        "sign_ok": True,
-        "seconds_per_image": nan,
-        "images_per_second": nan,
-        "failure_reasons": f"{dataset_pass.manifest.num_rows}× {reason}",
-        "mode": cell.spec.mode,
-        "options": dump_json(dict(cell.options)),
-        "cell_key": cell.key,
-        "accuracy_2afc": nan,
-    }
+def _given_up_row(dataset_pass: DatasetPass, cell: Cell, reason: str) -> SummaryRow:
+    nan = math.nan
+    return SummaryRow(
+        metric=cell.metric, dataset=cell.dataset, split=dataset_pass.split, n=0,
+        n_failed=dataset_pass.manifest.num_rows, plcc=nan, srcc=nan, krcc=nan, sign_ok=True, seconds_per_image=nan,
+        images_per_second=nan, failure_reasons=f"{dataset_pass.manifest.num_rows}× {reason}", mode=cell.spec.mode,
+        options=dump_json(dict(cell.options)), cell_key=cell.key,
+    )

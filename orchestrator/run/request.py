@@ -34,6 +34,8 @@ class BenchmarkRequest:
     #: Ray address (``None``: the address in RAY_ADDRESS, else a new local cluster).
     ray_address: str | None = None
     tracking_uri: str | None = None
+    #: ``--dry-run`` plans for this cluster (CPUs, GPUs) instead of this machine.
+    plan_cluster: tuple[float, float] | None = None
     extra_tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -47,5 +49,7 @@ class BenchmarkRequest:
             raise ValueError(f"--checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if self.bootstrap_resamples < 1:
             raise ValueError(f"--bootstrap_resamples must be >= 1, got {self.bootstrap_resamples}")
+        if self.plan_cluster is not None and (min(self.plan_cluster) < 0 or self.plan_cluster[0] <= 0):
+            raise ValueError(f"--plan_cluster needs CPUS > 0 and GPUS >= 0, got {self.plan_cluster}")
         if not self.datasets:
             raise ValueError("at least one dataset is required")

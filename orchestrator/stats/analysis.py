@@ -17,12 +17,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from orchestrator.stats.bootstrap import CONFIDENCE, DEFAULT_RESAMPLES, PairedBootstrap, paired_bootstrap
-from orchestrator.stats.fits import FitResult, fit_logistic
+from orchestrator.stats.cell import CellAnalysis
+from orchestrator.stats.fits import FitResult, fit_both
 from orchestrator.stats.plots import heatmap_plot, ranking_plot, safe_name, scatter_plot
 from orchestrator.stats.significance import SIGNIFICANCE_COLUMNS, significance_table
 from orchestrator.stats.correlation import MIN_IMAGES, scored_rows
@@ -185,12 +187,16 @@ def analyse(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     method: str = "percentile",
+    precomputed: Mapping[tuple[str, str], CellAnalysis] | None = None,
 ) -> AnalysisResult:
     """Fits, intervals, significance and plots for every cell of ``summary``; see the module docstring.
 
     ``frames[(dataset, metric)]`` is the per-image table of each summary row (failed rows: non-null ``error``),
     or ``None`` for a cell that was not computed (it gets no fit, interval, comparison or scatter plot).
+    ``precomputed``: the cells whose fits and scatter plot were already made (:func:`analyse_cell`, as they
+    committed); the others are analysed here.
     """
+    precomputed = dict(precomputed or {})
     out = Path(out)
     missing = [(d, m) for d, m in zip(summary["dataset"], summary["metric"]) if (d, m) not in frames]
     if missing:
@@ -205,8 +211,10 @@ def analyse(
         score, mos = scored["score"].to_numpy(dtype=float), scored["mos"].to_numpy(dtype=float)
         if (dataset, metric) in absent:
             fits[(dataset, metric)] = [_not_computed("4pl"), _not_computed("5pl")]
+        elif (dataset, metric) in precomputed:
+            fits[(dataset, metric)] = list(precomputed[(dataset, metric)].fits)
         else:
-            fits[(dataset, metric)] = [fit_logistic(score, mos, "4pl"), fit_logistic(score, mos, "5pl")]
+            fits[(dataset, metric)] = fit_both(score, mos)
         extra[(dataset, metric)] = _fit_columns(fits[(dataset, metric)])
         for fit in fits[(dataset, metric)]:
             if not fit.ok:
@@ -224,7 +232,7 @@ def analyse(
     enriched["tied_with_best"] = enriched["tied_with_best"].astype("boolean")
     significance = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SIGNIFICANCE_COLUMNS)
 
-    plots = _plots(out, enriched, frames, fits, absent)
+    plots = _plots(out, enriched, frames, fits, absent, precomputed)
     significance_csv = out / SIGNIFICANCE_CSV
     write_text_atomic(significance.to_csv(index=False, float_format="%.10g"), significance_csv)
     settings = {"resamples": resamples, "seed": seed, "method": method, "confidence": CONFIDENCE,
@@ -245,19 +253,24 @@ def _plots(
     frames: dict[tuple[str, str], pd.DataFrame],
     fits: dict[tuple[str, str], list[FitResult]],
     absent: set[tuple[str, str]],
+    precomputed: Mapping[tuple[str, str], CellAnalysis],
 ) -> list[PlotFile]:
     root = out / PLOTS_DIR
     plots = []
     for row in summary.itertuples(index=False):
         if (row.dataset, row.metric) in absent:
             continue
-        scored = scored_rows(frames[(row.dataset, row.metric)])
         path = cell_plot_path(out, row.dataset, row.metric)
+        plots.append(PlotFile(path, (row.dataset, row.metric), "scatter"))
+        if (row.dataset, row.metric) in precomputed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(precomputed[(row.dataset, row.metric)].scatter_png)
+            continue
+        scored = scored_rows(frames[(row.dataset, row.metric)])
         scatter_plot(
             path, scored["score"].to_numpy(dtype=float), scored["mos"].to_numpy(dtype=float),
             fits[(row.dataset, row.metric)], f"{row.metric} @ {row.dataset}", row.srcc,
         )  # fmt: skip
-        plots.append(PlotFile(path, (row.dataset, row.metric), "scatter"))
     plots.append(PlotFile(heatmap_plot(root / HEATMAP_PNG, summary), None, "heatmap"))
     for dataset, group in summary.groupby("dataset", sort=False):
         path = root / f"ranking_{safe_name(dataset)}.png"

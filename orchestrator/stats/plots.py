@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,10 @@ def _new_figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _save(figure: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _save(figure: Figure, path: Path | BinaryIO) -> Path | BinaryIO:
+    """Write the PNG to ``path`` (its folder made as needed) or into a binary buffer."""
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
     return path
 
@@ -43,8 +46,8 @@ def _fmt(value: float) -> str:
 
 
 def scatter_plot(
-    path: Path, score: np.ndarray, mos: np.ndarray, fits: list[FitResult], title: str, srcc: float
-) -> Path:
+    path: Path | BinaryIO, score: np.ndarray, mos: np.ndarray, fits: list[FitResult], title: str, srcc: float
+) -> Path | BinaryIO:
     """Score vs MOS, one point per scored image, with every successful fit drawn over the score range."""
     figure = _new_figure(5.5, 4.2)
     ax = figure.add_subplot()

@@ -159,7 +159,8 @@ def test_every_classical_fr_metric_fills_its_cells_on_the_demo(ray_cluster, demo
         BenchmarkRequest(metrics=names, datasets=("demo",), out=tmp_path, batch_size=3, limit=6, bootstrap_resamples=20),
         said.append,
     )
-    assert any("shared actor(s)" in line for line in said), said
+    pools = [line for line in said if line.startswith("Pools: ")]
+    assert pools and pools[0].startswith(f"Pools: 1 for {len(names)} metric(s)"), said  # one shared pool
     summary = pd.read_csv(result.out / "summary.csv").set_index("metric")
     assert sorted(summary.index) == sorted(names)
     assert (summary["n"] == 6).all() and (summary["n_failed"] == 0).all(), summary[["n", "n_failed"]]

@@ -43,8 +43,6 @@ def job_runtime_env(tracking_uri: str, home: Path, weights: Path) -> dict:
             "IQABENCH_DATA_ROOT": str(home / "datasets"),
             "TORCH_HOME": str(weights),
             "HF_HOME": str(weights / "hf"),
-            # Start every actor of a pool before the first batch (and fail, not hang, when they cannot start).
-            "RAY_DATA_DEFAULT_WAIT_FOR_MIN_ACTORS_S": "300",
         }
     }
 

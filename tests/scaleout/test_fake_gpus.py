@@ -1,7 +1,10 @@
-"""GPU packing on a real Ray cluster with 4 fake GPUs (in a subprocess: the session cluster has none).
+"""The scheduler on a Ray cluster with 4 fake GPUs (in a subprocess: the session cluster has none).
 
-Test-only metrics declare 0.25, 0.5 and 1 GPU; :func:`orchestrator.placement.place` chooses the actors and the
-probe starts them with ``Placement.ray_options()``; each actor reports the GPU ids and shares Ray gave it.
+Three test-only metrics declare 0.25, 0.5 and 1 GPU and score three FR datasets through the real
+:func:`orchestrator.run.benchmark.run_benchmark`. Each construction of a metric records where Ray placed it, so
+the test sees that every actor got its declared share on one device, that no GPU was oversubscribed by actors
+alive at the same time, and that datasets share actors: each actor builds its model once per run, not once per
+dataset.
 """
 
 from __future__ import annotations
@@ -16,30 +19,69 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from orchestrator.run.placement import MIB
 
+from ..orchestrator.conftest import demo_root, make_fr_dataset  # noqa: F401 (a fixture)
 from .cluster import REPO, kill_group, pids_using
+from .gpu_stand_ins import ENV, MEMORY_MB, SECONDS_PER_IMAGE, SHARES
 
-pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(400)]
 
-PROBE = Path(__file__).with_name("fake_gpu_probe.py")
-SHARES = {"small": 0.25, "half": 0.5, "whole": 1.0}
-MEMORY_MB = 100
+DATASETS = {"fa": 24, "fb": 16, "fc": 8}
+DRIVER = """
+import json, sys, ray
+from pathlib import Path
+from orchestrator.run.benchmark import run_benchmark
+from orchestrator.run.request import BenchmarkRequest
+config = json.loads(sys.argv[1])
+ray.init(num_cpus=8, num_gpus=4, include_dashboard=False, _temp_dir=config["temp_dir"], log_to_driver=False)
+try:
+    result = run_benchmark(BenchmarkRequest(metrics=tuple(config["metrics"]), datasets=tuple(config["datasets"]),
+                           data_opt=Path(config["data_opt"]), out=Path(config["out"]), use_gpu=True, batch_size=4,
+                           bootstrap_resamples=10))
+    print("DRIVER-RESULT " + json.dumps({"given_up": result.given_up, "computed": result.computed}), flush=True)
+finally:
+    ray.shutdown()
+"""
 
 
 @pytest.fixture(scope="module")
-def probe() -> dict:
+def run(tmp_path_factory, demo_root) -> dict:
+    import yaml
+
+    root = tmp_path_factory.mktemp("fake-gpus")
+    entries = {}
+    for name, count in DATASETS.items():
+        data = make_fr_dataset(root / name, demo_root, count)
+        entries[name] = {"name": name, "type": "GeneralFRDataset", "dataroot_target": str(data / "dist"),
+                         "dataroot_ref": str(data / "ref"), "meta_info_file": str(data / "meta.csv")}
+    (root / "opt.yml").write_text(yaml.safe_dump(entries))
+    constructions = root / "constructions"
+    constructions.mkdir()
+    # What `iqabench efficiency` would have measured: the stand-ins' true costs, at the demo's image size.
+    from PIL import Image
+
+    with Image.open(next((root / "fa" / "dist").iterdir())) as image:
+        pixels = image.size[0] * image.size[1]
+    measured = {name: {"seconds_per_image": {"cuda": seconds}, "load_seconds": 0.2, "at_pixels": pixels}
+                for name, seconds in SECONDS_PER_IMAGE.items()}
+    (root / "resources.json").write_text(json.dumps({"version": 1, "metrics": measured}))
     temp_dir = tempfile.mkdtemp(prefix="iqs-gpu-", dir="/tmp")
-    config = {"gpus": 4, "cpus": 8, "temp_dir": temp_dir, "data": "half",
-              "metrics": {m: [share, MEMORY_MB] for m, share in SHARES.items()}}
+    config = {"temp_dir": temp_dir, "metrics": list(SHARES), "datasets": list(DATASETS),
+              "data_opt": str(root / "opt.yml"), "out": str(root / "out")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, str(PROBE), json.dumps(config)], env=env, cwd=REPO, text=True,
+    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO),
+               IQABENCH_METRIC_PLUGINS="tests.scaleout.gpu_stand_ins", MLFLOW_TRACKING_URI="",
+               IQABENCH_RESOURCES=str(root / "resources.json"),
+               **{ENV: str(constructions)})
+    env.pop("MLFLOW_TRACKING_URI")
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(config)], env=env, cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        output, _ = proc.communicate(timeout=240)
+        output, _ = proc.communicate(timeout=360)
     finally:
         kill_group(proc.pid, grace=5)
         for pid in pids_using(temp_dir):  # anything of this cluster that outlived ray.shutdown()
@@ -48,49 +90,40 @@ def probe() -> dict:
             except ProcessLookupError:
                 pass
         shutil.rmtree(temp_dir, ignore_errors=True)
-    lines = [line for line in output.splitlines() if line.startswith("PROBE-RESULT ")]
+    lines = [line for line in output.splitlines() if line.startswith("DRIVER-RESULT ")]
     assert proc.returncode == 0 and lines, output[-5000:]
-    return json.loads(lines[-1][len("PROBE-RESULT "):])
+    records = [json.loads(p.read_text()) for p in constructions.glob("*.json")]
+    return {"driver": json.loads(lines[-1][len("DRIVER-RESULT "):]), "records": records, "out": root / "out",
+            "output": output}
 
 
-def test_placement_asks_for_the_declared_shares(probe):
-    placements = {p["metric"]: p for p in probe["placements"]}
-    assert probe["cluster"]["GPU"] == 4.0
-    # 8 CPUs over 3 metrics: at most 2 actors each; 2×(0.25 + 0.5 + 1) = 3.5 GPUs fit on 4.
-    assert {m: p["workers"] for m, p in placements.items()} == {"small": 2, "half": 2, "whole": 2}
-    for metric, share in SHARES.items():
-        assert placements[metric]["ray_options"]["num_gpus"] == share
-        assert placements[metric]["ray_options"]["memory"] == MEMORY_MB * MIB
+def test_every_cell_is_scored(run):
+    assert run["driver"] == {"given_up": {}, "computed": 9}, run["output"][-3000:]
+    summary = pd.read_csv(run["out"] / "summary.csv")
+    assert len(summary) == 9 and (summary["n_failed"] == 0).all()
+    assert dict(zip(summary["dataset"], summary["n"])) == DATASETS
 
 
-def test_each_actor_got_its_share_and_no_gpu_is_oversubscribed(probe):
-    actors = probe["actors"]
-    assert sorted(a["metric"] for a in actors) == sorted(m for m in SHARES for _ in range(2))
-    load: dict[str, float] = defaultdict(float)
-    holders: dict[str, set[str]] = defaultdict(set)
-    for actor in actors:
-        share = SHARES[actor["metric"]]
-        assert actor["assigned"]["GPU"] == pytest.approx(share)
-        assert actor["assigned"]["memory"] == MEMORY_MB * MIB
-        # A fractional or single-GPU share is one device, and both Ray APIs agree on which.
-        assert len(actor["gpu_ids"]) == 1 and actor["gpu_ids"] == actor["accelerator_ids"]
-        gpu = actor["gpu_ids"][0]
-        assert gpu in {"0", "1", "2", "3"}
-        load[gpu] += share
-        holders[gpu].add(actor["actor_id"])
-    assert all(total <= 1.0 + 1e-9 for total in load.values()), dict(load)
-    assert sum(load.values()) == pytest.approx(3.5) and sum(load.values()) <= 4
-    whole_gpus = [a["gpu_ids"][0] for a in actors if a["metric"] == "whole"]
-    assert len(set(whole_gpus)) == 2  # each whole-GPU actor has a device of its own ...
-    assert all(holders[g] == {a["actor_id"] for a in actors if a["gpu_ids"] == [g]} and len(holders[g]) == 1
-               for g in whole_gpus)  # ... shared with no one
-    # The four fractional actors (2×0.25 + 2×0.5 = 1.5 GPUs) share the two remaining devices.
-    fractional = {a["gpu_ids"][0] for a in actors if a["metric"] != "whole"}
-    assert fractional.isdisjoint(whole_gpus) and len(fractional) == 2
+def test_datasets_share_actors_each_model_is_built_once_per_actor(run):
+    by_actor = defaultdict(list)
+    for record in run["records"]:
+        by_actor[record["actor_id"]].append(record["metric"])
+    assert by_actor, run["output"][-3000:]
+    # One construction per actor (a reload per dataset would give three), and far fewer than actors × datasets.
+    assert all(len(metrics) == 1 for metrics in by_actor.values()), by_actor
+    per_metric = defaultdict(int)
+    for metrics in by_actor.values():
+        per_metric[metrics[0]] += 1
+    assert set(per_metric) == set(SHARES)
+    # The cheapest metric's work fits one actor: it scored all three datasets with one model, loaded once.
+    assert per_metric["gpu_small"] == 1, per_metric
 
 
-def test_ray_data_actor_pool_takes_the_same_options(probe):
-    stage = probe["data_stage"]
-    assert stage["rows"] == 16
-    assert len(stage["actors"]) >= 1
-    assert all(len(ids.split(",")) == 1 and ids in {"0", "1", "2", "3"} for ids in stage["gpu_ids"])
+def test_each_actor_got_its_declared_share_on_one_device(run):
+    for record in run["records"]:
+        share = SHARES[record["metric"]]
+        assert record["assigned"]["GPU"] == pytest.approx(share)
+        assert record["assigned"]["memory"] == MEMORY_MB * MIB
+        assert len(record["gpu_ids"]) == 1 and record["gpu_ids"][0] in {"0", "1", "2", "3"}
+    whole = [r for r in run["records"] if r["metric"] == "gpu_whole"]
+    assert len(whole) >= 2  # the costliest metric got several actors (work-proportional sizing)

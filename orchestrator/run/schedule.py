@@ -1,0 +1,407 @@
+"""The scheduler: every dataset's images through metric actors that load their model once per run.
+
+How a run flows:
+
+- The rows still to score (every dataset, resumed cells without their committed rows) are cut into blocks of one
+  dataset each, and the datasets' blocks are interleaved in proportion to their sizes, so that every pool sees
+  the same mix of work from start to end.
+- A block is read and decoded once, by a CPU task, when the first pool needs it; its decoded images stay in Ray's
+  object store until every pool that scores any of its rows has scored them (a bounded window: a pool that runs
+  far ahead of the slowest one waits). Each pool takes the blocks it has rows in, in order, independently of the
+  other pools, so a fast metric never waits for a slow one and no pool drains between datasets.
+- Pools are sized and grown by :func:`orchestrator.run.pools.grow` from the work they have left — estimated
+  first, then measured from the scored blocks. A pool whose work is done stops its actors at once, and their
+  GPUs, CPUs and memory go to the pools still working (and to pools that did not fit at first).
+- An actor that dies is restarted by Ray (bounded) and its block is given again; a pool whose actors keep dying
+  is split into one pool per metric when it holds several, else given up with the reason.
+
+Results come back per block (scores only, never images) through ``on_rows``; nothing waits for a dataset's end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from metrics.registry import module_of
+from orchestrator.results.columns import RESULT_FIELDS, column
+from orchestrator.run.pools import ClusterShape, Held, PoolSpec, grow
+from orchestrator.run.placement import MIB
+
+log = logging.getLogger(__name__)
+
+#: CPUs each read + decode task reserves.
+DECODE_TASK_CPUS = 0.25
+#: A dead actor is restarted this many times by Ray; a pool whose actors die more often than this is split/given up.
+ACTOR_MAX_RESTARTS = 2
+#: Calls in flight per actor: one running, one waiting, so that an actor never idles between blocks.
+CALLS_PER_ACTOR = 2
+#: A pool whose actors have not started after this long (resources that never free up) is given up.
+WAIT_FOR_ACTORS_S = 600.0
+#: Most rows in one block (a model still sees ``batch_size`` images at a time).
+MAX_BLOCK_ROWS = 64
+#: Blocks each actor of the run should get at least, so that pools fill and drain in small steps.
+BLOCKS_PER_ACTOR = 8
+#: How often the pools are resized from measured rates.
+REBALANCE_EVERY_S = 5.0
+#: Blocks a pool must have scored before its measured rate replaces the estimate.
+MEASURED_AFTER_BLOCKS = 2
+
+OnRows = Callable[[int, str, pd.DataFrame], None]
+
+
+@dataclass
+class DatasetWork:
+    """One dataset's rows still to score: the manifest rows and, per metric, which of them it must score."""
+
+    index: int
+    rows: pa.Table
+    masks: dict[str, np.ndarray]
+    decode: dict[str, Any]
+    pixels: float = 1.0
+
+
+@dataclass
+class Block:
+    index: int
+    dataset: int
+    rows: pa.Table
+    masks: dict[str, np.ndarray]
+    decode: dict[str, Any]
+
+
+@dataclass
+class PoolState:
+    spec: PoolSpec
+    queue: deque[int]
+    estimate_per_row: float
+    actors: list[Any] = field(default_factory=list)
+    inflight: dict[Any, int] = field(default_factory=dict)  # actor index -> calls in flight
+    ready_at: dict[int, float] = field(default_factory=dict)
+    started_at: dict[int, float] = field(default_factory=dict)
+    deaths: int = 0
+    blocks_done: int = 0
+    rows_done: int = 0
+    busy_seconds: float = 0.0
+    rows_total: int = 0
+    given_up: str | None = None
+    load_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def per_row(self) -> float:
+        if self.blocks_done >= MEASURED_AFTER_BLOCKS and self.rows_done:
+            return self.busy_seconds / self.rows_done
+        return self.estimate_per_row
+
+    @property
+    def live_actors(self) -> list[int]:
+        return [i for i, a in enumerate(self.actors) if a is not None]
+
+
+def block_rows(total_rows: int, batch_size: int, actors: int) -> int:
+    """Rows per block: whole model batches, at most :data:`MAX_BLOCK_ROWS` unless one batch is larger, and few
+    enough that each actor gets about :data:`BLOCKS_PER_ACTOR` blocks."""
+    batch_size = max(1, batch_size)
+    wanted = min(MAX_BLOCK_ROWS, math.ceil(total_rows / (BLOCKS_PER_ACTOR * max(1, actors))))
+    return max(1, math.ceil(wanted / batch_size)) * batch_size
+
+
+def make_blocks(work: list[DatasetWork], rows_per_block: int) -> list[Block]:
+    """Every dataset cut into blocks, interleaved in proportion to the datasets' sizes."""
+    keyed = []
+    for item in work:
+        n = item.rows.num_rows
+        count = math.ceil(n / rows_per_block)
+        for j in range(count):
+            start = j * rows_per_block
+            stop = min(n, start + rows_per_block)
+            masks = {m: mask[start:stop] for m, mask in item.masks.items() if mask[start:stop].any()}
+            if masks:
+                keyed.append(((j + 0.5) / count, item.index, item.rows.slice(start, stop - start), masks, item.decode))
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    return [Block(i, d, rows, masks, decode) for i, (_, d, rows, masks, decode) in enumerate(keyed)]
+
+
+class Scheduler:
+    """Runs blocks through pools on the connected Ray cluster (see the module docstring)."""
+
+    def __init__(self, work: list[DatasetWork], pools: list[PoolSpec], cluster: ClusterShape, batch_size: int,
+                 options: dict[str, dict[str, Any]], on_rows: OnRows,
+                 on_progress: Callable[["Scheduler"], None] | None = None) -> None:
+        self.cluster = cluster
+        self.batch_size = batch_size
+        self.options = options
+        self.on_rows = on_rows
+        self.on_progress = on_progress
+        total_rows = sum(w.rows.num_rows for w in work)
+        self.blocks = make_blocks(work, block_rows(total_rows, batch_size, max(1, int(cluster.gpus * 4 or cluster.cpus))))
+        self.held = Held()
+        self.pools: dict[str, PoolState] = {}
+        for spec in pools:
+            self._add_pool(spec)
+        self.decoded: dict[int, Any] = {}
+        self.consumers: dict[int, set[str]] = {}
+        for name, pool in self.pools.items():
+            for b in pool.queue:
+                self.consumers.setdefault(b, set()).add(name)
+        self.calls: dict[Any, tuple[str, int, int]] = {}  # result ref -> (pool, actor index, block)
+        self.readies: dict[Any, tuple[str, int]] = {}
+        self.given_up: dict[str, str] = {}  # metric -> reason
+        self.started = time.monotonic()
+        self.rows_scored = 0
+        self.max_decoded = max(16, 4 * CALLS_PER_ACTOR * max(1, int(cluster.gpus * 4 or cluster.cpus)))
+
+    # ------------------------------------------------------------------ pools
+    def _add_pool(self, spec: PoolSpec) -> None:
+        queue = deque(b.index for b in self.blocks if any(m in b.masks for m in spec.metrics))
+        rows = sum(self._block_rows(self.blocks[b], spec) for b in queue)
+        per_row = spec.work_seconds / rows if rows else 0.0
+        self.pools[spec.name] = PoolState(spec, queue, per_row, rows_total=rows)
+
+    @staticmethod
+    def _block_rows(block: Block, spec: PoolSpec) -> int:
+        """Rows of ``block`` that at least one metric of the pool scores."""
+        selected = np.zeros(block.rows.num_rows, dtype=bool)
+        for m in spec.metrics:
+            if m in block.masks:
+                selected |= block.masks[m]
+        return int(selected.sum())
+
+    def _remaining(self) -> dict[str, float]:
+        return {name: (pool.rows_total - pool.rows_done) * pool.per_row if pool.given_up is None else 0.0
+                for name, pool in self.pools.items()}
+
+    def _workers(self) -> dict[str, int]:
+        return {name: len(pool.live_actors) for name, pool in self.pools.items()}
+
+    def _rebalance(self) -> None:
+        specs = [p.spec for p in self.pools.values() if p.given_up is None and p.queue]
+        for name in grow(specs, self._workers(), self._remaining(), self.held, self.cluster):
+            self._start_actor(self.pools[name])
+
+    def _start_actor(self, pool: PoolState) -> None:
+        import ray
+
+        from orchestrator.run.actors import PoolActor
+
+        spec = pool.spec
+        stages = [{"metric": m, "options": dict(self.options.get(m, {})), "device": spec.device,
+                   "batch_size": self.batch_size, "num_threads": spec.threads, "module": module_of(m)}
+                  for m in spec.metrics]
+        resources: dict[str, Any] = {"num_cpus": spec.num_cpus, "memory": int(spec.memory_mb) * MIB}
+        if spec.num_gpus > 0:
+            resources["num_gpus"] = spec.num_gpus
+        actor = ray.remote(PoolActor).options(**resources, max_restarts=ACTOR_MAX_RESTARTS, max_task_retries=0,
+                                              name=None).remote(stages)
+        index = len(pool.actors)
+        pool.actors.append(actor)
+        pool.inflight[index] = 0
+        pool.started_at[index] = time.monotonic()
+        self.readies[actor.ready.remote()] = (spec.name, index)
+        log.debug("started an actor of %s (%d now)", spec.name, len(pool.live_actors))
+
+    def _stop_actor(self, pool: PoolState, index: int) -> None:
+        import ray
+
+        actor = pool.actors[index]
+        if actor is None:
+            return
+        ray.kill(actor, no_restart=True)
+        pool.actors[index] = None
+        self.held.remove(pool.spec)
+
+    # ------------------------------------------------------------------ blocks
+    def _decoded(self, block: Block) -> Any:
+        import ray
+
+        from orchestrator.run.actors import decode_batch
+
+        ref = self.decoded.get(block.index)
+        if ref is None:
+            columns = [c for c in ("id", "dist_path", "ref_path", "dist_b_path") if c in block.rows.column_names]
+            batch = {c: block.rows[c].to_numpy(zero_copy_only=False) for c in columns}
+            ref = ray.remote(decode_batch).options(num_cpus=DECODE_TASK_CPUS).remote(batch, **block.decode)
+            self.decoded[block.index] = ref
+        return ref
+
+    def _may_decode(self, pool: PoolState, block: int) -> bool:
+        if block in self.decoded or len(self.decoded) < self.max_decoded:
+            return True
+        fronts = [p.queue[0] for p in self.pools.values() if p.queue and p.given_up is None]
+        return bool(fronts) and block <= min(fronts)  # the slowest pool always moves on
+
+    def _dispatch(self) -> None:
+        for pool in self.pools.values():
+            if pool.given_up is not None:
+                continue
+            for index in pool.live_actors:
+                while pool.queue and pool.inflight[index] < CALLS_PER_ACTOR and self._may_decode(pool, pool.queue[0]):
+                    b = pool.queue.popleft()
+                    block = self.blocks[b]
+                    masks = {m: block.masks[m] for m in pool.spec.metrics if m in block.masks}
+                    ref = pool.actors[index].score.remote(self._decoded(block), masks)
+                    self.calls[ref] = (pool.spec.name, index, b)
+                    pool.inflight[index] += 1
+                if not pool.queue and pool.inflight[index] == 0:
+                    self._stop_actor(pool, index)  # nothing left for it: free its resources now
+
+    def _consumed(self, pool_name: str, b: int) -> None:
+        waiting = self.consumers.get(b)
+        if waiting is None:
+            return
+        waiting.discard(pool_name)
+        if not waiting:
+            self.consumers.pop(b, None)
+            self.decoded.pop(b, None)
+
+    def _deliver(self, pool: PoolState, b: int, result: dict[str, Any]) -> None:
+        block = self.blocks[b]
+        ids = np.asarray(result["id"])
+        busy = 0.0
+        for metric in pool.spec.metrics:
+            mask = block.masks.get(metric)
+            if mask is None or column(metric, "score") not in result:
+                continue
+            part = pd.DataFrame({"id": ids[mask]})
+            for what in RESULT_FIELDS:
+                part["node_id" if what == "node" else what] = np.asarray(result[column(metric, what)])[mask]
+            part["error"] = [e if isinstance(e, str) else None for e in part["error"]]
+            started, finished = result[column(metric, "started")], result[column(metric, "finished")]
+            if len(started):
+                busy += float(np.max(finished) - np.min(started))
+            self.on_rows(block.dataset, metric, part)
+        rows = self._block_rows(block, pool.spec)
+        pool.rows_done += rows
+        pool.blocks_done += 1
+        pool.busy_seconds += busy
+        self.rows_scored += rows
+
+    def _failed(self, pool: PoolState, index: int, b: int, exc: BaseException) -> None:
+        pool.deaths += 1
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        log.warning("%s: an actor failed on a block (%s); %d failure(s) so far", pool.spec.name, reason, pool.deaths)
+        pool.queue.appendleft(b)
+        if pool.deaths <= ACTOR_MAX_RESTARTS:
+            return
+        for i in pool.live_actors:
+            self._stop_actor(pool, i)
+        for ref, (name, _, lost) in list(self.calls.items()):
+            if name == pool.spec.name:  # its calls still in flight are given again too
+                self.calls.pop(ref)
+                pool.queue.append(lost)
+        pool.queue = deque(sorted(set(pool.queue)))
+        if len(pool.spec.metrics) > 1:
+            log.warning("%s: its actors keep dying; scoring its metrics one pool each to find the culprit",
+                        pool.spec.name)
+            pool.given_up = "split"
+            for metric in pool.spec.metrics:
+                share = pool.spec.work_seconds / len(pool.spec.metrics)
+                single = PoolSpec(metric, (metric,), pool.spec.num_cpus, pool.spec.num_gpus,
+                                  max(1, pool.spec.memory_mb // len(pool.spec.metrics)), pool.spec.threads,
+                                  pool.spec.load_seconds / len(pool.spec.metrics), share)
+                self._add_pool(single)
+                # only what this pool had not delivered yet
+                undelivered = set(pool.queue)
+                self.pools[metric].queue = deque(x for x in self.pools[metric].queue if x in undelivered)
+                self.pools[metric].rows_total = sum(self._block_rows(self.blocks[x], single)
+                                                    for x in self.pools[metric].queue)
+                for x in self.pools[metric].queue:
+                    self.consumers.setdefault(x, set()).add(metric)
+        else:
+            pool.given_up = reason
+            self.given_up[pool.spec.metrics[0]] = f"gave up: {reason}"
+            log.warning("Giving up %s for this run: %s", pool.spec.name, reason)
+        for x in list(pool.queue):
+            self._consumed(pool.spec.name, x)
+        pool.queue.clear()
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> dict[str, str]:
+        """Score every block; returns the metrics given up, with their reasons."""
+        import ray
+
+        self._rebalance()
+        last_rebalance = last_progress = time.monotonic()
+        while self.calls or any(p.queue and p.given_up is None for p in self.pools.values()):
+            self._dispatch()
+            if not self.calls and not self.readies:
+                if not any(p.live_actors for p in self.pools.values() if p.queue and p.given_up is None):
+                    self._rebalance()
+                    if not self.calls and not any(p.live_actors for p in self.pools.values()):
+                        stuck = [p.spec.name for p in self.pools.values() if p.queue and p.given_up is None]
+                        raise RuntimeError(f"no actor of {', '.join(stuck)} fits the cluster "
+                                           f"({self.cluster.cpus:g} CPU, {self.cluster.gpus:g} GPU)")
+                    continue
+            waiting = list(self.calls) + list(self.readies)
+            done, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
+            for ref in done:
+                if ref in self.readies:
+                    name, index = self.readies.pop(ref)
+                    pool = self.pools[name]
+                    try:
+                        info = ray.get(ref)
+                        pool.load_seconds.append(float(info["load_seconds"]))
+                        pool.ready_at[index] = time.monotonic()
+                    except Exception as exc:  # the actor died while loading: its calls fail and count
+                        log.debug("%s: actor %d failed to start (%s)", name, index, exc)
+                    continue
+                name, index, b = self.calls.pop(ref)
+                pool = self.pools[name]
+                pool.inflight[index] = max(0, pool.inflight.get(index, 1) - 1)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # an actor death or a broken call: the block is given again
+                    self._failed(pool, index, b, exc)
+                    continue
+                self._deliver(pool, b, result)
+                self._consumed(name, b)
+                if not pool.queue and pool.inflight.get(index, 0) == 0:
+                    self._stop_actor(pool, index)
+                    self._rebalance()
+            now = time.monotonic()
+            self._check_stuck(now)
+            if now - last_rebalance >= REBALANCE_EVERY_S:
+                self._rebalance()
+                last_rebalance = now
+            if self.on_progress is not None and now - last_progress >= 1.0:
+                self.on_progress(self)
+                last_progress = now
+        for pool in self.pools.values():
+            for index in pool.live_actors:
+                self._stop_actor(pool, index)
+        return dict(self.given_up)
+
+    def _check_stuck(self, now: float) -> None:
+        for pool in self.pools.values():
+            if pool.given_up is not None or not pool.live_actors or pool.ready_at:
+                continue
+            oldest = min(pool.started_at[i] for i in pool.live_actors)
+            if now - oldest > WAIT_FOR_ACTORS_S:
+                self._failed(pool, pool.live_actors[0], pool.queue[0] if pool.queue else 0,
+                             TimeoutError(f"no actor started within {WAIT_FOR_ACTORS_S:.0f} s"))
+
+    # ------------------------------------------------------------------ reporting
+    def eta_seconds(self) -> float:
+        """Seconds left if every pool keeps its current actors and measured rate."""
+        left = []
+        for name, pool in self.pools.items():
+            k = len(pool.live_actors)
+            if pool.given_up is None and k:
+                left.append((pool.rows_total - pool.rows_done) * pool.per_row / k)
+        return max(left) if left else 0.0
+
+    def pool_report(self) -> list[dict[str, Any]]:
+        """Per pool: estimated and measured seconds per row, actors, rows, load seconds."""
+        return [{"pool": name, "metrics": list(p.spec.metrics), "estimated_seconds_per_row": p.estimate_per_row,
+                 "measured_seconds_per_row": (p.busy_seconds / p.rows_done) if p.rows_done else float("nan"),
+                 "actors_started": len(p.actors), "rows": p.rows_done,
+                 "load_seconds": (sum(p.load_seconds) / len(p.load_seconds)) if p.load_seconds else float("nan")}
+                for name, p in self.pools.items()]

@@ -1,0 +1,265 @@
+"""Scoring a plan's pending cells: the cost model sizes the pools, the scheduler streams every dataset through
+them, and each cell is committed the moment its last image comes back.
+
+:func:`size_run` is what ``--dry-run`` prints (pools, actors, predicted time); :func:`score_cells` runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from orchestrator.efficiency.measured_resources import load_measured_resources
+from orchestrator.results.store import CellStore, cell_frame
+from orchestrator.results.summary import SummaryRow
+from orchestrator.run.cells import Cell
+from orchestrator.run.cost import MetricCost, metric_cost, typical_pixels
+from orchestrator.run.placement import PlacementError
+from orchestrator.run.plan import DatasetPass, Plan
+from orchestrator.run.pools import (ClusterShape, MetricDemand, PoolSpec, Prediction, check_fits, make_pools,
+                                    predict)
+from orchestrator.run.schedule import DatasetWork, Scheduler
+
+log = logging.getLogger(__name__)
+
+#: Streamed results are committed to disk at least every ``request.checkpoint_every`` rows or this often.
+FLUSH_SECONDS = 10.0
+
+#: Told of each cell as it ends: its summary row and table, or why it has none.
+CellDone = Callable[[Cell, SummaryRow | None, str | None, pd.DataFrame | None], None]
+
+
+@dataclass
+class RunSizing:
+    """The pools of a run, what one image costs each metric on each dataset, and the predicted schedule."""
+
+    pools: list[PoolSpec]
+    prediction: Prediction
+    costs: dict[str, MetricCost]
+    #: (dataset key, metric) → estimated seconds per image.
+    per_image: dict[tuple[str, str], float]
+    work: list[DatasetWork] = field(default_factory=list)
+
+    def describe(self) -> str:
+        p = self.prediction
+        lines = [f"Pools: {len(self.pools)} for {sum(len(x.metrics) for x in self.pools)} metric(s); predicted "
+                 f"scoring time {_clock(p.makespan)} (lower bound {_clock(p.lower_bound)}, efficiency "
+                 f"{p.lower_bound / p.makespan if p.makespan else 1:.2f})"]
+        for pool in sorted(self.pools, key=lambda x: -x.work_seconds):
+            costs = ", ".join(f"{self.costs[m].seconds_per_image:.3g} s/img ({self.costs[m].source})" for m in pool.metrics[:3])
+            lines.append(f"  {pool.name[:60]:<60} {p.initial_workers.get(pool.name, 0)}→{p.peak_workers.get(pool.name, 0)} "
+                         f"actor(s) × [{pool.num_cpus:g} CPU, {pool.num_gpus:g} GPU, {pool.memory_mb} MB]; "
+                         f"work {_clock(pool.work_seconds)} on one actor; {costs}")
+        if p.deferred:
+            lines.append(f"  waiting for room at first (start as others finish): {', '.join(p.deferred)}")
+        return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, s = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{s:02d}" if hours else f"{minutes}:{s:02d}"
+
+
+def _pending_rows(dataset_pass: DatasetPass, cells: list[Cell], store: CellStore) -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """The manifest rows some of ``cells`` still need, and per metric which of them it needs."""
+    table = dataset_pass.manifest.table
+    ids = table["id"]
+    masks = {}
+    for cell in cells:
+        done = store.scored_ids(cell.key)
+        masks[cell.metric] = ~pc.is_in(ids, pa.array(sorted(done), pa.int64())).to_numpy(zero_copy_only=False) \
+            if done else np.ones(table.num_rows, dtype=bool)
+    needed = np.zeros(table.num_rows, dtype=bool)
+    for mask in masks.values():
+        needed |= mask
+    keep = np.flatnonzero(needed)
+    return table.take(pa.array(keep)), {m: mask[keep] for m, mask in masks.items()}
+
+
+def size_run(plan: Plan, pending: dict[str, list[Cell]], store: CellStore | None, cluster: ClusterShape,
+             echo: Callable[[str], None] | None = None) -> RunSizing:
+    """Pools and predicted schedule for the ``pending`` cells (by dataset key) on ``cluster``; ``store``: the
+    rows a killed run committed are left out (and ``echo`` says so)."""
+    request = plan.request
+    measured = load_measured_resources()
+    costs: dict[str, MetricCost] = {}
+    per_image: dict[tuple[str, str], float] = {}
+    work_seconds: dict[str, float] = {}
+    resources = {}
+    work: list[DatasetWork] = []
+    for index, dataset_pass in enumerate(plan.passes):
+        cells = pending.get(dataset_pass.dataset.key, [])
+        if not cells:
+            continue
+        if store is not None:
+            rows, masks = _pending_rows(dataset_pass, cells, store)
+            left = sum(int(m.sum()) for m in masks.values())
+            full = dataset_pass.manifest.num_rows * len(cells)
+            if left < full and echo is not None:
+                echo(f"Resuming {dataset_pass.dataset.key}: {full - left} image score(s) already committed, "
+                     f"{left} to score")
+        else:
+            rows = dataset_pass.manifest.table
+            masks = {c.metric: np.ones(rows.num_rows, dtype=bool) for c in cells}
+        resize = dataset_pass.dataset.augment.get("resize")
+        paths = rows["dist_path"].to_pylist() if rows.num_rows else []
+        pixels = typical_pixels(paths, resize)
+        work.append(DatasetWork(index, rows, masks, {"resize": resize, "with_ref": dataset_pass.dataset.mode in ("FR", "2AFC")},
+                                pixels))
+        factor = 2 if dataset_pass.dataset.mode == "2AFC" else 1  # both candidates are scored
+        for cell in cells:
+            r = plan.resources(cell)
+            on_gpu = request.use_gpu and r.num_gpus > 0
+            resources[cell.metric] = (r, on_gpu)
+            cost = costs.setdefault(cell.metric, metric_cost(cell.spec, "cuda" if on_gpu else "cpu",
+                                                             measured.get(cell.metric)))
+            per_image[(dataset_pass.dataset.key, cell.metric)] = cost.seconds_for(pixels) * factor
+            work_seconds[cell.metric] = work_seconds.get(cell.metric, 0.0) + \
+                int(masks[cell.metric].sum()) * cost.seconds_for(pixels) * factor
+    demands = []
+    for metric, (r, on_gpu) in resources.items():
+        override = plan.overrides.get(metric)
+        fixed = override.workers if override is not None and override.workers is not None else request.num_workers
+        demands.append(MetricDemand(metric, r.num_cpus, r.num_gpus if on_gpu else 0.0, r.memory_mb,
+                                    costs[metric].load_seconds, work_seconds[metric], fixed))
+    if request.use_gpu and cluster.gpus <= 0:
+        raise PlacementError("--use_gpu was given but the Ray cluster has no GPU")
+    pools = make_pools(demands, cluster)
+    check_fits(pools, cluster)
+    return RunSizing(pools, predict(pools, cluster), costs, per_image, work)
+
+
+class CellCommitter:
+    """Buffers each cell's streamed rows, appends them to the store in parts, and commits a cell (its table and
+    summary row) as soon as its last image has come back."""
+
+    def __init__(self, plan: Plan, pending: dict[str, list[Cell]], store: CellStore, sizing: RunSizing,
+                 checkpoint_every: int, summary_row: Callable[[DatasetPass, Cell, pd.DataFrame, float], SummaryRow],
+                 on_done: CellDone) -> None:
+        self.plan = plan
+        self.store = store
+        self.sizing = sizing
+        self.checkpoint_every = checkpoint_every
+        self.summary_row = summary_row
+        self.on_done = on_done
+        self.cells: dict[tuple[int, str], Cell] = {}
+        self.expected: dict[str, int] = {}
+        self.received: dict[str, int] = {}
+        self.buffers: dict[str, list[pd.DataFrame]] = {}
+        self.last_flush = time.monotonic()
+        self.passes = {}
+        for item in sizing.work:
+            dataset_pass = plan.passes[item.index]
+            self.passes[item.index] = dataset_pass
+            for cell in pending[dataset_pass.dataset.key]:
+                self.cells[(item.index, cell.metric)] = cell
+                self.expected[cell.key] = int(item.masks[cell.metric].sum())
+                self.received[cell.key] = 0
+                self.buffers[cell.key] = []
+        self.committed: set[str] = set()
+
+    def start(self) -> None:
+        """Commit the cells a killed run left complete (every image scored, not committed)."""
+        for (index, _), cell in self.cells.items():
+            if self.expected[cell.key] == 0:
+                self._commit(index, cell)
+
+    def rows(self, index: int, metric: str, part: pd.DataFrame) -> None:
+        cell = self.cells[(index, metric)]
+        self.buffers[cell.key].append(part)
+        self.received[cell.key] += len(part)
+        if self.received[cell.key] >= self.expected[cell.key]:
+            self._flush(cell.key)
+            self._commit(index, cell)
+        elif sum(len(p) for p in self.buffers[cell.key]) >= self.checkpoint_every:
+            self._flush(cell.key)
+
+    def tick(self) -> None:
+        """Flush every buffer at least every :data:`FLUSH_SECONDS` (what a killed driver can lose)."""
+        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+            for key in self.buffers:
+                self._flush(key)
+            self.last_flush = time.monotonic()
+
+    def _flush(self, key: str) -> None:
+        if self.buffers[key]:
+            self.store.append_part(key, pd.concat(self.buffers[key], ignore_index=True))
+            self.buffers[key] = []
+
+    def _commit(self, index: int, cell: Cell) -> None:
+        if cell.key in self.committed:
+            return
+        self.committed.add(cell.key)
+        dataset_pass = self.passes[index]
+        frame = cell_frame(dataset_pass.manifest.table, self.store.load_parts(cell.key))
+        construct = frame["error"].dropna()
+        construct = construct[construct.str.startswith("construct:")]
+        if len(construct):  # the metric itself could not be built: report it, never cache it
+            self.store.discard(cell.key)
+            self.on_done(cell, None, construct.iloc[0], None)
+            return
+        estimate = self.sizing.per_image.get((dataset_pass.dataset.key, cell.metric), float("nan"))
+        row = self.summary_row(dataset_pass, cell, frame, estimate)
+        self.store.commit(cell.key, frame, row.as_dict())
+        self.on_done(cell, row, None, frame)
+
+    def finish(self, given_up: dict[str, str]) -> None:
+        """Flush what is buffered; cells of metrics given up stay uncommitted (their parts resume a rerun)."""
+        for key in self.buffers:
+            self._flush(key)
+        for (index, metric), cell in self.cells.items():
+            if cell.key in self.committed:
+                continue
+            reason = given_up.get(metric)
+            if reason is None and self.received[cell.key] >= self.expected[cell.key]:
+                self._commit(index, cell)
+            else:
+                self.on_done(cell, None, reason or "not run: results missing", None)
+
+
+def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cluster: ClusterShape,
+                summary_row: Callable[[DatasetPass, Cell, pd.DataFrame, float], SummaryRow], on_done: CellDone,
+                echo: Callable[[str], None]) -> RunSizing:
+    """Score every pending cell on the connected Ray cluster; ``on_done`` hears of each cell as it ends."""
+    request = plan.request
+    sizing = size_run(plan, pending, store, cluster, echo)
+    echo(sizing.describe())
+    committer = CellCommitter(plan, pending, store, sizing, request.checkpoint_every, summary_row, on_done)
+    committer.start()
+    total_rows = sum(sum(int(m.sum()) for m in w.masks.values()) for w in sizing.work)
+    options = {cell.metric: dict(cell.options) for cells in pending.values() for cell in cells}
+    state = {"last": 0.0}
+
+    def progress(scheduler: Scheduler) -> None:
+        committer.tick()
+        now = time.monotonic()
+        if now - state["last"] < 10.0:
+            return
+        state["last"] = now
+        scored = sum(committer.received.values())
+        echo(f"  progress: {scored}/{total_rows} image scores ({100 * scored / max(total_rows, 1):.0f} %), "
+             f"{len(committer.committed)}/{len(committer.cells)} cells, elapsed {_clock(now - scheduler.started)}, "
+             f"ETA {_clock(scheduler.eta_seconds())}")
+
+    started = time.perf_counter()
+    scheduler = Scheduler(sizing.work, sizing.pools, cluster, request.batch_size, options, committer.rows, progress)
+    given_up = scheduler.run() if sizing.work else {}
+    committer.finish(given_up)
+    elapsed = time.perf_counter() - started
+    echo(f"Scored {total_rows} image score(s) in {_clock(elapsed)} (predicted {_clock(sizing.prediction.makespan)})")
+    for line in scheduler.pool_report():
+        log.info("pool %s: estimated %.4g s/row, measured %.4g s/row, %d actor(s) started, load %.3g s",
+                 line["pool"], line["estimated_seconds_per_row"], line["measured_seconds_per_row"],
+                 line["actors_started"], line["load_seconds"])
+    return sizing

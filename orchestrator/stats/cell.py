@@ -1,0 +1,30 @@
+"""The statistics of one cell that need no other cell: its 4PL and 5PL fits and its scatter plot. The driver runs
+them as each cell commits (on Ray tasks, overlapping the scoring of the other cells), so that only what compares
+cells (intervals, significance, run plots) is left for the end of a run."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from orchestrator.stats.fits import FitResult, fit_both
+from orchestrator.stats.plots import scatter_plot
+
+
+@dataclass(frozen=True)
+class CellAnalysis:
+    fits: list[FitResult]
+    #: The scatter plot (score vs MOS with the fitted curves), as PNG bytes.
+    scatter_png: bytes
+
+
+def analyse_cell(score: np.ndarray, mos: np.ndarray, title: str, srcc: float) -> CellAnalysis:
+    """Fit both logistics to the cell's scored images and draw its scatter plot."""
+    score = np.asarray(score, dtype=float)
+    mos = np.asarray(mos, dtype=float)
+    fits = fit_both(score, mos)
+    buffer = io.BytesIO()
+    scatter_plot(buffer, score, mos, fits, title, srcc)
+    return CellAnalysis(fits, buffer.getvalue())
