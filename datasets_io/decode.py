@@ -22,6 +22,8 @@ MAX_PIXELS = 200_000_000
 #: Modes in which Pillow hands over 16-bit samples (``I`` is read as 16-bit data: values 0..65535).
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I;16BS", "I;16LS", "I"})
 _UINT16_MAX = 65535
+#: Raw-mode endings of 16 bits per sample (``RGB;16B`` and the like; ``BGR;16`` is 16 bits per *pixel*).
+_SIXTEEN_BIT_RAW_SUFFIXES = (";16B", ";16L", ";16N")
 
 
 class ImageDecodeError(ValueError):
@@ -80,7 +82,8 @@ def decode_image(data: bytes, name: str = "<bytes>") -> DecodedImage:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageDecodeError(name, f"{image.width}×{image.height} exceeds {MAX_PIXELS} pixels")
-            sixteen = image.mode in SIXTEEN_BIT_MODES or any(";16" in m for m in _rawmodes(image))
+            rawmodes = _rawmodes(image)
+            sixteen = image.mode in SIXTEEN_BIT_MODES or any(m.endswith(_SIXTEEN_BIT_RAW_SUFFIXES) for m in rawmodes)
             image.load()
             if image.mode in SIXTEEN_BIT_MODES:
                 array = _sixteen_bit_rgb(image, name)

@@ -374,7 +374,8 @@ def directory_usage(*folders: str | None) -> tuple[int, int]:
 
 
 __all__ = [
-    "ARCHIVES", "DEFAULT_DATASETS_REPO", "ExtractLimits", "archive_layout", "DEFAULT_METAINFO_REPO", "ChecksumMismatchError", "DatasetStatus",
+    "ARCHIVES", "DEFAULT_DATASETS_REPO", "DEFAULT_METAINFO_REPO", "ChecksumMismatchError", "DatasetStatus",
     "DownloadError", "HubSource", "LockFile", "MissingDatasetError", "dataset_status", "default_root",
-    "directory_usage", "download_dataset", "ensure_downloaded", "missing_message", "offline",
+    "directory_usage", "download_dataset", "ensure_downloaded", "missing_message", "offline", "ExtractLimits",
+    "archive_layout",
 ]  # fmt: skip

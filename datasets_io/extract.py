@@ -36,6 +36,7 @@ import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterable, Iterator
 
@@ -50,6 +51,7 @@ TAR_OVERHEAD_PER_MEMBER = 4096
 STAGING_PREFIX = ".extract-"
 REPLACED_PREFIX = ".replaced-"
 MARKER_PREFIX = ".extracting-"
+_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
 
 class UnsafeArchiveError(ValueError):
@@ -171,6 +173,9 @@ def _zip_type_error(archive: str, info: zipfile.ZipInfo) -> UnsafeArchiveError |
         return _refuse_type(archive, info.filename, "not a file or folder")
     if info.flag_bits & 0x1:
         return UnsafeArchiveError(f"{archive}: member {info.filename!r} is encrypted")
+    if info.compress_type not in _ZIP_METHODS:
+        return UnsafeArchiveError(f"{archive}: member {info.filename!r} uses unsupported compression "
+                                  f"method {info.compress_type}")
     return None
 
 
@@ -184,30 +189,37 @@ class _Checker:
         self.allowance = limits.total_allowance(os.path.getsize(archive))
         self.members: list[_Member] = []
         self.declared = 0
+        self.seen = 0
         self._files: set[PurePosixPath] = set()
 
-    def add(self, member: _Member) -> None:
-        if len(self.members) >= self.limits.max_members:
+    def add(self, name: str, type_error: UnsafeArchiveError | None, is_dir: bool, size: int,
+            compressed: int | None, opener: Callable[[], IO[bytes]]) -> None:
+        """Check one member (its header only) and keep it for the second pass."""
+        self.seen += 1
+        if self.seen > self.limits.max_members:
             raise UnsafeArchiveError(f"{self.archive}: more than {self.limits.max_members} members (limit max_members)")
-        if not member.rel.parts:
-            if member.is_dir:  # "./": the destination itself
+        rel = _check_name(self.archive, name)
+        if type_error is not None:
+            raise type_error
+        if not rel.parts:
+            if is_dir:  # "./": the destination itself
                 return
-            raise UnsafeArchiveError(f"{self.archive}: member {member.name!r} has an empty path")
+            raise UnsafeArchiveError(f"{self.archive}: member {name!r} has an empty path")
         if self.layout is not None:
-            self.layout.check(self.archive, member.rel, member.is_dir)
-        if not member.is_dir:
-            if member.rel in self._files:
-                raise UnsafeArchiveError(f"{self.archive}: member {member.name!r} appears twice")
-            self._files.add(member.rel)
-            if member.compressed is not None and member.size > self.limits.ratio_allowance(member.compressed):
+            self.layout.check(self.archive, rel, is_dir)
+        if not is_dir:
+            if rel in self._files:
+                raise UnsafeArchiveError(f"{self.archive}: member {name!r} appears twice")
+            self._files.add(rel)
+            if compressed is not None and size > self.limits.ratio_allowance(compressed):
                 raise UnsafeArchiveError(
-                    f"{self.archive}: member {member.name!r} declares {member.size} bytes from {member.compressed} "
-                    f"compressed (ratio above max_ratio {self.limits.max_ratio:g})"
+                    f"{self.archive}: member {name!r} declares {size} bytes from {compressed} compressed (ratio "
+                    f"above max_ratio {self.limits.max_ratio:g})"
                 )
-            self.declared += member.size
+            self.declared += size
             if self.declared > self.allowance:
                 raise _too_large(self.archive, self.limits, self.allowance)
-        self.members.append(member)
+        self.members.append(_Member(rel, name, is_dir, size, compressed, opener))
 
 
 def _too_large(archive: str, limits: ExtractLimits, allowance: int) -> UnsafeArchiveError:
@@ -294,13 +306,30 @@ def _make_folder(archive: str, staging: str, rel: PurePosixPath, name: str) -> s
             os.mkdir(path, 0o755)
         except FileExistsError:
             if not stat.S_ISDIR(os.lstat(path).st_mode):
-                raise UnsafeArchiveError(f"{archive}: member {name!r} needs folder {part!r}, a file of that name") from None
+                raise UnsafeArchiveError(
+                    f"{archive}: member {name!r} needs a folder {part!r} where the archive has a file"
+                ) from None
     if not _inside(staging, path):
         raise UnsafeArchiveError(f"{archive}: member {name!r} would land outside the archive")
     return path
 
 
-def _copy_member(archive: str, member: _Member, target: str, budget: "_Budget") -> None:
+@dataclass
+class _Budget:
+    """The bytes an extraction may still write (total size and overall ratio), counted while streaming."""
+
+    archive: str
+    limits: ExtractLimits
+    allowance: int
+    spent: int = 0
+
+    def spend(self, n: int) -> None:
+        self.spent += n
+        if self.spent > self.allowance:
+            raise _too_large(self.archive, self.limits, self.allowance)
+
+
+def _copy_member(archive: str, member: _Member, target: str, budget: _Budget) -> None:
     """Copy the member's data into a new file at ``target``, counting the bytes as they stream."""
     cap = member.size
     if member.compressed is not None:
@@ -320,21 +349,6 @@ def _copy_member(archive: str, member: _Member, target: str, budget: "_Budget") 
                 )
             budget.spend(len(chunk))
             dst.write(chunk)
-
-
-@dataclass
-class _Budget:
-    """The bytes an extraction may still write (total size and overall ratio), counted while streaming."""
-
-    archive: str
-    limits: ExtractLimits
-    allowance: int
-    spent: int = 0
-
-    def spend(self, n: int) -> None:
-        self.spent += n
-        if self.spent > self.allowance:
-            raise _too_large(self.archive, self.limits, self.allowance)
 
 
 def _write_members(checker: _Checker, staging: str, progress: bool) -> None:
@@ -359,16 +373,20 @@ def _check_free_space(archive: str, staging: str, needed: int) -> None:
 
 # --------------------------------------------------------------------------------------------- tar and zip
 def _scan_tar(archive: str, tar: tarfile.TarFile, checker: _Checker) -> None:
+    """The first pass over a tar: headers only, one at a time (so a refusal comes before reading the rest)."""
     while (info := tar.next()) is not None:
-        error = _tar_type_error(archive, info)
-        rel = _check_name(archive, info.name)
-        if error is not None:
-            raise error
-        checker.add(_Member(rel, info.name, info.isdir(), info.size if info.isfile() else 0, None,
-                            lambda info=info: tar.extractfile(info)))
+        checker.add(info.name, _tar_type_error(archive, info), info.isdir(), info.size if info.isfile() else 0,
+                    None, partial(tar.extractfile, info))
 
 
-def _extract_tar(archive: str, staging: str, limits: ExtractLimits, layout: ArchiveLayout | None, progress: bool) -> None:
+def _open_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, archive: str) -> _BoundedReader:
+    """A zip member's data, read errors reported as format errors, never more than its declared size."""
+    return _BoundedReader(zf.open(info), info.file_size, archive, "zip archive")
+
+
+def _extract_tar(
+    archive: str, staging: str, limits: ExtractLimits, layout: ArchiveLayout | None, progress: bool
+) -> None:
     cap = limits.max_total_bytes + limits.max_members * TAR_OVERHEAD_PER_MEMBER
     stream = _BoundedReader(_decompressed(archive), cap, archive, "tar archive")
     try:
@@ -383,18 +401,16 @@ def _extract_tar(archive: str, staging: str, limits: ExtractLimits, layout: Arch
         stream.close()
 
 
-def _extract_zip(archive: str, staging: str, limits: ExtractLimits, layout: ArchiveLayout | None, progress: bool) -> None:
+def _extract_zip(
+    archive: str, staging: str, limits: ExtractLimits, layout: ArchiveLayout | None, progress: bool
+) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             checker = _Checker(archive, limits, layout)
             for info in zf.infolist():
-                rel = _check_name(archive, info.filename)
-                error = _zip_type_error(archive, info)
-                if error is not None:
-                    raise error
-                opener = lambda info=info: _BoundedReader(zf.open(info), info.file_size, archive, "zip archive")
-                checker.add(_Member(rel, info.filename, info.is_dir(), 0 if info.is_dir() else info.file_size,
-                                    info.compress_size, opener))
+                checker.add(info.filename, _zip_type_error(archive, info), info.is_dir(),
+                            0 if info.is_dir() else info.file_size, info.compress_size,
+                            partial(_open_zip_member, zf, info, archive))
             _check_free_space(archive, staging, checker.declared)
             _write_members(checker, staging, progress)
     except zipfile.BadZipFile as exc:

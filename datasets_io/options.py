@@ -171,7 +171,7 @@ def load_options_file(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DatasetOptionError(f"{p}: dataset option file is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise DatasetOptionError(f"{p}: dataset option file is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     return parse_options_text(text, str(p), effective_data_root(data_root))
 
 

@@ -123,7 +123,8 @@ def _unpickle(data: bytes, source: str, num_rows: int | None) -> Any:
         raise SplitFileError(f"{source}: nested too deeply to be a split file") from exc
     except SplitFileError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
+            OverflowError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SplitFileError(f"{source}: not a plain-data split pickle ({message[:200]})") from exc
 

@@ -3,6 +3,7 @@ field, never a traceback from deep inside."""
 
 from __future__ import annotations
 
+import pickle
 import string
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from datasets_io.meta import MetaInfoError, rows_for
 from datasets_io.options import parse_options_text
 from datasets_io.spec import DATASET_KINDS, DatasetOptionError, DatasetSpec
+from datasets_io.splits import SplitFileError, loads_split_dict
 from jobs.cli import main
 
 FIELDS = ["name", "type", "dataroot_target", "dataroot_ref", "meta_info_file", "split_index", "split_file", "phase",
@@ -112,3 +114,26 @@ def test_cli_arguments_never_traceback(tmp_path_factory, capsys, argv):
     assert code in (0, 2)
     if code == 2:
         assert "iqabench bench: error:" in captured.err
+
+
+SPLIT_SEED = pickle.dumps({1: {"train": [0, 1, 2], "val": [3], "test": [4, 5]}, "official": {"test": [5, 0]}},
+                          protocol=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(range(6)), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
+       st.integers(0, 200))
+def test_damaged_split_pickles_are_refused_cleanly(protocol, edits, cut):
+    """Any byte-level damage to a split pickle: a valid split dict or one SplitFileError naming the source."""
+    data = bytearray(pickle.dumps(pickle.loads(SPLIT_SEED), protocol=protocol))
+    for position, value in edits:
+        data[position % len(data)] = value
+    data = bytes(data[: len(data) - cut % len(data)])
+    try:
+        splits = loads_split_dict(data, "s.pkl", num_rows=6)
+    except SplitFileError as exc:
+        assert str(exc).startswith("s.pkl: ") and "\n" not in str(exc)
+        return
+    for phases in splits.values():
+        for rows in phases.values():
+            assert all(isinstance(r, int) and 0 <= r < 6 for r in rows)
