@@ -91,33 +91,40 @@ def decode_image(data: bytes, name: str = "<bytes>") -> DecodedImage:
                 # An RGB image is read as it is: ``convert("RGB")`` would only copy it (a sixth of the decode time).
                 rgb = image if image.mode == "RGB" else image.convert("RGB")
                 array = np.asarray(rgb, dtype=np.uint8)
+    except ImageDecodeError:
+        raise
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(name, "cannot decode (not a recognised image format)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        if isinstance(exc, ImageDecodeError):
-            raise
         raise ImageDecodeError(name, f"cannot decode ({type(exc).__name__}: {exc})") from exc
     return DecodedImage(np.ascontiguousarray(array), 16 if sixteen else 8)
 
 
 def decode_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode one image (any format Pillow reads) to a contiguous uint8 H×W×3 RGB array."""
+    """Decode one image (any format Pillow reads) to a contiguous uint8 H×W×3 RGB array.
+
+    Every image a benchmark reads, local or remote, is decoded through this function.
+    """
     return decode_image(data, name).pixels
 
 
-def read_decoded(path: str | Path) -> DecodedImage:
-    """Read and decode the image at ``path`` (a missing file is an :class:`ImageDecodeError`)."""
-    p = Path(path)
+def _file_bytes(path: Path) -> bytes:
     try:
-        data = p.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        raise ImageDecodeError(str(p), f"cannot read ({exc.strerror or exc})") from exc
-    return decode_image(data, str(p))
+        raise ImageDecodeError(str(path), f"cannot read ({exc.strerror or exc})") from exc
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read and decode the image at ``path`` to a uint8 H×W×3 RGB array."""
-    return read_decoded(path).pixels
+    """Read and decode the image at ``path`` (a missing file is an :class:`ImageDecodeError`)."""
+    p = Path(path)
+    return decode_bytes(_file_bytes(p), str(p))
+
+
+def read_decoded(path: str | Path) -> DecodedImage:
+    """:func:`read_image` with the file's sample depth (for ``iqabench datasets verify``)."""
+    p = Path(path)
+    return decode_image(_file_bytes(p), str(p))
 
 
 def resize_shorter_side(image: np.ndarray, size: int) -> np.ndarray:
