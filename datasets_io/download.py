@@ -164,12 +164,17 @@ class LockFile:
 
 
 # ------------------------------------------------------------------------------------------------------- status
-def _top_entry(root: Path, path: str) -> str | None:
+def _under_root(root: Path, path: str) -> Path | None:
+    """``path`` relative to ``root``, or None when it lies outside."""
     try:
-        rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
     except ValueError:
         return None
-    return rel.parts[0] if rel.parts else None
+
+
+def _top_entry(root: Path, path: str) -> str | None:
+    rel = _under_root(root, path)
+    return rel.parts[0] if rel is not None and rel.parts else None
 
 
 def archive_layout(spec: DatasetSpec, root: Path) -> ArchiveLayout:
@@ -178,8 +183,7 @@ def archive_layout(spec: DatasetSpec, root: Path) -> ArchiveLayout:
     meta_files = [f for f in (spec.meta_info_file, spec.split_file) if f]
     reserved = {LOCK_FILE, DOWNLOADS_DIR} | {_top_entry(root, f) for f in meta_files}
     folders = {_top_entry(root, f) for f in (spec.dataroot_target, spec.dataroot_ref) if f}
-    files = {Path(os.path.abspath(f)).relative_to(os.path.abspath(root)).as_posix() for f in meta_files
-             if _top_entry(root, f) is not None}
+    files = {rel.as_posix() for f in meta_files if (rel := _under_root(root, f)) is not None and rel.parts}
     return ArchiveLayout(
         owner=spec.key,
         folders=frozenset(n for n in folders - reserved if n is not None and not n.startswith(".")),
