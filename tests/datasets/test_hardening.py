@@ -10,6 +10,7 @@ import os
 import pickle
 import struct
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ from builders import (
 from datasets_io.decode import ImageDecodeError, decode_bytes, decode_image, im2uint8
 from datasets_io.download import LOCK_FILE, DownloadError, ensure_downloaded
 from datasets_io.extract import (
+    GIB,
+    ArchiveFormatError,
     ArchiveLayout,
     ExtractLimits,
     ForeignEntryError,
@@ -200,6 +203,36 @@ def test_zip_bomb_is_refused_by_its_declared_ratio_before_writing(tmp_path: Path
     assert snapshot(tmp_path) == {**before, "root": ("dir",)}
 
 
+def _zip_declaring(size: int, real: int) -> bytes:
+    """A zip of one deflated member of ``real`` zero bytes whose central directory declares ``size`` bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("A/zeros.png", bytes(real))
+    data = bytearray(buffer.getvalue())
+    central = data.index(b"PK\x01\x02")
+    data[central + 24 : central + 28] = struct.pack("<I", size)  # uncompressed size
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "declared, limits, error, needle",
+    [
+        (0xFFFF_FFFE, None, UnsafeArchiveError, "declares 4294967294 bytes"),  # 4 GiB from a few KB: ratio
+        (0xFFFF_FFFE, ExtractLimits(max_total_bytes=GIB, max_ratio=1e9), UnsafeArchiveError, "extracts to more than"),
+        (1000, None, ArchiveFormatError, "not a readable zip archive"),  # the data is more than declared
+    ],
+    ids=["ratio", "size", "liar"],
+)
+def test_zip_headers_are_checked_and_not_trusted_alone(tmp_path: Path, declared, limits, error, needle) -> None:
+    root = tmp_path / "root"
+    archive = _write(tmp_path / "bomb.zip", _zip_declaring(declared, real=4 * MIB))
+    before = snapshot(tmp_path)
+    with pytest.raises(error) as exc:
+        extract_archive(archive, root, limits=limits)
+    one_line(exc, "bomb.zip", needle)
+    assert snapshot(tmp_path) == {**before, "root": ("dir",)}
+
+
 def test_tar_bomb_header_is_counted_while_streaming(tmp_path: Path) -> None:
     """A pax header of 8 MiB (tarfile would read it whole) is cut off at the decompressed-stream cap."""
     root = tmp_path / "root"
@@ -249,7 +282,7 @@ def test_download_flags_bound_the_extraction(hub, tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert err.startswith("iqabench datasets: error: ") and "csiq.tgz: extracts to more than 1073 bytes" in err
-    assert not (root / "CSIQ").exists() and not list(root.glob(".extract-*"))
+    assert {p.name for p in root.iterdir()} <= {".downloads", ".iqabench-download.lock", LOCK_FILE, "meta_info"}
     assert main(["download", "csiq", "--root", str(root), "--no-progress", "--max-members", "50",
                  "--max-ratio", "1000"]) == 0
     with pytest.raises(SystemExit):
@@ -406,12 +439,14 @@ def test_oversized_option_yaml_is_refused_before_parsing(tmp_path: Path, capsys:
     from jobs.datasets import main
 
     opt = _sparse(tmp_path / "opt.yml", MAX_OPTION_FILE_BYTES + 1)
+    before = snapshot(tmp_path)
     with pytest.raises(DatasetOptionError) as exc:
         load_options_file(opt)
     one_line(exc, str(opt), "exceeds the limit", "16 MiB")
     assert main(["list", "--data_opt", str(opt), "--root", str(tmp_path / "data")]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"iqabench datasets: error: {opt}: dataset option file of") and "Traceback" not in err
+    assert snapshot(tmp_path) == before
     small = _write(tmp_path / "small.yml", b"x" * 100)
     with pytest.raises(DatasetOptionError) as exc:  # the bound is a parameter
         load_options_file(small, max_bytes=50)
