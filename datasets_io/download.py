@@ -29,10 +29,10 @@ from typing import Any
 from filelock import FileLock
 
 from datasets_io.catalog import resolve_dataset
+from datasets_io.errors import DownloadError
 from datasets_io.extract import (
     ArchiveLayout,
     ExtractLimits,
-    ForeignEntryError,
     extract_archive,
     pending_extraction,
     remove_stale_staging,
@@ -69,10 +69,6 @@ ARCHIVES: dict[str, str] = {
     "gfiqa": "gfiqa-20k.tgz",
     "cgfiqa": "CGFIQA.zip",
 }
-
-
-class DownloadError(RuntimeError):
-    """A download, checksum or extraction that failed; the message is one actionable line."""
 
 
 class ChecksumMismatchError(DownloadError):
@@ -277,10 +273,7 @@ def _fetch_archive(
     except ChecksumMismatchError:
         path.unlink()
         raise
-    try:
-        extract_archive(path, root, progress, limits=limits, layout=archive_layout(spec, root))
-    except ForeignEntryError as exc:
-        raise DownloadError(str(exc)) from exc
+    extract_archive(path, root, progress, limits=limits, layout=archive_layout(spec, root))
     if not keep:
         path.unlink()
     for folder in (spec.dataroot_target, spec.dataroot_ref):

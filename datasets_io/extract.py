@@ -40,6 +40,8 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Iterable, Iterator
 
+from datasets_io.errors import DownloadError
+
 _COPY_CHUNK = 1 << 20
 GIB = 1 << 30
 #: Extracted bytes that never count against the compression-ratio limit (small, very compressible files such
@@ -54,7 +56,7 @@ MARKER_PREFIX = ".extracting-"
 _ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(DownloadError, ValueError):
     """An archive with a member that is not a plain file/folder, lands outside, or exceeds a limit."""
 
 
@@ -62,7 +64,7 @@ class ForeignEntryError(UnsafeArchiveError):
     """An archive entry that the dataset it is downloaded for may not create (see :class:`ArchiveLayout`)."""
 
 
-class ArchiveFormatError(ValueError):
+class ArchiveFormatError(DownloadError, ValueError):
     """A file that is not a readable tar or zip archive."""
 
 
