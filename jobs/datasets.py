@@ -212,15 +212,14 @@ def _verify(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from datasets_io.catalog import UnknownDatasetError
     from datasets_io.decode import ImageDecodeError
-    from datasets_io.download import DownloadError, MissingDatasetError
-    from datasets_io.extract import ArchiveFormatError, UnsafeArchiveError
+    from datasets_io.download import DownloadError, MissingDatasetError  # extraction errors are DownloadErrors
     from datasets_io.meta import MetaInfoError
     from datasets_io.spec import DatasetOptionError
     from datasets_io.splits import SplitFileError
 
     handled = (
-        _Failure, UnknownDatasetError, DownloadError, MissingDatasetError, ArchiveFormatError, UnsafeArchiveError,
-        MetaInfoError, DatasetOptionError, SplitFileError, ImageDecodeError, OSError,
+        _Failure, UnknownDatasetError, DownloadError, MissingDatasetError, MetaInfoError, DatasetOptionError,
+        SplitFileError, ImageDecodeError, OSError,
     )  # fmt: skip
     actions = {"list": _list, "download": _download, "verify": _verify}
     try:
