@@ -1,8 +1,15 @@
-"""The one image decoder: encoded bytes or a path → uint8 H×W×3 RGB array."""
+"""The one image decoder: encoded bytes or a path → uint8 H×W×3 RGB array.
+
+16-bit images (greyscale ``I;16``/``I;16B``/``I`` and the like) are scaled to 8 bits as MATLAB's ``im2uint8``
+does, ``round(v * 255 / 65535)``, not clipped to 255 as Pillow's ``convert("RGB")`` would. Pillow itself reduces
+16-bit RGB(A) and grey+alpha images to 8 bits when it reads them (keeping each sample's high byte, within one
+level of ``im2uint8``); those are reported as 16-bit too (:attr:`DecodedImage.source_bits`).
+"""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +17,13 @@ from PIL import Image, UnidentifiedImageError
 
 #: Guard against decompression bombs: larger images are refused rather than decoded.
 MAX_PIXELS = 200_000_000
+
+
+#: Modes in which Pillow hands over 16-bit samples (``I`` is read as 16-bit data: values 0..65535).
+SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I;16BS", "I;16LS", "I"})
+_UINT16_MAX = 65535
+#: Raw-mode endings of 16 bits per sample (``RGB;16B`` and the like; ``BGR;16`` is 16 bits per *pixel*).
+_SIXTEEN_BIT_RAW_SUFFIXES = (";16B", ";16L", ";16N")
 
 
 class ImageDecodeError(ValueError):
@@ -24,33 +38,93 @@ class ImageDecodeError(ValueError):
         self.reason = reason
 
 
-def decode_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode one image (any format Pillow reads) to a contiguous uint8 H×W×3 RGB array."""
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded picture and the sample depth of its file."""
+
+    #: Contiguous uint8 H×W×3 RGB.
+    pixels: np.ndarray
+    #: Bits per sample in the file: 16 for 16-bit images (scaled to 8 bits), else 8.
+    source_bits: int
+
+
+def im2uint8(values: np.ndarray) -> np.ndarray:
+    """16-bit samples → 8 bits as MATLAB's ``im2uint8``: ``round(v * 255 / 65535)``, i.e. ``round(v / 257)``.
+
+    65535 = 255 × 257, and ``v / 257`` is never halfway between two integers (257 is odd), so the integer form
+    ``(v + 128) // 257`` is exact; ``v8 * 257`` maps back to ``v8``.
+    """
+    return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _rawmodes(image: Image.Image) -> list[str]:
+    """The raw modes of the image's tiles (read before ``load()``, which clears them)."""
+    modes = []
+    for tile in image.tile:
+        args = tile.args if hasattr(tile, "args") else tile[3]
+        modes.append(args if isinstance(args, str) else str(args[0]) if args else "")
+    return modes
+
+
+def _sixteen_bit_rgb(image: Image.Image, name: str) -> np.ndarray:
+    """A 16-bit single-channel image as 8-bit RGB (grey replicated); values must lie in 0..65535."""
+    values = np.asarray(image)
+    if values.size and (int(values.min()) < 0 or int(values.max()) > _UINT16_MAX):
+        raise ImageDecodeError(name, f"mode {image.mode} samples outside 0..{_UINT16_MAX} (not a 16-bit image)")
+    return np.repeat(im2uint8(values)[..., None], 3, axis=2)
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> DecodedImage:
+    """Decode one image (any format Pillow reads) to 8-bit RGB, noting whether its file held 16-bit samples."""
     if not data:
         raise ImageDecodeError(name, "empty file")
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageDecodeError(name, f"{image.width}×{image.height} exceeds {MAX_PIXELS} pixels")
+            rawmodes = _rawmodes(image)
+            sixteen = image.mode in SIXTEEN_BIT_MODES or any(m.endswith(_SIXTEEN_BIT_RAW_SUFFIXES) for m in rawmodes)
             image.load()
-            # An RGB image is read as it is: ``convert("RGB")`` would only copy it (a sixth of the decode time).
-            rgb = image if image.mode == "RGB" else image.convert("RGB")
-            array = np.asarray(rgb, dtype=np.uint8)
+            if image.mode in SIXTEEN_BIT_MODES:
+                array = _sixteen_bit_rgb(image, name)
+            else:
+                # An RGB image is read as it is: ``convert("RGB")`` would only copy it (a sixth of the decode time).
+                rgb = image if image.mode == "RGB" else image.convert("RGB")
+                array = np.asarray(rgb, dtype=np.uint8)
+    except ImageDecodeError:
+        raise
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(name, "cannot decode (not a recognised image format)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageDecodeError(name, f"cannot decode ({type(exc).__name__}: {exc})") from exc
-    return np.ascontiguousarray(array)
+    return DecodedImage(np.ascontiguousarray(array), 16 if sixteen else 8)
+
+
+def decode_bytes(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Decode one image (any format Pillow reads) to a contiguous uint8 H×W×3 RGB array.
+
+    Every image a benchmark reads, local or remote, is decoded through this function.
+    """
+    return decode_image(data, name).pixels
+
+
+def _file_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ImageDecodeError(str(path), f"cannot read ({exc.strerror or exc})") from exc
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read and decode the image at ``path`` (a missing file is an :class:`ImageDecodeError`)."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ImageDecodeError(str(p), f"cannot read ({exc.strerror or exc})") from exc
-    return decode_bytes(data, str(p))
+    return decode_bytes(_file_bytes(p), str(p))
+
+
+def read_decoded(path: str | Path) -> DecodedImage:
+    """:func:`read_image` with the file's sample depth (for ``iqabench datasets verify``)."""
+    p = Path(path)
+    return decode_image(_file_bytes(p), str(p))
 
 
 def resize_shorter_side(image: np.ndarray, size: int) -> np.ndarray:

@@ -11,7 +11,10 @@ Layout: archives extract into the data root exactly as pyiqa's ``./datasets/`` (
 ``<root>/CSIQ/...``), meta-info files go where the option entry's ``meta_info_file``/``split_file`` point
 (``<root>/meta_info/...``). The sha256 of every downloaded file is recorded in ``<root>/iqabench-datasets.lock
 .json`` the first time and checked on every later download. Archives are extracted by
-:mod:`datasets_io.extract` (refusing unsafe members) into a staging folder and renamed into place.
+:mod:`datasets_io.extract` (refusing links and other unsafe members, bounded by :class:`ExtractLimits`) into a
+staging folder and renamed into place; an archive may create only its own dataset's image folders and meta-info
+files (:func:`archive_layout`), never ``meta_info/`` as a whole, another dataset's folder or the lock file.
+Staging folders left by a killed download are removed when the next download into the root starts.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from typing import Any
 from filelock import FileLock
 
 from datasets_io.catalog import resolve_dataset
-from datasets_io.extract import extract_archive, pending_extraction
+from datasets_io.errors import DownloadError
+from datasets_io.extract import (
+    ArchiveLayout,
+    ExtractLimits,
+    extract_archive,
+    pending_extraction,
+    remove_stale_staging,
+)
 from datasets_io.hashcache import file_sha256
 from datasets_io.options import DEFAULT_PREFIX, effective_data_root
 from datasets_io.spec import DatasetSpec
@@ -59,10 +69,6 @@ ARCHIVES: dict[str, str] = {
     "gfiqa": "gfiqa-20k.tgz",
     "cgfiqa": "CGFIQA.zip",
 }
-
-
-class DownloadError(RuntimeError):
-    """A download, checksum or extraction that failed; the message is one actionable line."""
 
 
 class ChecksumMismatchError(DownloadError):
@@ -154,12 +160,31 @@ class LockFile:
 
 
 # ------------------------------------------------------------------------------------------------------- status
-def _top_entry(root: Path, path: str) -> str | None:
+def _under_root(root: Path, path: str) -> Path | None:
+    """``path`` relative to ``root``, or None when it lies outside."""
     try:
-        rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
     except ValueError:
         return None
-    return rel.parts[0] if rel.parts else None
+
+
+def _top_entry(root: Path, path: str) -> str | None:
+    rel = _under_root(root, path)
+    return rel.parts[0] if rel is not None and rel.parts else None
+
+
+def archive_layout(spec: DatasetSpec, root: Path) -> ArchiveLayout:
+    """What ``spec``'s archive may create under ``root``: its image folders' top-level entries (never the
+    meta-info folder, the lock file, the downloads folder or a hidden entry) and its own meta-info files."""
+    meta_files = [f for f in (spec.meta_info_file, spec.split_file) if f]
+    reserved = {LOCK_FILE, DOWNLOADS_DIR} | {_top_entry(root, f) for f in meta_files}
+    folders = {_top_entry(root, f) for f in (spec.dataroot_target, spec.dataroot_ref) if f}
+    files = {rel.as_posix() for f in meta_files if (rel := _under_root(root, f)) is not None and rel.parts}
+    return ArchiveLayout(
+        owner=spec.key,
+        folders=frozenset(n for n in folders - reserved if n is not None and not n.startswith(".")),
+        files=frozenset(files),
+    )
 
 
 def dataset_status(spec: DatasetSpec, root: str | Path | None = None) -> DatasetStatus:
@@ -232,7 +257,9 @@ def _fetch_meta(spec: DatasetSpec, root: Path, lock: LockFile, source: HubSource
             raise
 
 
-def _fetch_archive(spec: DatasetSpec, root: Path, lock: LockFile, source: HubSource, keep: bool, progress: bool) -> None:
+def _fetch_archive(
+    spec: DatasetSpec, root: Path, lock: LockFile, source: HubSource, keep: bool, progress: bool, limits: ExtractLimits
+) -> None:
     archive = ARCHIVES.get(spec.key)
     if archive is None:
         raise DownloadError(
@@ -246,7 +273,7 @@ def _fetch_archive(spec: DatasetSpec, root: Path, lock: LockFile, source: HubSou
     except ChecksumMismatchError:
         path.unlink()
         raise
-    extract_archive(path, root, progress=progress)
+    extract_archive(path, root, progress, limits=limits, layout=archive_layout(spec, root))
     if not keep:
         path.unlink()
     for folder in (spec.dataroot_target, spec.dataroot_ref):
@@ -265,12 +292,18 @@ def download_dataset(
     force: bool = False,
     keep_archive: bool = False,
     progress: bool = True,
+    limits: ExtractLimits | None = None,
 ) -> DatasetStatus:
-    """Fetch what ``spec`` lacks (meta-info, split file, images) into ``root``; verify; return the new status."""
+    """Fetch what ``spec`` lacks (meta-info, split file, images) into ``root``; verify; return the new status.
+
+    ``limits`` bounds the extraction (default :class:`ExtractLimits`). Staging folders left in ``root`` by a
+    killed download are removed first (under the root's download lock, so none of them can be in use).
+    """
     root = Path(root) if root is not None else default_root()
     source = source or HubSource()
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / ".iqabench-download.lock")):
+        remove_stale_staging(root)
         lock = LockFile(root)
         status = dataset_status(spec, root)
         if status.present and not force:
@@ -281,7 +314,7 @@ def download_dataset(
         images_there = all(Path(f).is_dir() for f in (spec.dataroot_target, spec.dataroot_ref) if f)
         pending = {e for f in (spec.dataroot_target, spec.dataroot_ref) if f for e in [_top_entry(root, f)]}
         if force or not images_there or pending & set(pending_extraction(root)):
-            _fetch_archive(spec, root, lock, source, keep_archive, progress)
+            _fetch_archive(spec, root, lock, source, keep_archive, progress, limits or ExtractLimits())
         status = dataset_status(spec, root)
         if not status.present:
             raise DownloadError(f"dataset {spec.key!r} still incomplete after download: {status.reason}")
@@ -296,6 +329,7 @@ def ensure_downloaded(
     download: bool = True,
     source: HubSource | None = None,
     progress: bool = True,
+    limits: ExtractLimits | None = None,
 ) -> DatasetSpec:
     """The spec of dataset ``key`` under ``root``, downloading it first if needed (``download=False``: raise).
 
@@ -311,7 +345,7 @@ def ensure_downloaded(
         return spec
     if not download:
         raise MissingDatasetError(missing_message(key, status.reason))
-    download_dataset(spec, root_path, source=source, progress=progress)
+    download_dataset(spec, root_path, source=source, progress=progress, limits=limits)
     return spec
 
 
@@ -339,5 +373,6 @@ def directory_usage(*folders: str | None) -> tuple[int, int]:
 __all__ = [
     "ARCHIVES", "DEFAULT_DATASETS_REPO", "DEFAULT_METAINFO_REPO", "ChecksumMismatchError", "DatasetStatus",
     "DownloadError", "HubSource", "LockFile", "MissingDatasetError", "dataset_status", "default_root",
-    "directory_usage", "download_dataset", "ensure_downloaded", "missing_message", "offline",
+    "directory_usage", "download_dataset", "ensure_downloaded", "missing_message", "offline", "ExtractLimits",
+    "archive_layout",
 ]  # fmt: skip

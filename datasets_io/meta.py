@@ -23,11 +23,13 @@ split file (column ``ratio{split_ratio}_seed123_split_{NN}``), or a pickle ``spl
 
 from __future__ import annotations
 
+import io
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 
+from datasets_io.bounded import MIB, read_bounded
 from datasets_io.spec import UNSCORED_KINDS, DatasetOptionError, DatasetSpec
 from datasets_io.splits import SplitFileError, load_split_file, split_rows
 
@@ -35,18 +37,22 @@ from datasets_io.splits import SplitFileError, load_split_file, split_rows
 LIVEC_TRAINING_ROWS = 7
 AVA_BINS = 10
 PIEAPP_SCORE_COLUMN = 5
+#: The largest meta-info CSV accepted (pyiqa's largest, AVA's, is ~20 MB); larger files are refused unread.
+MAX_META_INFO_BYTES = 256 * MIB
 
 
 class MetaInfoError(ValueError):
     """A meta-info CSV that is missing, malformed or inconsistent with its options."""
 
 
-def read_meta_csv(path: str | Path) -> pd.DataFrame:
+def read_meta_csv(path: str | Path, max_bytes: int = MAX_META_INFO_BYTES) -> pd.DataFrame:
+    """The meta-info CSV at ``path`` as strings; one larger than ``max_bytes`` is refused before parsing."""
     p = Path(path)
     if not p.is_file():
         raise MetaInfoError(f"{p}: meta-info file not found")
+    data = read_bounded(p, max_bytes, "meta-info file", MetaInfoError)
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise MetaInfoError(f"{p}: not a readable CSV ({exc})") from exc
     if frame.empty:
@@ -87,12 +93,11 @@ def _select_split(spec: DatasetSpec, frame: pd.DataFrame, all_rows: bool) -> tup
     if spec.split_file is not None:
         if all_rows:
             labels: list = [None] * len(frame)
-            splits = load_split_file(spec.split_file)
+            splits = load_split_file(spec.split_file, len(frame))
             index = 1 if spec.split_index is None else spec.split_index
             for name, rows in splits.get(index, {}).items():
                 for r in rows:
-                    if r < len(frame):
-                        labels[r] = name
+                    labels[r] = name
             return frame, labels
         rows = split_rows(spec.split_file, spec.split_index, phase, len(frame))
         return frame.iloc[rows], [phase] * len(rows)

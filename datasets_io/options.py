@@ -16,12 +16,15 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
+from datasets_io.bounded import MIB, read_bounded
 from datasets_io.spec import DATASET_KINDS, DatasetOptionError, DatasetSpec
 
 BUILTIN_FILES = {"current": "default_dataset_configs.yml", "2024": "default_dataset_opt_2024.yml"}
 BUILTIN_OPTIONS = BUILTIN_FILES["current"]
 DEFAULT_PREFIX = "./datasets/"
 DATA_ROOT_ENV = "IQABENCH_DATA_ROOT"
+#: The largest dataset option YAML accepted (pyiqa's is ~20 KB); larger files are refused unread.
+MAX_OPTION_FILE_BYTES = 16 * MIB
 
 _KNOWN_FIELDS = {
     "name", "type", "dataroot_target", "dataroot_ref", "meta_info_file", "split_index", "split_file", "phase",
@@ -159,12 +162,16 @@ def parse_options_text(text: str, source: str, data_root: str | None = None) -> 
     return specs
 
 
-def load_options_file(path: str | Path, data_root: str | None = None) -> dict[str, DatasetSpec]:
+def load_options_file(
+    path: str | Path, data_root: str | None = None, max_bytes: int = MAX_OPTION_FILE_BYTES
+) -> dict[str, DatasetSpec]:
+    """Parse the option YAML at ``path``; one larger than ``max_bytes`` is refused before parsing."""
     p = Path(path)
+    data = read_bounded(p, max_bytes, "dataset option file", DatasetOptionError)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DatasetOptionError(f"{p}: cannot read dataset options ({exc.strerror or exc})") from exc
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetOptionError(f"{p}: dataset option file is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
     return parse_options_text(text, str(p), effective_data_root(data_root))
 
 

@@ -1,9 +1,12 @@
 """``iqabench datasets {list,download,verify}``: what is on disk, fetch from the hub, check every image.
 
 - ``list``: every dataset key with present/missing, image files and size on disk, and where it lives.
-- ``download NAME... [--root DIR]``: meta-info and archive from the hub (see :mod:`datasets_io.download`).
+- ``download NAME... [--root DIR] [--max-extract-gb G] [--max-members N] [--max-ratio R]``: meta-info and
+  archive from the hub (see :mod:`datasets_io.download`); the flags bound the extraction
+  (:class:`datasets_io.extract.ExtractLimits`).
 - ``verify NAME... [--root DIR]``: every image named in the meta-info (all rows, every split) exists and
-  decodes with :func:`datasets_io.decode.read_image`; prints the counts.
+  decodes with :func:`datasets_io.decode.read_decoded`; prints the counts, including how many images are
+  16-bit (scaled to 8 bits).
 
 Failures exit non-zero with a one-line ``iqabench datasets: error: ...`` message (details, such as the list of
 missing images, follow on the next lines), never a traceback.
@@ -16,6 +19,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from jobs.entry import standalone
 
@@ -28,6 +32,47 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data_opt", type=Path, help="pyiqa dataset option YAML overriding the built-in entries")
     parser.add_argument("--format", dest="fmt", choices=("current", "2024"), default="current",
                         help="built-in option file: pyiqa's current one (split columns) or the 2024 one (pickles)")
+
+
+def _positive(kind: type) -> "Callable[[str], float]":
+    """An argparse type: a positive ``kind`` (int or float)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        return value
+
+    return parse
+
+
+def _limit_flags(parser: argparse.ArgumentParser) -> None:
+    from datasets_io.extract import GIB, ExtractLimits
+
+    defaults = ExtractLimits()
+    parser.add_argument("--max-extract-gb", dest="max_extract_gb", type=_positive(float),
+                        help=f"refuse archives that extract to more than this many GiB "
+                             f"(default {defaults.max_total_bytes / GIB:g})")
+    parser.add_argument("--max-members", dest="max_members", type=_positive(int),
+                        help=f"refuse archives with more members (default {defaults.max_members})")
+    parser.add_argument("--max-ratio", dest="max_ratio", type=_positive(float),
+                        help=f"refuse archives (or zip members) that expand more than this many times "
+                             f"(default {defaults.max_ratio:g})")
+
+
+def _limits(args: argparse.Namespace):
+    """The extraction limits from the download flags (defaults where a flag is not given)."""
+    from datasets_io.extract import GIB, ExtractLimits
+
+    given = {
+        "max_total_bytes": int(args.max_extract_gb * GIB) if args.max_extract_gb is not None else None,
+        "max_members": args.max_members,
+        "max_ratio": args.max_ratio,
+    }
+    return ExtractLimits(**{k: v for k, v in given.items() if v is not None})
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +90,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="download and extract again even if present")
     p.add_argument("--keep-archive", dest="keep_archive", action="store_true", help="keep the archive after extraction")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no extraction progress bar")
+    _limit_flags(p)
     p = sub.add_parser("verify", help="check that every image in the meta-info exists and decodes")
     p.add_argument("names", nargs="+", metavar="NAME")
     _common(p)
@@ -107,14 +153,14 @@ def _download(args: argparse.Namespace) -> int:
             print("demo: generated locally, nothing to download")
             continue
         download_dataset(spec, root, source=source, force=args.force, keep_archive=args.keep_archive,
-                         progress=args.progress)
+                         progress=args.progress, limits=_limits(args))
         count, size = directory_usage(spec.dataroot_target, spec.dataroot_ref)
         print(f"{key}: present, {count} files, {_human(size)} in {spec.dataroot_target}")
     return 0
 
 
 def _verify_one(args: argparse.Namespace, key: str) -> None:
-    from datasets_io.decode import ImageDecodeError, read_image
+    from datasets_io.decode import ImageDecodeError, read_decoded
     from datasets_io.download import dataset_status, missing_message
     from datasets_io.meta import rows_for
 
@@ -137,21 +183,24 @@ def _verify_one(args: argparse.Namespace, key: str) -> None:
             missing[:50] + ([f"... and {len(missing) - 50} more"] if len(missing) > 50 else []),
         )
 
-    def decode(path: str) -> str | None:
+    def decode(path: str) -> tuple[str | None, int]:
+        """(error or None, bits per sample of the file)."""
         try:
-            read_image(path)
+            return None, read_decoded(path).source_bits
         except ImageDecodeError as exc:
-            return str(exc)
-        return None
+            return str(exc), 0
 
     with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        errors = [e for e in pool.map(decode, ordered) if e is not None]
+        results = list(pool.map(decode, ordered))
+    errors = [e for e, _bits in results if e is not None]
     if errors:
         raise _Failure(f"{key}: {len(errors)} of {len(ordered)} image(s) do not decode", errors[:50])
     decoded = len(ordered) - len(errors)
     if decoded != len(paths):
         raise _Failure(f"{key}: decoded {decoded} images, the meta-info names {len(paths)}")
-    print(f"{key}: ok: {len(rows)} meta-info rows, {len(ordered)} distinct images, all exist and decode")
+    sixteen = sum(1 for _e, bits in results if bits == 16)
+    print(f"{key}: ok: {len(rows)} meta-info rows, {len(ordered)} distinct images, all exist and decode; "
+          f"{sixteen} 16-bit image(s) scaled to 8 bits")
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -163,15 +212,14 @@ def _verify(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from datasets_io.catalog import UnknownDatasetError
     from datasets_io.decode import ImageDecodeError
-    from datasets_io.download import DownloadError, MissingDatasetError
-    from datasets_io.extract import ArchiveFormatError, UnsafeArchiveError
+    from datasets_io.download import DownloadError, MissingDatasetError  # extraction errors are DownloadErrors
     from datasets_io.meta import MetaInfoError
     from datasets_io.spec import DatasetOptionError
     from datasets_io.splits import SplitFileError
 
     handled = (
-        _Failure, UnknownDatasetError, DownloadError, MissingDatasetError, ArchiveFormatError, UnsafeArchiveError,
-        MetaInfoError, DatasetOptionError, SplitFileError, ImageDecodeError, OSError,
+        _Failure, UnknownDatasetError, DownloadError, MissingDatasetError, MetaInfoError, DatasetOptionError,
+        SplitFileError, ImageDecodeError, OSError,
     )  # fmt: skip
     actions = {"list": _list, "download": _download, "verify": _verify}
     try:

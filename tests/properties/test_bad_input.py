@@ -3,16 +3,23 @@ field, never a traceback from deep inside."""
 
 from __future__ import annotations
 
+import io
+import os
+import pickle
 import string
+import tarfile
+import zipfile
 
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from datasets_io.extract import ArchiveFormatError, UnsafeArchiveError, extract_archive
 from datasets_io.meta import MetaInfoError, rows_for
 from datasets_io.options import parse_options_text
 from datasets_io.spec import DATASET_KINDS, DatasetOptionError, DatasetSpec
+from datasets_io.splits import SplitFileError, loads_split_dict
 from jobs.cli import main
 
 FIELDS = ["name", "type", "dataroot_target", "dataroot_ref", "meta_info_file", "split_index", "split_file", "phase",
@@ -112,3 +119,77 @@ def test_cli_arguments_never_traceback(tmp_path_factory, capsys, argv):
     assert code in (0, 2)
     if code == 2:
         assert "iqabench bench: error:" in captured.err
+
+
+SPLIT_SEED = pickle.dumps({1: {"train": [0, 1, 2], "val": [3], "test": [4, 5]}, "official": {"test": [5, 0]}},
+                          protocol=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(range(6)), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
+       st.integers(0, 200))
+def test_damaged_split_pickles_are_refused_cleanly(protocol, edits, cut):
+    """Any byte-level damage to a split pickle: a valid split dict or one SplitFileError naming the source."""
+    data = bytearray(pickle.dumps(pickle.loads(SPLIT_SEED), protocol=protocol))
+    for position, value in edits:
+        data[position % len(data)] = value
+    data = bytes(data[: len(data) - cut % len(data)])
+    try:
+        splits = loads_split_dict(data, "s.pkl", num_rows=6)
+    except SplitFileError as exc:
+        assert str(exc).startswith("s.pkl: ") and "\n" not in str(exc)
+        return
+    for phases in splits.values():
+        for rows in phases.values():
+            assert all(isinstance(r, int) and 0 <= r < 6 for r in rows)
+
+
+NAMES = ["A", "A/b", "A/b/c.png", "A/./d.png", "A//e.png", "./A/f.png", ".", "../x.png", "A/../../y.png",
+         "/abs.png", "C:/w.png", "A\\g.png", "B/h.png", "A/b/.."]
+KINDS = [tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE, tarfile.CHRTYPE]
+LINKS = ["c.png", "../x.png", "/etc/passwd", "A/b", "..", "."]
+members_strategy = st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(KINDS), st.sampled_from(LINKS)),
+                            min_size=1, max_size=6)
+
+
+def _tree(folder):
+    return sorted((str(p.relative_to(folder)), p.is_symlink(), p.is_file() and p.read_bytes()) for p in folder.rglob("*"))
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")  # duplicate zip members are part of what is tried
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(members=members_strategy, as_zip=st.booleans())
+def test_random_archives_extract_inside_or_fail_in_one_line(tmp_path_factory, members, as_zip):
+    """Any mix of names and member types: regular files and folders inside the root, or one clear error; the
+    folder around the root never changes."""
+    base = tmp_path_factory.mktemp("arch")
+    (base / "outside.txt").write_bytes(b"keep")
+    archive = base / ("a.zip" if as_zip else "a.tar")
+    buffer = io.BytesIO()
+    if as_zip:
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for name, kind, link in members:
+                info = zipfile.ZipInfo(name + ("/" if kind == tarfile.DIRTYPE else ""))
+                info.external_attr = {tarfile.SYMTYPE: 0o120777, tarfile.DIRTYPE: 0o040755}.get(kind, 0o100644) << 16
+                zf.writestr(info, link.encode() if kind == tarfile.SYMTYPE else b"data")
+    else:
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for name, kind, link in members:
+                info = tarfile.TarInfo(name)
+                info.type, info.linkname = kind, link
+                payload = b"data" if kind == tarfile.REGTYPE else b""
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    archive.write_bytes(buffer.getvalue())
+    before = _tree(base)
+    root = base / "root"
+    try:
+        extract_archive(archive, root)
+    except (UnsafeArchiveError, ArchiveFormatError) as exc:
+        assert str(exc).startswith(str(archive)) and "\n" not in str(exc)
+        assert not root.exists() or list(root.iterdir()) == []
+    else:
+        for path in root.rglob("*"):
+            assert not path.is_symlink() and (path.is_dir() or path.is_file())
+            assert os.path.realpath(path).startswith(os.path.realpath(root) + os.sep)
+    assert [e for e in _tree(base) if not e[0].startswith("root")] == before
