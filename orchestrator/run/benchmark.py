@@ -182,6 +182,7 @@ def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore,
     except Exception as exc:  # the scheduler itself failed: keep every committed cell, say why
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
         echo(f"Scoring stopped: {reason}")
+        log.warning("scoring stopped", exc_info=True)
         for cells in pending.values():
             for cell in cells:
                 if not store.is_committed(cell.key):

@@ -212,16 +212,26 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         except (UnknownDatasetError, DatasetOptionError) as exc:
             problems.append(str(exc))
 
-    for dataset in datasets:
+    # A metric named with -m scores every dataset it applies to (FR metrics: FR and 2AFC datasets; NR metrics: FR
+    # and NR datasets); one that applies to none of them is an error, the pairs that do not apply are announced.
+    if names is not None and datasets:
         for name, spec in specs.items():
-            if names is not None and not _applies(spec, dataset):
+            if not any(_applies(spec, dataset) for dataset in datasets):
+                dataset = datasets[0]
                 problems.append(
                     f"metric {name!r} is no-reference but dataset {dataset.key!r} holds 2AFC judgements against "
                     "a reference (only full-reference metrics apply)"
-                    if dataset.mode == "2AFC"
+                    if dataset.mode == "2AFC" and len(datasets) == 1
                     else f"metric {name!r} is full-reference but dataset {dataset.key!r} ({dataset.type}) has no "
-                    "reference images"
+                    "reference images" if len(datasets) == 1
+                    else f"metric {name!r} ({spec.mode}) applies to none of the datasets "
+                    f"({', '.join(d.key for d in datasets)})"
                 )
+        skipped = [f"{name} × {d.key}" for d in datasets for name, spec in specs.items()
+                   if not _applies(spec, d) and any(_applies(spec, other) for other in datasets)]
+        if skipped and echo is not None:
+            echo("Not applicable, left out (full-reference metrics need reference images; 2AFC datasets take "
+                 "full-reference metrics): " + ", ".join(skipped))
     if problems:
         raise PlanError("invalid benchmark matrix:\n  - " + "\n  - ".join(problems))
 

@@ -65,6 +65,20 @@ def test_fr_metric_on_nr_dataset_is_refused_up_front(demo_root, tmp_path):
         build_plan(BenchmarkRequest(metrics=("ssim",), datasets=("tiny_nr",), data_opt=opt, out=tmp_path))
 
 
+def test_named_metrics_score_the_datasets_they_apply_to_and_the_rest_is_announced(demo_root, tmp_path):
+    nr = tmp_path / "nr"
+    (nr / "dist").mkdir(parents=True)
+    (nr / "meta.csv").write_text("dist_name,mos\na.png,1.0\nb.png,2.0\n")
+    fr = make_fr_dataset(tmp_path / "fr", demo_root, 4)
+    opt = write_data_opt(tmp_path / "opt.yml", {"tiny_nr": _entry(nr, "GeneralNRDataset"), "tiny_fr": _entry(fr)})
+    said: list[str] = []
+    plan = build_plan(BenchmarkRequest(metrics=("ssim", "entropy"), datasets=("tiny_fr", "tiny_nr"), data_opt=opt,
+                                       out=tmp_path), said.append)
+    assert sorted((c.dataset, c.metric) for c in plan.cells) == [
+        ("tiny_fr", "entropy"), ("tiny_fr", "ssim"), ("tiny_nr", "entropy")]
+    assert any("ssim × tiny_nr" in line for line in said), said
+
+
 def test_bad_metric_options_are_named(tmp_path):
     opt = tmp_path / "m.yml"
     opt.write_text("psnr:\n  not_an_option: 3\nssim: [1, 2]\n")
