@@ -5,7 +5,7 @@
 * the ideal: a plain in-process loop (decode + metric, batch ``--batch_size``, one torch thread) over all
   pairs, divided by the number of workers;
 * ``iqabench bench`` with 2 and with 1 worker(s) (fresh output folders, so nothing is cached): the process's
-  wall clock (Ray start included) and the scoring phase it reports ("Scored synth in X s");
+  wall clock (Ray start included) and the scoring phase it reports ("Scored N image score(s) in X s");
 * decode once: ``bench`` with 1 and with 5 metrics while every ``read_image`` call of every process is counted
   (``decode_bytes`` calls, ``benchmarks/readcount/sitecustomize.py``).
 
@@ -126,7 +126,7 @@ def run_bench(opt: Path, metrics: tuple[str, ...], workers: int, out: Path, batc
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     wall = time.perf_counter() - start
-    scored = re.search(r"Scored synth in ([0-9.]+) s", done.stdout)
+    scored = re.search(r"Scored \d+ image score\(s\) in ([0-9.]+) s", done.stdout)
     row = {"command": " ".join(command), "workers": workers, "metrics": list(metrics), "wall_seconds": wall,
            "scoring_seconds": float(scored.group(1)) if scored else None, "returncode": done.returncode,
            "load_average_before": load}

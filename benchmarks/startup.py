@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - start
-        scored = re.search(r"Scored demo in ([0-9.]+) s", done.stdout)
+        scored = re.search(r"Scored \d+ image score\(s\) in ([0-9.]+) s", done.stdout)
         cells = re.search(r"Plan: (\d+) cell", done.stdout)
         runs.append({"command": " ".join(command), "wall_seconds": wall, "returncode": done.returncode,
                      "scoring_seconds": float(scored.group(1)) if scored else None,

@@ -52,6 +52,9 @@ MAX_BLOCK_ROWS = 64
 BLOCKS_PER_ACTOR = 8
 #: How often the pools are resized from measured rates.
 REBALANCE_EVERY_S = 5.0
+#: An actor that has not started this long after it was asked for (no room on the cluster) gives its blocks back
+#: once its pool has nothing else queued (or 4 load times, if longer).
+STRAGGLER_S = 60.0
 #: Blocks a pool must have scored before its measured rate replaces the estimate.
 MEASURED_AFTER_BLOCKS = 2
 
@@ -243,7 +246,9 @@ class Scheduler:
             if pool.given_up is not None:
                 continue
             for index in pool.live_actors:
-                while pool.queue and pool.inflight[index] < CALLS_PER_ACTOR and self._may_decode(pool, pool.queue[0]):
+                # An actor still loading its model holds one block (ready the moment it is), a working one two.
+                limit = CALLS_PER_ACTOR if index in pool.ready_at else 1
+                while pool.queue and pool.inflight[index] < limit and self._may_decode(pool, pool.queue[0]):
                     b = pool.queue.popleft()
                     block = self.blocks[b]
                     masks = {m: block.masks[m] for m in pool.spec.metrics if m in block.masks}
@@ -285,35 +290,46 @@ class Scheduler:
         self.rows_scored += rows
 
     def _failed(self, pool: PoolState, index: int, b: int, exc: BaseException) -> None:
+        """A call failed (the actor died, or the call broke): give the block again; a pool whose actors keep
+        failing is retired."""
         pool.deaths += 1
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
         log.warning("%s: an actor failed on a block (%s); %d failure(s) so far", pool.spec.name, reason, pool.deaths)
         pool.queue.appendleft(b)
-        if pool.deaths <= ACTOR_MAX_RESTARTS:
-            return
-        for i in pool.live_actors:
-            self._stop_actor(pool, i)
-        for ref, (name, _, lost) in list(self.calls.items()):
-            if name == pool.spec.name:  # its calls still in flight are given again too
+        self.decoded.pop(b, None)  # decoded again, should the decode itself have been what failed
+        if pool.deaths > ACTOR_MAX_RESTARTS:
+            self._retire(pool, reason)
+
+    def _withdraw(self, pool: PoolState, index: int) -> None:
+        """Stop one actor and give its blocks in flight back to its pool's queue."""
+        for ref, (name, i, b) in list(self.calls.items()):
+            if name == pool.spec.name and i == index:
                 self.calls.pop(ref)
-                pool.queue.append(lost)
+                pool.queue.append(b)
+        pool.inflight[index] = 0
         pool.queue = deque(sorted(set(pool.queue)))
+        self._stop_actor(pool, index)
+
+    def _retire(self, pool: PoolState, reason: str) -> None:
+        """Stop a pool whose actors keep failing: split a bundle into one pool per metric (to find the culprit),
+        or give its metric up with the reason."""
+        for index in pool.live_actors:
+            self._withdraw(pool, index)
         if len(pool.spec.metrics) > 1:
-            log.warning("%s: its actors keep dying; scoring its metrics one pool each to find the culprit",
+            log.warning("%s: its actors keep failing; scoring its metrics one pool each to find the culprit",
                         pool.spec.name)
             pool.given_up = "split"
+            undelivered = set(pool.queue)
             for metric in pool.spec.metrics:
-                share = pool.spec.work_seconds / len(pool.spec.metrics)
                 single = PoolSpec(metric, (metric,), pool.spec.num_cpus, pool.spec.num_gpus,
                                   max(1, pool.spec.memory_mb // len(pool.spec.metrics)), pool.spec.threads,
-                                  pool.spec.load_seconds / len(pool.spec.metrics), share)
+                                  pool.spec.load_seconds / len(pool.spec.metrics),
+                                  pool.spec.work_seconds / len(pool.spec.metrics))
                 self._add_pool(single)
-                # only what this pool had not delivered yet
-                undelivered = set(pool.queue)
-                self.pools[metric].queue = deque(x for x in self.pools[metric].queue if x in undelivered)
-                self.pools[metric].rows_total = sum(self._block_rows(self.blocks[x], single)
-                                                    for x in self.pools[metric].queue)
-                for x in self.pools[metric].queue:
+                part = self.pools[metric]
+                part.queue = deque(x for x in part.queue if x in undelivered)  # what the bundle had not delivered
+                part.rows_total = sum(self._block_rows(self.blocks[x], single) for x in part.queue)
+                for x in part.queue:
                     self.consumers.setdefault(x, set()).add(metric)
         else:
             pool.given_up = reason
@@ -380,13 +396,22 @@ class Scheduler:
         return dict(self.given_up)
 
     def _check_stuck(self, now: float) -> None:
+        """A pool none of whose actors ever started is given up after :data:`WAIT_FOR_ACTORS_S`; an actor still
+        waiting for room once its pool has nothing queued gives its blocks back to the actors that work."""
         for pool in self.pools.values():
-            if pool.given_up is not None or not pool.live_actors or pool.ready_at:
+            waiting = [i for i in pool.live_actors if i not in pool.ready_at]
+            if pool.given_up is not None or not waiting:
                 continue
-            oldest = min(pool.started_at[i] for i in pool.live_actors)
-            if now - oldest > WAIT_FOR_ACTORS_S:
-                self._failed(pool, pool.live_actors[0], pool.queue[0] if pool.queue else 0,
-                             TimeoutError(f"no actor started within {WAIT_FOR_ACTORS_S:.0f} s"))
+            if not pool.ready_at:
+                if now - min(pool.started_at[i] for i in waiting) > WAIT_FOR_ACTORS_S:
+                    self._retire(pool, f"TimeoutError: no actor started within {WAIT_FOR_ACTORS_S:.0f} s")
+                continue
+            patience = max(STRAGGLER_S, 4 * pool.spec.load_seconds)
+            for index in waiting:
+                if not pool.queue and pool.inflight[index] and now - pool.started_at[index] > patience:
+                    log.info("%s: an actor still waiting for room after %.0f s gives its blocks back",
+                             pool.spec.name, now - pool.started_at[index])
+                    self._withdraw(pool, index)
 
     # ------------------------------------------------------------------ reporting
     def eta_seconds(self) -> float:

@@ -6,6 +6,7 @@ them, and each cell is committed the moment its last image comes back.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestrator.efficiency.measured_resources import load_measured_resources
+from orchestrator.results.files import write_text_atomic
 from orchestrator.results.store import CellStore, cell_frame
 from orchestrator.results.summary import SummaryRow
 from orchestrator.run.cells import Cell
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: Streamed results are committed to disk at least every ``request.checkpoint_every`` rows or this often.
 FLUSH_SECONDS = 10.0
+#: What the scheduling of a run cost and predicted (``<out>/scoring.json``): when scoring started and ended (wall
+#: clock), the predicted and lower-bound seconds, and per pool the estimated and measured seconds per row.
+SCORING_JSON = "scoring.json"
 
 #: Told of each cell as it ends: its summary row and table, or why it has none.
 CellDone = Callable[[Cell, SummaryRow | None, str | None, pd.DataFrame | None], None]
@@ -248,16 +253,26 @@ def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cl
             return
         state["last"] = now
         scored = sum(committer.received.values())
+        behind = sorted((c for c in committer.cells.values() if c.key not in committer.committed),
+                        key=lambda c: committer.received[c.key] / max(committer.expected[c.key], 1))[:3]
+        lagging = "; ".join(f"{c.label} {committer.received[c.key]}/{committer.expected[c.key]}" for c in behind)
         echo(f"  progress: {scored}/{total_rows} image scores ({100 * scored / max(total_rows, 1):.0f} %), "
              f"{len(committer.committed)}/{len(committer.cells)} cells, elapsed {_clock(now - scheduler.started)}, "
-             f"ETA {_clock(scheduler.eta_seconds())}")
+             f"ETA {_clock(scheduler.eta_seconds())}" + (f"; furthest behind: {lagging}" if lagging else ""))
 
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     scheduler = Scheduler(sizing.work, sizing.pools, cluster, request.batch_size, options, committer.rows, progress)
     given_up = scheduler.run() if sizing.work else {}
     committer.finish(given_up)
     elapsed = time.perf_counter() - started
-    echo(f"Scored {total_rows} image score(s) in {_clock(elapsed)} (predicted {_clock(sizing.prediction.makespan)})")
+    write_text_atomic(json.dumps({
+        "started_at": started_at, "finished_at": started_at + elapsed, "seconds": elapsed,
+        "predicted_seconds": sizing.prediction.makespan, "lower_bound_seconds": sizing.prediction.lower_bound,
+        "cluster": {"cpus": cluster.cpus, "gpus_per_node": list(cluster.gpus_per_node),
+                    "memory_bytes": cluster.memory_bytes},
+        "pools": scheduler.pool_report(), "given_up": given_up,
+    }, indent=1, default=str), store.out / SCORING_JSON)
+    echo(f"Scored {total_rows} image score(s) in {elapsed:.1f} s (predicted {sizing.prediction.makespan:.1f} s)")
     for line in scheduler.pool_report():
         log.info("pool %s: estimated %.4g s/row, measured %.4g s/row, %d actor(s) started, load %.3g s",
                  line["pool"], line["estimated_seconds_per_row"], line["measured_seconds_per_row"],
