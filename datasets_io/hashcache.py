@@ -14,20 +14,15 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-_HASH_CHUNK = 1 << 20
-
-
 def default_cache_path() -> Path:
     base = os.environ.get("IQABENCH_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "iqabench")
     return Path(base) / "file_hashes.sqlite"
 
 
 def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
+    """The file's sha256 (hex): the one definition in ``datasets_io``; ``metrics`` calls ``hashlib.file_digest``."""
     with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class HashCache:

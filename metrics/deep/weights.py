@@ -225,14 +225,6 @@ def _fetch_torchvision(wf: WeightFile) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ verification
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _read_record(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {"files": {}, "hashes": {}}
@@ -270,7 +262,8 @@ def verify(
         if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
             sha = known["sha256"]
         else:
-            sha = file_sha256(Path(resolved))
+            with open(resolved, "rb") as handle:
+                sha = hashlib.file_digest(handle, "sha256").hexdigest()
             record["hashes"][resolved] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
         prefix = wf.sha256_prefix
         matches = prefix is None or sha.startswith(prefix)
@@ -357,7 +350,8 @@ def real_weights_present(metric_name: str, **where: Any) -> tuple[bool, str]:
         path = cached_path(wf, **where)
         if path is None:
             return False, f"{wf.filename} is not in the cache"
-        sha = file_sha256(path)
+        with open(path, "rb") as handle:
+            sha = hashlib.file_digest(handle, "sha256").hexdigest()
         if wf.sha256_prefix and not sha.startswith(wf.sha256_prefix):
             return False, f"{wf.filename} in the cache is not the published file (sha256 {sha[:12]}…)"
     return True, "all published weight files present"
