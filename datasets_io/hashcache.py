@@ -14,6 +14,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+
 def default_cache_path() -> Path:
     base = os.environ.get("IQABENCH_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "iqabench")
     return Path(base) / "file_hashes.sqlite"

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from datasets_io.hashcache import HashCache, default_cache_path, file_sha256
 from datasets_io.meta import MetaInfoError, rows_for
+from datasets_io.paths import image_paths
 from datasets_io.spec import DatasetSpec
 
 MANIFEST_SCHEMA = pa.schema(
@@ -95,10 +96,6 @@ def _digest(spec: DatasetSpec, table: pa.Table, cache: HashCache) -> str:
     return h.hexdigest()
 
 
-def _resolve(root: Path, name: str) -> str:
-    return os.path.abspath(root / name)
-
-
 def build_manifest(
     spec: DatasetSpec, limit: int | None = None, *, hash_cache: str | Path | bool = True
 ) -> Manifest:
@@ -109,14 +106,10 @@ def build_manifest(
     rows = rows_for(spec)
     if limit is not None:
         rows = rows.iloc[:limit]
-    target = Path(spec.dataroot_target)
-    ref_root = Path(spec.dataroot_ref) if spec.dataroot_ref else target
-    dist_paths = [_resolve(target, name) for name in rows["dist_name"]]
-    ref_paths = [_resolve(ref_root, name) if isinstance(name, str) else None for name in rows["ref_name"]]
+    paths = image_paths(spec, rows)
+    dist_paths, ref_paths, extra_paths = paths.dist, paths.ref, paths.dist_b
     columns: dict[str, pa.Array] = {}
-    extra_paths: list[str] = []
     if spec.type == "BAPPSDataset":
-        extra_paths = [_resolve(target, name) for name in rows["dist_b_name"]]
         columns = {
             "dist_b_name": pa.array(rows["dist_b_name"].tolist(), pa.string()),
             "dist_b_path": pa.array(extra_paths, pa.string()),
@@ -125,7 +118,7 @@ def build_manifest(
         }
     elif spec.type == "AVADataset":
         columns = {"vote_dist": pa.array([list(v) for v in rows["vote_dist"]], pa.list_(pa.float64()))}
-    missing = sorted({p for p in dist_paths + ref_paths + extra_paths if p is not None and not os.path.isfile(p)})
+    missing = [p for p in paths.distinct() if not os.path.isfile(p)]
     if missing:
         shown = "\n  ".join(missing[:20])
         more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""

@@ -5,7 +5,7 @@
   archive from the hub (see :mod:`datasets_io.download`); the flags bound the extraction
   (:class:`datasets_io.extract.ExtractLimits`).
 - ``verify NAME... [--root DIR]``: every image named in the meta-info (all rows, every split) exists and
-  decodes with :func:`datasets_io.decode.read_decoded`; prints the counts, including how many images are
+  decodes (:func:`datasets_io.verify.verify_dataset`); prints the counts, including how many images are
   16-bit (scaled to 8 bits).
 
 Failures exit non-zero with a one-line ``iqabench datasets: error: ...`` message (details, such as the list of
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -160,47 +159,13 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _verify_one(args: argparse.Namespace, key: str) -> None:
-    from datasets_io.decode import ImageDecodeError, read_decoded
-    from datasets_io.download import dataset_status, missing_message
-    from datasets_io.meta import rows_for
+    from datasets_io.verify import verify_dataset
 
-    spec = _spec(args, key)
-    status = dataset_status(spec, _root(args))
-    if not status.present:
-        raise _Failure(missing_message(key, status.reason))
-    rows = rows_for(spec, all_rows=True)
-    target = Path(spec.dataroot_target)
-    ref_root = Path(spec.dataroot_ref) if spec.dataroot_ref else target
-    paths: set[str] = {str(target / n) for n in rows["dist_name"]}
-    paths |= {str(ref_root / n) for n in rows["ref_name"] if isinstance(n, str)}
-    if "dist_b_name" in rows:
-        paths |= {str(target / n) for n in rows["dist_b_name"]}
-    ordered = sorted(paths)
-    missing = [p for p in ordered if not os.path.isfile(p)]
-    if missing:
-        raise _Failure(
-            f"{key}: {len(missing)} of {len(ordered)} image(s) named in {spec.meta_info_file} are missing",
-            missing[:50] + ([f"... and {len(missing) - 50} more"] if len(missing) > 50 else []),
-        )
-
-    def decode(path: str) -> tuple[str | None, int]:
-        """(error or None, bits per sample of the file)."""
-        try:
-            return None, read_decoded(path).source_bits
-        except ImageDecodeError as exc:
-            return str(exc), 0
-
-    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        results = list(pool.map(decode, ordered))
-    errors = [e for e, _bits in results if e is not None]
-    if errors:
-        raise _Failure(f"{key}: {len(errors)} of {len(ordered)} image(s) do not decode", errors[:50])
-    decoded = len(ordered) - len(errors)
-    if decoded != len(paths):
-        raise _Failure(f"{key}: decoded {decoded} images, the meta-info names {len(paths)}")
-    sixteen = sum(1 for _e, bits in results if bits == 16)
-    print(f"{key}: ok: {len(rows)} meta-info rows, {len(ordered)} distinct images, all exist and decode; "
-          f"{sixteen} 16-bit image(s) scaled to 8 bits")
+    report = verify_dataset(_spec(args, key), _root(args), workers=args.workers)
+    problem = report.problem()
+    if problem is not None:
+        raise _Failure(*problem)
+    print(report.summary())
 
 
 def _verify(args: argparse.Namespace) -> int:
