@@ -14,9 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
-
-from datasets_io.bounded import MIB, read_bounded
+from datasets_io.bounded import MIB, load_yaml_mapping, parse_yaml_mapping
 from datasets_io.spec import DATASET_KINDS, DatasetOptionError, DatasetSpec
 
 BUILTIN_FILES = {"current": "default_dataset_configs.yml", "2024": "default_dataset_opt_2024.yml"}
@@ -144,35 +142,25 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
     )
 
 
+_WHAT = "dataset option file"
+_ENTRIES = "dataset keys to options"
+
+
+def _specs(document: Mapping[str, Any], source: str, data_root: str | None) -> dict[str, DatasetSpec]:
+    return {key: spec_from_entry(key, entry, source, data_root) for key, entry in document.items()}
+
+
 def parse_options_text(text: str, source: str, data_root: str | None = None) -> dict[str, DatasetSpec]:
     """Parse a pyiqa option YAML document (safe loader) into specs keyed by dataset key."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DatasetOptionError(f"{source}: not valid YAML: {exc}") from exc
-    if document is None:
-        return {}
-    if not isinstance(document, Mapping):
-        raise DatasetOptionError(f"{source}: must be a mapping of dataset key → options, got {type(document).__name__}")
-    specs = {}
-    for key, entry in document.items():
-        if not isinstance(key, str):
-            raise DatasetOptionError(f"{source}: dataset key {key!r} must be a string")
-        specs[key] = spec_from_entry(key, entry, source, data_root)
-    return specs
+    return _specs(parse_yaml_mapping(text, source, _WHAT, DatasetOptionError, _ENTRIES), source, data_root)
 
 
 def load_options_file(
     path: str | Path, data_root: str | None = None, max_bytes: int = MAX_OPTION_FILE_BYTES
 ) -> dict[str, DatasetSpec]:
     """Parse the option YAML at ``path``; one larger than ``max_bytes`` is refused before parsing."""
-    p = Path(path)
-    data = read_bounded(p, max_bytes, "dataset option file", DatasetOptionError)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DatasetOptionError(f"{p}: dataset option file is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    return parse_options_text(text, str(p), effective_data_root(data_root))
+    document = load_yaml_mapping(path, _WHAT, max_bytes, DatasetOptionError, _ENTRIES)
+    return _specs(document, str(Path(path)), effective_data_root(data_root))
 
 
 def builtin_options(
