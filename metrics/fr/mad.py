@@ -148,29 +148,43 @@ def make_csf(h: int, w: int, nfreq: float = 32.0, dtype=torch.float64, device=No
     return torch.where(radfreq < 7.8909, torch.full_like(csf, 0.9809), csf)
 
 
-def log_gabor_bank(h: int, w: int, dtype=torch.float64, device=None) -> torch.Tensor:
-    """The 5×4 filters of ``gaborconvolve`` (scale-major), already ``fftshift``-ed: 20×h×w."""
+def _log_gabor_filters(
+    h: int, w: int, one_at: tuple[int, int], zero_at: tuple[int, int], eps: float, scale_major: bool, device=None
+) -> torch.Tensor:
+    """Kovesi's ``gaborconvolve`` log-Gabor bank (5 scales × 4 orientations), ``fftshift``-ed, in float64: 20×h×w.
+
+    The two variants differ only in where the radius is set to one (``one_at``, so that ``log`` is finite) and
+    the radial filter to zero (``zero_at``), in ``eps`` added to the radius before its log, and in the order
+    (``scale_major``: MAD_index.m's; else the port's orientation-major order)."""
+    dtype = torch.float64
     x = ((torch.arange(w, dtype=dtype, device=device) - w / 2) / (w / 2))[None, :].expand(h, w)
     y = ((torch.arange(h, dtype=dtype, device=device) - h / 2) / (h / 2))[:, None].expand(h, w)
-    r0, c0 = (h + 1) // 2, (w + 1) // 2  # MATLAB round(rows/2+1), 0-based
     radius = torch.hypot(x, y).clone()
-    radius[r0, c0] = 1.0
-    log_radius = torch.log(radius)
+    radius[one_at] = 1.0
+    log_radius = torch.log(radius + eps) if eps else torch.log(radius)
     theta = torch.atan2(-y, x)
     sin_t, cos_t = torch.sin(theta), torch.cos(theta)
     theta_sigma = math.pi / N_ORIENT / D_THETA_ON_SIGMA
-    filters = []
+    radials = []
     for s in range(N_SCALES):
         rfo = (1.0 / (MIN_WAVELENGTH * MULT**s)) / 0.5
         radial = torch.exp((log_radius - math.log(rfo)) ** 2 / -(2 * math.log(SIGMA_ON_F) ** 2))
-        radial[r0, c0] = 0.0
-        for o in range(N_ORIENT):
-            angle = o * math.pi / N_ORIENT
-            ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
-            dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
-            spread = torch.exp(-torch.atan2(ds, dc) ** 2 / (2 * theta_sigma**2))
-            filters.append(torch.fft.fftshift(radial * spread))
-    return torch.stack(filters)
+        radial[zero_at] = 0.0
+        radials.append(radial)
+    spreads = []
+    for o in range(N_ORIENT):
+        angle = o * math.pi / N_ORIENT
+        ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
+        dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
+        spreads.append(torch.exp(-torch.atan2(ds, dc) ** 2 / (2 * theta_sigma**2)))
+    pairs = [(r, sp) for r in radials for sp in spreads] if scale_major else [(r, sp) for sp in spreads for r in radials]
+    return torch.stack([torch.fft.fftshift(r * sp) for r, sp in pairs])
+
+
+def log_gabor_bank(h: int, w: int, device=None) -> torch.Tensor:
+    """MAD_index.m's filters (scale-major), already ``fftshift``-ed: 20×h×w."""
+    centre = ((h + 1) // 2, (w + 1) // 2)  # MATLAB round(rows/2+1), 0-based
+    return _log_gabor_filters(h, w, centre, centre, 0.0, True, device)
 
 
 class MAD(IQAMetric):
@@ -358,29 +372,9 @@ def port_csf(h: int, w: int, device=None) -> torch.Tensor:
 
 def port_gabor_bank(h: int, w: int, device=None) -> torch.Tensor:
     """The port's log-Gabor bank (20×H×W, orientation-major): its radius fudge lands one pixel off-centre."""
-    dtype = torch.float64
-    x = ((torch.arange(w, dtype=dtype, device=device) - w / 2) / (w / 2))[None, :].expand(h, w)
-    y = ((torch.arange(h, dtype=dtype, device=device) - h / 2) / (h / 2))[:, None].expand(h, w)
-    radius = torch.hypot(x, y).clone()
-    radius[_round_half_even(h / 2 + 1), _round_half_even(w / 2 + 1)] = 1.0
-    log_radius = torch.log(radius + _EPS)
-    theta = torch.atan2(-y, x)
-    sin_t, cos_t = torch.sin(theta), torch.cos(theta)
-    theta_sigma = math.pi / N_ORIENT / D_THETA_ON_SIGMA
-    radials = []
-    for s in range(N_SCALES):
-        rfo = (1.0 / (MIN_WAVELENGTH * MULT**s)) / 0.5
-        radial = torch.exp((log_radius - math.log(rfo)) ** 2 / -(2 * math.log(SIGMA_ON_F) ** 2))
-        radial[_round_half_even(h / 2), _round_half_even(w / 2)] = 0.0
-        radials.append(radial)
-    filters = []
-    for o in range(N_ORIENT):
-        angle = o * math.pi / N_ORIENT
-        ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
-        dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
-        spread = torch.exp(-torch.atan2(ds, dc) ** 2 / (2 * theta_sigma**2))
-        filters.extend(torch.fft.fftshift(radial * spread) for radial in radials)
-    return torch.stack(filters)
+    one_at = (_round_half_even(h / 2 + 1), _round_half_even(w / 2 + 1))
+    zero_at = (_round_half_even(h / 2), _round_half_even(w / 2))
+    return _log_gabor_filters(h, w, one_at, zero_at, _EPS, False, device)
 
 
 def _round_half_even(v: float) -> int:
