@@ -15,7 +15,7 @@ recorded as skipped with the probe's times; ``--precisions`` forces a list.
 
 Weights: by default whatever the caches hold (the published files if downloaded; each metric's entry says
 whether its files are the published ones). ``--random-weights DIR`` seeds random weights of the published
-layouts into DIR (tests/deep/random_weights.py) and uses them; the output then says that the deviations were
+layouts into DIR (tests/_helpers/random_weights.py) and uses them; the output then says that the deviations were
 measured under random weights, which do not have the activation statistics of trained networks.
 
     python benchmarks/precision.py --device cpu --pairs 8 --random-weights benchmarks/out/random-weights
@@ -48,7 +48,7 @@ from write_results import precision_table  # noqa: E402
 
 REDUCED = ("bfloat16", "float16")
 RANDOM_WEIGHTS_CAVEAT = (
-    "Measured under random weights of the published layouts (tests/deep/random_weights.py), not the published "
+    "Measured under random weights of the published layouts (tests/_helpers/random_weights.py), not the published "
     "checkpoints: trained networks have other activation statistics, so their reduced-precision deviations can "
     "differ. The scores themselves are meaningless; only the float32-vs-reduced comparison is."
 )
@@ -294,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
     weights_note = "whatever the caches hold (see each metric's published_weights)"
     if args.random_weights is not None:
-        sys.path.insert(0, str(REPO / "tests" / "deep"))
-        import random_weights
+        from tests._helpers import random_weights
 
         start = time.perf_counter()
         os.environ.update(random_weights.seed_all(args.random_weights.resolve()))

@@ -45,13 +45,12 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def seeded_weight_caches(tmp_path_factory: pytest.TempPathFactory):
-    """The session's one cache of random weight files (tests/deep/random_weights.py), written on first request.
+    """The session's one cache of random weight files (tests/_helpers/random_weights.py), written on first request.
 
     Shared by every test that loads deep-metric weights, and removed when the session ends: the full set is
     about 2 GB, so it must not be written more than once nor be left behind on a CI disk.
     """
-    sys.path.insert(0, str(Path(__file__).parent / "deep"))
-    from random_weights import SeededCaches
+    from tests._helpers.random_weights import SeededCaches
 
     caches = SeededCaches(tmp_path_factory.mktemp("seeded-weights"))
     yield caches

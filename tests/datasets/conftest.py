@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fakehub import FakeHub  # noqa: E402
+from tests._helpers.fakehub import FakeHub
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +33,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture()
 def hub(monkeypatch: pytest.MonkeyPatch):
     """A running fake hub holding the four test datasets; HF_ENDPOINT points at it."""
-    from builders import populate
+    from tests._helpers.builders import populate
 
     with FakeHub() as server:
         populate(server)

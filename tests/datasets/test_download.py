@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builders import AVA_VOTES, DATASETS_REPO, META_REPO, csv_text, png, tar_with, tgz
+from datasets_io.catalog import resolve_dataset
 from datasets_io.download import (
     LOCK_FILE,
     ChecksumMismatchError,
@@ -22,9 +22,9 @@ from datasets_io.download import (
     download_dataset,
     ensure_downloaded,
 )
-from datasets_io.catalog import resolve_dataset
 from datasets_io.extract import UnsafeArchiveError
 from datasets_io.manifest import MissingImagesError, build_manifest
+from tests._helpers.builders import AVA_VOTES, DATASETS_REPO, png, tar_with, tgz
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

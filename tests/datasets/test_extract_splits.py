@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from builders import png, split_pickle, tar_with, tgz, zip_bytes
 from datasets_io.extract import ArchiveFormatError, UnsafeArchiveError, extract_archive, pending_extraction
 from datasets_io.splits import SplitFileError, load_split_file, loads_split_dict, split_rows
+from tests._helpers.builders import png, split_pickle, tar_with, tgz, zip_bytes
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:

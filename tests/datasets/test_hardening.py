@@ -17,15 +17,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from builders import (
-    DATASETS_REPO,
-    png,
-    split_pickle,
-    symlink_chain_escape_tar,
-    tar_with,
-    tgz,
-    zip_bomb,
-)
 from datasets_io.decode import ImageDecodeError, decode_bytes, decode_image, im2uint8
 from datasets_io.download import LOCK_FILE, DownloadError, ensure_downloaded
 from datasets_io.extract import (
@@ -46,6 +37,15 @@ from datasets_io.splits import (
     load_split_file,
     max_file_bytes,
     split_rows,
+)
+from tests._helpers.builders import (
+    DATASETS_REPO,
+    png,
+    split_pickle,
+    symlink_chain_escape_tar,
+    tar_with,
+    tgz,
+    zip_bomb,
 )
 
 MIB = 1 << 20

@@ -9,13 +9,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from builders import csv_text, png, split_pickle
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from datasets_io.download import ARCHIVES
 from datasets_io.manifest import MANIFEST_SCHEMA, build_manifest
 from datasets_io.meta import MetaInfoError, rows_for
 from datasets_io.options import builtin_options, load_options_file
 from datasets_io.spec import DatasetOptionError, DatasetSpec
+from tests._helpers.builders import csv_text, png, split_pickle
 
 SHARED = Path("/work/shared/reference")
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from random_weights import SeededCaches  # noqa: E402
+from tests._helpers.random_weights import SeededCaches
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from equivalence import calibration_case, check_equivalence, random_cases
-
 import metrics
+from tests._helpers.equivalence import calibration_case, check_equivalence, random_cases
 
 
 def test_ckdn_same_function_as_reference(deep_env, tid_pairs):

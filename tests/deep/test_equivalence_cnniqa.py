@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import metrics
-from equivalence import calibration_case, check_equivalence, random_cases
+from tests._helpers.equivalence import calibration_case, check_equivalence, random_cases
 
 
 def test_cnniqa_same_function_as_reference(deep_env, tid_pairs):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from equivalence import calibration_case, check_equivalence, random_cases
 from metrics.deep.hyperiqa import grid_crops
+from tests._helpers.equivalence import calibration_case, check_equivalence, random_cases
 
 
 def test_hyperiqa_same_function_as_reference(deep_env, tid_pairs, monkeypatch):

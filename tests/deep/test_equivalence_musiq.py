@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from equivalence import check_equivalence as compare_with_reference
 from metrics.deep import musiq
+from tests._helpers.equivalence import check_equivalence as compare_with_reference
 
 
 def _inputs(tid_pairs, full: bool):

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from equivalence import check_equivalence as compare_with_reference
+from tests._helpers.equivalence import check_equivalence as compare_with_reference
 
 
 def test_same_function_as_reference(deep_env, tid_pairs, monkeypatch):

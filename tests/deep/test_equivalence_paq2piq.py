@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-import pytest
-
 import metrics
-from equivalence import check_equivalence as compare_with_reference
 from metrics import MetricInputError
+from tests._helpers.equivalence import check_equivalence as compare_with_reference
 
 
 def test_same_function_as_reference(deep_env, tid_pairs):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import metrics
-from equivalence import calibration_case, check_equivalence, random_cases
 from metrics.deep.nets import grid_patches, grid_positions
+from tests._helpers.equivalence import calibration_case, check_equivalence, random_cases
 
 
 def test_pieapp_same_function_as_reference(deep_env, tid_pairs):

@@ -19,8 +19,8 @@ import pytest
 import torch
 
 import metrics
-from equivalence import RTOL, calibration_case, check_equivalence, max_relative_difference, random_cases
 from metrics.deep.weights import weight_files
+from tests._helpers.equivalence import RTOL, calibration_case, check_equivalence, max_relative_difference, random_cases
 
 
 @pytest.fixture()

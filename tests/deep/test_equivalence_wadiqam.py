@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import metrics
-from equivalence import calibration_case, check_equivalence, random_cases
 from metrics.deep.nets import grid_positions
+from tests._helpers.equivalence import calibration_case, check_equivalence, random_cases
 
 
 @pytest.mark.parametrize("name", ["wadiqam_fr", "wadiqam_nr"])

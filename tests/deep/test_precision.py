@@ -13,9 +13,9 @@ import torch
 import yaml
 
 import metrics
-from equivalence import calibration_case
 from metrics.deep.weights import weight_files
 from metrics.registry import module_of
+from tests._helpers.equivalence import calibration_case
 
 #: name -> (rtol, atol): |bf16 - fp32| <= rtol·|fp32| + atol for every pair. Measured largest deviation in comments.
 TOLERANCE = {

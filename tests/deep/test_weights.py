@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import io
 import json
 import pickle
+import re
 
 import pytest
 import torch
 
-from fakehub_models import FakeModelHub
 from jobs.cli import main as cli
 from metrics.deep import weights
 from metrics.deep.weights import WeightFile, WeightIntegrityError, WeightsMissingError
+from tests._helpers.fakehub import FakeModelHub
 
 REPO = "someone/weights-repo"
 

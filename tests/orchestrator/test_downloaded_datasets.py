@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from jobs.cli import main
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "datasets"))
-
-from builders import populate  # noqa: E402
-from fakehub import FakeHub  # noqa: E402
+from tests._helpers.builders import populate
+from tests._helpers.fakehub import FakeHub
 
 pytestmark = [pytest.mark.ray]
 

@@ -89,3 +89,8 @@ class FakeHub:
                 self._answer(body=True)
 
         return Handler
+
+
+def FakeModelHub() -> FakeHub:  # noqa: N802 - reads like the class it builds
+    """The fake hub serving model repos (``/<owner>/<repo>/resolve/<revision>/<path>``)."""
+    return FakeHub(kind="model")

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from torchvision import models
 
-from random_weights_b import _module_state, _random_state
+from tests._helpers.random_weights_b import _module_state, _random_state
 
 LEVELS = (64, 256, 512, 1024, 2048)
 DIM, FFN = 256, 1024

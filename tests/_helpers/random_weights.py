@@ -327,10 +327,10 @@ class SeededCaches:
             monkeypatch.delenv(name, raising=False)
 
 
-from random_weights_b import FILES_B  # noqa: E402  (MUSIQ, PaQ-2-PiQ: third tranche)
+from tests._helpers.random_weights_b import FILES_B  # noqa: E402  (MUSIQ, PaQ-2-PiQ: third tranche)
 
 FILES.update(FILES_B)
 
-from random_weights_topiq import FILES_TOPIQ  # noqa: E402  (TOPIQ / CFANet ResNet-50 checkpoints)
+from tests._helpers.random_weights_topiq import FILES_TOPIQ  # noqa: E402  (TOPIQ / CFANet ResNet-50 checkpoints)
 
 FILES.update(FILES_TOPIQ)

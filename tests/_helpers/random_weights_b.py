@@ -12,7 +12,6 @@ import torch
 from torchvision import models
 
 
-
 def _random_state(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, torch.Tensor]:
     """Seeded random tensors for a key → shape layout, scaled like ``_rand_like_state``."""
     gen = torch.Generator().manual_seed(seed)
