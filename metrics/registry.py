@@ -15,8 +15,8 @@ import pkgutil
 
 from metrics.spec import DATA_DIR, MetricSpec, Mode, Resources
 
-__all__ = ["DATA_DIR", "MetricSpec", "Mode", "Resources", "UnknownMetricError", "get_spec", "load_module_specs",
-           "module_of", "registry"]
+__all__ = ["DATA_DIR", "MetricSpec", "Mode", "Resources", "UnknownMetricError", "default_metric_names", "get_spec",
+           "load_module_specs", "module_of", "registry"]
 
 #: Packages scanned for metric modules, in order.
 METRIC_PACKAGES: tuple[str, ...] = ("metrics.fr", "metrics.nr", "metrics.deep")
@@ -68,6 +68,12 @@ def registry() -> dict[str, MetricSpec]:
     if _REGISTRY is None:
         _REGISTRY = _discover()
     return _REGISTRY
+
+
+def default_metric_names() -> list[str]:
+    """The default metric set, sorted: every registered metric whose spec is ``in_default_set`` (the runs that name
+    no metric score these, less those whose parameter or weight files are not here)."""
+    return sorted(name for name, spec in registry().items() if spec.in_default_set)
 
 
 def forget() -> None:

@@ -46,12 +46,14 @@ def measure_metric(metric: str, device: str, pairs: Sequence[ImagePair], threads
 
 
 def default_metrics(echo: Echo) -> tuple[list[str], list[str]]:
-    """Registered metrics whose parameter and weight files are here, and the skipped ones (with why)."""
+    """The default metric set (:func:`metrics.registry.default_metric_names`, as ``bench`` without ``-m``) less
+    the metrics whose parameter and weight files are not here, and the skipped ones (with why)."""
     import metrics
+    from metrics.registry import default_metric_names
     from orchestrator.run.plan import parameter_fingerprint
 
     chosen, skipped = [], []
-    for name in metrics.available():
+    for name in default_metric_names():
         try:
             parameter_fingerprint(metrics.get_spec(name), fetch=False)
         except (OSError, RuntimeError, ValueError) as exc:

@@ -39,6 +39,20 @@ def test_protocol_records_a_failing_metric(tiny_pairs):
     assert found.error == "RuntimeError: no such model" and found.seconds == []
 
 
+def test_default_set_is_the_registry_default_set(monkeypatch):
+    """Without -m the efficiency job times the same default set as ``bench`` (less metrics whose files are absent)."""
+    import dataclasses
+
+    from metrics.registry import default_metric_names, registry
+    from orchestrator.efficiency.job import default_metrics
+
+    monkeypatch.setitem(registry(), "psnry", dataclasses.replace(metrics.get_spec("psnry"), in_default_set=False))
+    assert "psnry" not in default_metric_names() and "psnr" in default_metric_names()
+    chosen, skipped = default_metrics(lambda _line: None)
+    assert "psnry" not in chosen and "psnr" in chosen
+    assert set(chosen) | {entry.split(" ")[0] for entry in skipped} == set(default_metric_names())
+
+
 def test_cli_registers_the_subcommand():
     args = build_parser().parse_args(["efficiency", "-m", "psnr", "--device", "cpu", "--size", "64x48"])
     assert args.metric_names == ["psnr"] and args.size == (64, 48) and args.device == ["cpu"]
