@@ -1,4 +1,5 @@
-"""Properties every registered metric must have: shapes, ideal score, batch invariance, clear input errors."""
+"""Properties every registered metric must have: shapes, ideal score, batch invariance, clear input errors; and for
+every classical metric: more noise gives a worse score, odd sizes and batches work."""
 
 from __future__ import annotations
 
@@ -60,6 +61,42 @@ def test_batch_invariance(name, small_pairs):
     for i in range(dist.shape[0]):
         alone = _score(model, dist[i : i + 1], ref[i : i + 1])
         assert alone.item() == pytest.approx(together[i].item(), abs=1e-5, rel=1e-5)
+
+
+CLASSICAL = [n for n in ALL if not _is_deep(n)]
+#: Classical metrics that do not measure damage to an image, so more noise need not give a worse score.
+NOT_NOISE_MONOTONE = {"entropy": "noise adds information: the grey-level entropy grows with it"}
+
+
+@pytest.mark.parametrize("name", [n for n in CLASSICAL if n not in NOT_NOISE_MONOTONE])
+def test_more_noise_worsens_the_score(name, tid_pairs):
+    """One reference (a 192×256 crop), one noise pattern at four strengths: the scores worsen strictly, in the
+    direction of the spec's ``lower_better`` (deep metrics run random weights here, so are not ranked)."""
+    _, ref = _crop(tid_pairs, 192, 256)
+    clean = ref[1:2].repeat(4, 1, 1, 1)
+    noise = torch.randn(clean.shape[1:], generator=torch.Generator().manual_seed(7))
+    noisy = torch.stack([(c + s * noise).clamp(0, 1) for c, s in zip(clean, (0.01, 0.03, 0.08, 0.2))])
+    scores = _score(metrics.create(name), noisy, clean).tolist()
+    if metrics.get_spec(name).lower_better:
+        scores = [-v for v in scores]
+    assert all(a > b for a, b in zip(scores, scores[1:])), scores
+    assert all(math.isfinite(v) for v in scores), scores
+
+
+@pytest.mark.parametrize("name", CLASSICAL)
+def test_odd_sizes_and_batch(name, tid_pairs):
+    """Two pairs at an odd size (odd height and width, twice the metric's minimum or more), the distorted images
+    with a little noise: finite scores, each equal to the score of its pair alone."""
+    model = metrics.create(name)
+    height = max(67, (2 * model.min_size) | 1)
+    dist, ref = _crop(tid_pairs, height, height + 26)
+    noise = torch.randn(dist[:2].shape, generator=torch.Generator().manual_seed(5))
+    dist, ref = (dist[:2] + 0.02 * noise).clamp(0, 1), ref[:2]
+    together = _score(model, dist, ref)
+    assert together.shape == (2,) and torch.isfinite(together).all()
+    for i in range(2):
+        alone = _score(model, dist[i : i + 1], ref[i : i + 1])
+        assert alone.item() == pytest.approx(together[i].item(), abs=1e-6, rel=1e-5)
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if metrics.get_spec(n).ideal_score is not None])
