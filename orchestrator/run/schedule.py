@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -357,15 +357,20 @@ class Scheduler:
                                            f"({self.cluster.cpus:g} CPU, {self.cluster.gpus:g} GPU)")
                     continue
             waiting = list(self.calls) + list(self.readies)
-            done, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
+            done, rest = ray.wait(waiting, num_returns=1, timeout=1.0)
+            if done and rest:  # take every result that is already there in one go
+                done += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
             for ref in done:
                 if ref in self.readies:
                     name, index = self.readies.pop(ref)
                     pool = self.pools[name]
                     try:
-                        info = ray.get(ref)
-                        pool.load_seconds.append(float(info["load_seconds"]))
+                        ray.get(ref)
                         pool.ready_at[index] = time.monotonic()
+                        # From asking for the actor to its model being loaded: process start, imports, model.
+                        pool.load_seconds.append(pool.ready_at[index] - pool.started_at[index])
+                        # What loading really costs here, for the next decision to add an actor.
+                        pool.spec = replace(pool.spec, load_seconds=sum(pool.load_seconds) / len(pool.load_seconds))
                     except Exception as exc:  # the actor died while loading: its calls fail and count
                         log.debug("%s: actor %d failed to start (%s)", name, index, exc)
                     continue
