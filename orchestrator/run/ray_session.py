@@ -61,6 +61,12 @@ def ray_settings(verbose: bool) -> RaySettings:
     )
 
 
+def logging_is_verbose() -> bool:
+    """Whether iqabench's loggers are at DEBUG (the jobs' ``-v``): the ``verbose`` a driver passes to
+    :func:`start_ray` when it has no flag of its own."""
+    return log.isEnabledFor(logging.DEBUG)
+
+
 def _apply_data_settings(settings: RaySettings) -> None:
     """Ray Data reads its environment on import; when it is already imported, set its context and console."""
     if "ray.data" not in sys.modules:

@@ -34,6 +34,8 @@ class BenchmarkRequest:
     #: Ray address (``None``: the address in RAY_ADDRESS, else a new local cluster).
     ray_address: str | None = None
     tracking_uri: str | None = None
+    #: MLflow experiment (``None``: ``MLFLOW_EXPERIMENT_NAME``, else ``iqabench``).
+    experiment: str | None = None
     extra_tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
