@@ -83,16 +83,18 @@ def source_tags() -> dict[str, str]:
 def dataset_inputs(plan: dict[str, Any], roots: dict[str, str] | None = None) -> dict[str, Any]:
     """Dataset key → MLflow ``DatasetInput`` (name, digest = manifest digest, source = the dataset's folder)."""
     from mlflow.data.code_dataset_source import CodeDatasetSource
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.dataset_source_registry import get_registered_sources, resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.entities import DatasetInput, InputTag
 
+    # MLflow registers its local-file source under two schemes; naming it avoids an "ambiguous source" warning.
+    local = [s for s in get_registered_sources() if s._get_source_type() == "local"][:1]
     found = {}
     for entry in plan["datasets"]:
         key = entry["dataset"]
         root = (roots or {}).get(key) or entry.get("dataroot_target")
         if root:
-            source = resolve_dataset_source(str(root))
+            source = resolve_dataset_source(Path(root).resolve().as_uri(), candidate_sources=local or None)
         else:  # an embedded or generated dataset has no folder of its own to point at
             source = CodeDatasetSource({"iqabench.dataset": key})
         digest = str(entry["manifest_digest"])
