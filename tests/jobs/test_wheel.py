@@ -9,6 +9,7 @@ folder it names, so the checkout's editable finder stays off; the commands run f
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+#: What the wheel is built from (copied, so that the build leaves nothing in the checkout).
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "jobs", "orchestrator", "metrics", "datasets_io")
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -24,22 +27,31 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 @pytest.fixture(scope="module")
 def wheel_env(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("wheel")
+    # Without PYTHONPATH: pip must not take a checkout on the path for the package already installed.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.pop("MLFLOW_TRACKING_URI", None)  # each run's own SQLite store
+    source = root / "src"
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            source.mkdir(exist_ok=True)
+            shutil.copy(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                    "-w", str(root / "dist"), str(REPO)], check=True, timeout=600)
+                    "-w", str(root / "dist"), str(source)], check=True, timeout=600, env=env, cwd=root)
     (wheel,) = (root / "dist").glob("iqabench-*.whl")
     venv = root / "venv"
     subprocess.run([Path(sys.base_prefix) / "bin" / "python3", "-m", "venv", "--without-pip", str(venv)],
-                   check=True, timeout=300)
+                   check=True, timeout=300, env=env)
     python = venv / "bin" / "python"
     purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
     Path(purelib, "borrowed-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet",
-                    str(wheel)], check=True, timeout=300)
+                    str(wheel)], check=True, timeout=300, env=env, cwd=root)
+    assert (venv / "bin" / "iqabench").is_file(), "pip did not install the wheel's entry point"
     cwd = root / "cwd"
     cwd.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env.pop("MLFLOW_TRACKING_URI", None)  # each run's own SQLite store
     return {"bin": venv / "bin", "cwd": cwd, "env": env, "root": root, "purelib": purelib}
 
 
@@ -61,7 +73,7 @@ def test_the_wheel_is_what_runs(wheel_env):
 
 def test_light_commands_from_the_wheel(wheel_env):
     assert "metric(s)" in _run(wheel_env, "iqabench", "metrics").stdout
-    assert "demo" in _run(wheel_env, "iqabench", "datasets", "list").stdout
+    assert "tid2013" in _run(wheel_env, "iqabench", "datasets", "list").stdout
     _run(wheel_env, "iqabench", "weights", "list")
     report = wheel_env["root"] / "calibration.md"
     out = _run(wheel_env, "iqabench", "calibrate", "-m", "psnr", "ssim", "--out", str(report)).stdout
