@@ -43,7 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jobs.console import echo
+    from jobs.console import echo, ray_verbose
+    from orchestrator.run.ray_session import quiet_environment
+
+    quiet_environment(ray_verbose())  # before the driver imports Ray Data: no progress bars unless -v
     from orchestrator.run.benchmark import run_benchmark
     from orchestrator.run.placement import PlacementError
     from orchestrator.run.plan import PlanError

@@ -3,7 +3,7 @@
 INFO by default (what a run is doing, one line each), WARNING with ``-q``, DEBUG with ``-v``. Messages at INFO and
 DEBUG go to standard output, warnings and errors to standard error. The level applies to iqabench's own loggers
 (:data:`OWN_LOGGERS`); other libraries stay at WARNING unless ``-v`` (then INFO), so that MLflow's or Alembic's
-INFO lines do not crowd the run's own. Ray's INFO lines, its workers' output and Ray Data's progress bars are on
+INFO lines do not crowd the run's own (``MLFLOW_LOGGING_LEVEL`` likewise for MLflow's own console logger). Ray's INFO lines, its workers' output and Ray Data's progress bars are on
 only with ``-v`` too: :func:`ray_verbose` is what a job hands to
 :func:`orchestrator.run.ray_session.start_ray`, whose :func:`~orchestrator.run.ray_session.ray_settings` says
 what exactly is switched.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 #: The logger of the jobs' own messages (``echo``).
@@ -70,6 +71,9 @@ def configure_logging(verbosity: int = NORMAL) -> int:
         handler.setFormatter(_ConsoleFormatter("%(message)s"))
         root.addHandler(handler)
     root.setLevel(logging.INFO if verbosity == VERBOSE else logging.WARNING)
+    # MLflow sets up its own console logger when imported (its store migrations log at INFO); it reads the level
+    # from this variable, so it has to be set before MLflow is imported. A value the user exported wins.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbosity == VERBOSE else "WARNING")
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level)
     logging.captureWarnings(True)

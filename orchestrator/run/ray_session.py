@@ -81,6 +81,22 @@ def _apply_data_settings(settings: RaySettings) -> None:
             handler.setLevel(logging.INFO if settings.data_progress_bars else logging.WARNING)
 
 
+def quiet_environment(verbose: bool) -> RaySettings:
+    """Apply the environment defaults and Ray Data switches of :func:`ray_settings` now (``start_ray`` does this
+    itself; a job calls it early so that a Ray or Ray Data imported before ``start_ray`` is quiet too)."""
+    settings = ray_settings(verbose)
+    for name, value in settings.env.items():
+        os.environ.setdefault(name, value)
+    _apply_data_settings(settings)
+    if not settings.data_progress_bars:
+        from ray.util.debug import log_once
+
+        # Ray Data warns once per process that its progress bars are off ("To enable, set ..."): they are off
+        # on purpose here, and -v turns them on. Taking Ray's own once-only key leaves that line out.
+        log_once("ray_data_progress_manager_disabled")
+    return settings
+
+
 @dataclass(frozen=True)
 class ClusterResources:
     """What the Ray cluster offers: totals and the GPUs of each live node."""
@@ -223,10 +239,7 @@ def start_ray(address: str | None, *, verbose: bool = False, **init_kwargs: Any)
     if ray.is_initialized():
         yield False
         return
-    settings = ray_settings(verbose)
-    for name, value in settings.env.items():
-        os.environ.setdefault(name, value)
-    _apply_data_settings(settings)
+    settings = quiet_environment(verbose)
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address and address != "local":
         log.info("Connecting to the Ray cluster at %s", address)
