@@ -401,7 +401,9 @@ def log_run(result: "BenchmarkResult", request: "BenchmarkRequest", echo: Callab
     _write_pending(result.out, pending)  # removed once everything is logged
     echo(f"Logging to MLflow at {uri}")
     try:
-        tracker = _opened(opening) or _open_tracker(uri, result.out, pending["experiment"])
+        tracker = _opened(opening)
+        if tracker is None or tracker.experiment != pending["experiment"]:  # opened before --experiment was known
+            tracker = _open_tracker(uri, result.out, pending["experiment"])
         datasets = dataset_inputs(plan, pending["dataset_roots"])
         result.parent_run_id = tracker.parent_run(result.invocation_id, name, plan, request.extra_tags, datasets)
         for row in rows:

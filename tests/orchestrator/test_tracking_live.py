@@ -226,3 +226,13 @@ def test_log_run_tags_cached_cells_and_logs_forced_ones_again(store):
     assert "report.html" in {a.path for a in _client(uri).list_artifacts(second.parent_run_id)}
     run("inv-3", force=True)
     assert len(_runs(uri, "iqabench", "cell")) == 2
+
+    # --experiment wins over a store opened in the background for the default experiment.
+    from orchestrator.results.tracking import open_tracker_in_background
+
+    result = _result(out, [_row("psnr", "k-psnr")])
+    result.plan, result.invocation_id = SimpleNamespace(passes=[], as_dict=lambda: plan), "inv-4"
+    opening = open_tracker_in_background(uri, out)
+    log_run(result, BenchmarkRequest(out=out, tracking_uri=uri, datasets=("tiny",), experiment="chosen"),
+            echo=lambda s: None, opening=opening)
+    assert len(_runs(uri, "chosen", "parent")) == 1 and len(_runs(uri, "chosen", "cell")) == 1
