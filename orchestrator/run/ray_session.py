@@ -153,12 +153,16 @@ def _start_command(temp_dir: Path, port: int, start_options: dict[str, Any]) -> 
     return command
 
 
-def _cluster_env() -> dict[str, str]:
-    """The local cluster's environment: the driver's, with token authentication off unless the user chose a mode
-    (``ray start`` turns it on by default, which a driver started without a token cannot pass)."""
-    env = dict(os.environ)
-    env.setdefault("RAY_AUTH_MODE", "disabled")
-    return env
+def _token_auth_by_default() -> None:
+    """Token authentication for the private cluster, as a plain local ``ray.init()`` has it since Ray 2.5x,
+    unless the user chose a mode (``RAY_AUTH_MODE``). The cluster inherits the variable; the driver, which read
+    its mode when Ray was imported, refreshes its configuration the way Ray's own ``ray.init()`` does."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    from ray._raylet import Config
+
+    os.environ["RAY_AUTH_MODE"] = "token"
+    Config.initialize("")
 
 
 class LocalCluster:
@@ -174,7 +178,7 @@ class LocalCluster:
             self.watchdog = subprocess.Popen(
                 [sys.executable, ray_watchdog.__file__, str(self.temp_dir), "--",
                  *_start_command(self.temp_dir, self.port, start_options)],
-                stdin=read_end, start_new_session=True, env=_cluster_env(),
+                stdin=read_end, start_new_session=True,
             )
         except BaseException:
             os.close(self._write_end)
@@ -252,6 +256,7 @@ def start_ray(address: str | None, *, verbose: bool = False, **init_kwargs: Any)
     start_options = {k: init_kwargs.pop(k) for k in list(init_kwargs) if k in _START_OPTIONS}
     log.info("Starting a local Ray cluster")
     started = time.perf_counter()
+    _token_auth_by_default()
     cluster = LocalCluster(start_options)
     try:
         cluster_address = cluster.wait_until_up()
