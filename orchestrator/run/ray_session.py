@@ -132,11 +132,11 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _start_command(temp_dir: Path, port: int, start_options: dict[str, Any]) -> list[str]:
-    """``ray start --head --block`` on free ports of 127.0.0.1, in ``temp_dir``, sized by ``start_options``."""
+def _start_command(temp_dir: Path, start_options: dict[str, Any]) -> list[str]:
+    """``ray start --head --block`` on ports free now (all distinct), in ``temp_dir``, sized by ``start_options``."""
     import json
 
-    client, agent_http, agent_grpc, runtime_env, metrics, node_manager, object_manager, dashboard = free_ports(8)
+    port, client, agent_http, agent_grpc, runtime_env, metrics, node_manager, object_manager, dashboard = free_ports(9)
     command = [
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--disable-usage-stats",
         "--node-ip-address=127.0.0.1", f"--port={port}", f"--ray-client-server-port={client}",
@@ -171,13 +171,12 @@ class LocalCluster:
     def __init__(self, start_options: dict[str, Any]) -> None:
         # Ray's socket paths must stay short (AF_UNIX limit), so the directory is made in /tmp where it exists.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="iqabench-ray-", dir="/tmp" if os.path.isdir("/tmp") else None))
-        self.port = free_ports(1)[0]
         self.log_path = self.temp_dir / "ray-start.log"
         read_end, self._write_end = os.pipe()  # the watchdog reads until EOF: our exit or death closes it
         try:
             self.watchdog = subprocess.Popen(
                 [sys.executable, ray_watchdog.__file__, str(self.temp_dir), "--",
-                 *_start_command(self.temp_dir, self.port, start_options)],
+                 *_start_command(self.temp_dir, start_options)],
                 stdin=read_end, start_new_session=True,
             )
         except BaseException:

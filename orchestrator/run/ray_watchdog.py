@@ -100,6 +100,10 @@ def stop(head: subprocess.Popen) -> None:
         if not [pid for pid in descendants(me) if pid != head.pid]:
             break
         time.sleep(0.05)
+    try:
+        os.killpg(head.pid, signal.SIGKILL)  # the whole group at once; without /proc, the only way to reach it
+    except ProcessLookupError:
+        pass
     give_up = time.monotonic() + KILL_S
     while time.monotonic() < give_up:
         _reap()
