@@ -30,6 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     parser.add_argument("--num_workers", type=int, help="actors per metric (default: from the cluster's CPUs)")
     parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--experiment", help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME, else iqabench)")
     parser.add_argument("--checkpoint_every", type=int, default=64,
                         help="commit per-image results at least every N images (default: 64)")
     parser.add_argument("--bootstrap_resamples", type=int, default=1000,
@@ -44,6 +45,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jobs.console import echo, ray_verbose
+    from orchestrator.run.ray_session import quiet_environment
+
+    quiet_environment(ray_verbose())  # before the driver imports Ray Data: no progress bars unless -v
     from orchestrator.run.benchmark import run_benchmark
     from orchestrator.run.placement import PlacementError
     from orchestrator.run.plan import PlanError
@@ -70,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             ray_address=args.ray_address,
             plan_cluster=tuple(args.plan_cluster) if args.plan_cluster else None,
+            experiment=args.experiment,
         )
-        result = run_benchmark(request)
+        result = run_benchmark(request, echo=echo)
     except (PlanError, PlacementError, ValueError) as exc:
         print(f"iqabench bench: error: {exc}", file=sys.stderr)
         return 2

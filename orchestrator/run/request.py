@@ -36,6 +36,8 @@ class BenchmarkRequest:
     tracking_uri: str | None = None
     #: ``--dry-run`` plans for this cluster (CPUs, GPUs) instead of this machine.
     plan_cluster: tuple[float, float] | None = None
+    #: MLflow experiment (``None``: ``MLFLOW_EXPERIMENT_NAME``, else ``iqabench``).
+    experiment: str | None = None
     extra_tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
