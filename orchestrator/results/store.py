@@ -120,9 +120,11 @@ class CellStore:
         summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
         return frame, summary
 
-    def publish(self, key: str, dataset: str, metric: str) -> None:
-        """Make the committed table of ``key`` the public ``scores/<dataset>/<metric>.parquet``."""
-        write_parquet_atomic(pq.read_table(self.cell_dir(key) / "scores.parquet"), scores_path(self.out, dataset, metric))
+    def publish(self, key: str, dataset: str, metric: str) -> Path:
+        """Make the committed table of ``key`` the public ``scores/<dataset>/<metric>.parquet``; returns its path."""
+        path = scores_path(self.out, dataset, metric)
+        write_parquet_atomic(pq.read_table(self.cell_dir(key) / "scores.parquet"), path)
+        return path
 
 
 def score_schema(frame: pd.DataFrame) -> pa.Schema:

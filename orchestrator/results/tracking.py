@@ -9,7 +9,7 @@ runs carry MLflow's standard source tags (``mlflow.source.git.commit``, ``mlflow
 ``mlflow.source.type``, ``mlflow.user``); each dataset is a dataset input (name, digest = the manifest digest,
 source) of the parent and of its cells' children. A cell served from the cache is not logged again: the parent
 gets the tag ``iqabench.reused.<metric>.<dataset>`` naming the child run that computed it (found by its cell-key
-tag). :class:`LiveTracking` logs each cell as it commits; :func:`log_run` logs a finished run at once.
+tag). :class:`LiveTracking` logs each cell as it commits, and the rest when the run finishes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -339,26 +339,6 @@ def _log_row(tracker: Tracker, parent: str, invocation_id: str, row: dict[str, A
                             datasets.get(row["dataset"]), status="given up" if given_up else "committed")
 
 
-def _open_tracker(uri: str, out: Path, experiment: str | None = None) -> Tracker:
-    probe(uri)
-    return Tracker(uri, out, experiment)
-
-
-def open_tracker_in_background(uri: str, out: Path, experiment: str | None = None) -> "Future[Tracker]":
-    """Start opening the tracking store now (importing MLflow, creating or migrating a SQLite store: seconds of
-    fixed cost per run), so that it overlaps the scoring instead of following it. Errors surface in ``log_run``."""
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iqabench-tracking")
-    future = executor.submit(_open_tracker, uri, Path(out), experiment)
-    executor.shutdown(wait=False)
-    return future
-
-
-def _opened(opening: "Future[Tracker] | None") -> Tracker | None:
-    if opening is None or opening.exception() is not None:
-        return None
-    return opening.result()
-
-
 def _run_name(plan: dict[str, Any]) -> str:
     return f"bench {','.join(d['dataset'] for d in plan['datasets'])} {time.strftime('%Y-%m-%d %H:%M:%S')}"
 
@@ -373,58 +353,11 @@ def _plan_roots(plan: Any) -> dict[str, str]:
             if getattr(p.dataset, "dataroot_target", None)}
 
 
-def log_run(result: "BenchmarkResult", request: "BenchmarkRequest", echo: Callable[[str], None],
-            opening: "Future[Tracker] | None" = None) -> None:
-    """Log the invocation; on failure keep what was not logged in ``tracking_pending.json``.
-
-    ``opening``: the store already being opened by :func:`open_tracker_in_background` for this run's URI; if
-    that failed (a server down when the run started, say), opening is tried once more now. A cell that another
-    invocation's child run computed (and ``--force`` did not recompute) is tagged on the parent as reused.
-    """
-    uri = tracking_uri(result.out, request.tracking_uri)
-    result.tracking_uri = uri
-    plan = result.plan.as_dict()
-    name = _run_name(plan)
-    rows = result.summary.to_dict("records")
-    pending = {
-        "invocation_id": result.invocation_id,
-        "uri": uri,
-        "experiment": experiment_name(getattr(request, "experiment", None)),
-        "run_name": name,
-        "tags": dict(request.extra_tags),
-        "cells": [row["cell_key"] for row in rows],
-        "given_up": sorted(result.given_up),
-        "force": request.force,
-        "dataset_roots": _plan_roots(result.plan),
-        "params": {"bootstrap_resamples": request.bootstrap_resamples, "seed": request.seed},
-    }
-    _write_pending(result.out, pending)  # removed once everything is logged
-    echo(f"Logging to MLflow at {uri}")
-    try:
-        tracker = _opened(opening)
-        if tracker is None or tracker.experiment != pending["experiment"]:  # opened before --experiment was known
-            tracker = _open_tracker(uri, result.out, pending["experiment"])
-        datasets = dataset_inputs(plan, pending["dataset_roots"])
-        result.parent_run_id = tracker.parent_run(result.invocation_id, name, plan, request.extra_tags, datasets)
-        for row in rows:
-            _log_row(tracker, result.parent_run_id, result.invocation_id, row, result.out, datasets,
-                     given_up=row["cell_key"] in result.given_up, reused=not request.force)
-        tracker.finish_parent(result.parent_run_id, pending["params"])
-    except Exception as exc:  # outputs on disk are complete; the pending file says what tracking still lacks
-        result.tracking_error = _error_text(exc)
-        echo(
-            f"WARNING: MLflow logging failed ({result.tracking_error}). All results are on disk under "
-            f"{result.out}; log them later with `iqabench mlflow-sync --out {result.out}`"
-        )
-        return
-    (Path(result.out) / PENDING_FILE).unlink(missing_ok=True)
-
-
 class LiveTracking:
     """MLflow logging while a run goes on, for the driver's thread: thread-safe, and never raising.
 
     Every call returns at once; the MLflow work happens in one background thread, in call order. The parent run
-    is opened at :meth:`start` (overlapping the scoring, as :func:`open_tracker_in_background`), each cell's
+    is opened at :meth:`start` (in the background, overlapping the scoring), each cell's
     child run as it commits (:meth:`cell_committed`), progress metrics on the parent at most every
     ``min_interval_s`` (:meth:`progress`), and :meth:`finish` adds what came later (statistics computed across
     cells, plots, run artifacts, the report) and closes the parent. A failure (a tracker that is down, say) is
@@ -534,7 +467,8 @@ class LiveTracking:
     def _open(self, plan_dict: dict[str, Any]) -> None:
         pending = self._pending
         assert pending is not None and self._out is not None
-        tracker = _open_tracker(pending["uri"], self._out, pending["experiment"])
+        probe(pending["uri"])
+        tracker = Tracker(pending["uri"], self._out, pending["experiment"])
         self._datasets = dataset_inputs(plan_dict, pending["dataset_roots"])
         self.parent_run_id = tracker.parent_run(pending["invocation_id"], pending["run_name"], plan_dict,
                                                 pending["tags"], self._datasets)

@@ -235,8 +235,10 @@ class CellCommitter:
 
 def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cluster: ClusterShape,
                 summary_row: Callable[[DatasetPass, Cell, pd.DataFrame, float], SummaryRow], on_done: CellDone,
-                echo: Callable[[str], None]) -> RunSizing:
-    """Score every pending cell on the connected Ray cluster; ``on_done`` hears of each cell as it ends."""
+                echo: Callable[[str], None], on_progress: Callable[[int, int, int, int], None] | None = None,
+                ) -> RunSizing:
+    """Score every pending cell on the connected Ray cluster; ``on_done`` hears of each cell as it ends,
+    ``on_progress`` (images done, images in all, cells done, cells in all) about every second."""
     request = plan.request
     sizing = size_run(plan, pending, store, cluster, echo)
     echo(sizing.describe())
@@ -248,6 +250,8 @@ def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cl
 
     def progress(scheduler: Scheduler) -> None:
         committer.tick()
+        if on_progress is not None:
+            on_progress(sum(committer.received.values()), total_rows, len(committer.committed), len(committer.cells))
         now = time.monotonic()
         if now - state["last"] < 10.0:
             return

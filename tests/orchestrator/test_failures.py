@@ -48,7 +48,7 @@ def test_unknown_metric_and_dataset_fail_before_ray(tmp_path, monkeypatch):
     def no_ray(*args, **kwargs):
         raise AssertionError("Ray was started for an invalid matrix")
 
-    monkeypatch.setattr(benchmark, "_start_ray", no_ray)
+    monkeypatch.setattr(benchmark, "start_ray", no_ray)
     with pytest.raises(PlanError) as err:
         run_benchmark(BenchmarkRequest(metrics=("psnr", "not_a_metric"), datasets=("demo", "nope"), out=tmp_path))
     message = str(err.value)

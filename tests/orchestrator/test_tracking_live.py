@@ -200,39 +200,15 @@ def test_the_experiment_flag_reaches_the_request():
     assert args.experiment == "sweep-7"
 
 
-def test_log_run_tags_cached_cells_and_logs_forced_ones_again(store):
-    """The finished-run path (``log_run``): a rerun's cached cell points to its first child; ``--force`` relogs."""
-    from orchestrator.results.tracking import log_run
-
+def test_the_runs_go_to_the_experiment_the_request_names(store):
     out, uri = store
     plan = _plan([("psnr", "k-psnr")])
-
-    def run(invocation: str, force: bool = False) -> SimpleNamespace:
-        result = _result(out, [_row("psnr", "k-psnr")])
-        result.plan = SimpleNamespace(passes=[], as_dict=lambda: plan)
-        result.invocation_id = invocation
-        request = BenchmarkRequest(out=out, tracking_uri=uri, datasets=("tiny",), force=force)
-        log_run(result, request, echo=lambda s: None)
-        assert result.tracking_error is None and not (out / PENDING_FILE).exists()
-        return result
-
-    run("inv-1")
-    (first,) = _runs(uri, "iqabench", "cell")
-    assert first.data.tags["iqabench.status"] == "committed"
-    second = run("inv-2")
-    assert len(_runs(uri, "iqabench", "cell")) == 1
-    tags = _client(uri).get_run(second.parent_run_id).data.tags
-    assert tags[reused_tag(_row("psnr", "k-psnr"))] == first.info.run_id
-    assert "report.html" in {a.path for a in _client(uri).list_artifacts(second.parent_run_id)}
-    run("inv-3", force=True)
-    assert len(_runs(uri, "iqabench", "cell")) == 2
-
-    # --experiment wins over a store opened in the background for the default experiment.
-    from orchestrator.results.tracking import open_tracker_in_background
-
     result = _result(out, [_row("psnr", "k-psnr")])
-    result.plan, result.invocation_id = SimpleNamespace(passes=[], as_dict=lambda: plan), "inv-4"
-    opening = open_tracker_in_background(uri, out)
-    log_run(result, BenchmarkRequest(out=out, tracking_uri=uri, datasets=("tiny",), experiment="chosen"),
-            echo=lambda s: None, opening=opening)
+    result.plan = SimpleNamespace(passes=[], as_dict=lambda: plan)
+    live = LiveTracking()
+    live.start(BenchmarkRequest(out=out, tracking_uri=uri, datasets=("tiny",), experiment="chosen"), plan, "inv-4", {})
+    live.cell_committed(_row("psnr", "k-psnr"), _parquet(out, "psnr"))
+    live.finish(result)
+    assert result.tracking_error is None
     assert len(_runs(uri, "chosen", "parent")) == 1 and len(_runs(uri, "chosen", "cell")) == 1
+    assert _runs(uri, "iqabench", "parent") == []
