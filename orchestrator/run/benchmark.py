@@ -23,7 +23,7 @@ from orchestrator.results.export import leaderboard, write_results_csv, write_su
 from orchestrator.results.files import write_text_atomic
 from orchestrator.results.store import CellStore
 from orchestrator.results.summary import NUMERIC_COLUMNS, SummaryRow
-from orchestrator.results.tracking import LiveTracking, dump_json, tracking_uri
+from orchestrator.results.tracking import LiveTracking, dump_json
 from orchestrator.run.cells import Cell
 from orchestrator.run.outcome import BenchmarkResult
 from orchestrator.run.plan import DatasetPass, Plan, build_plan, describe_plan
@@ -76,7 +76,6 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     # MLflow follows the run live: the parent run opens now, each cell's child run as the cell commits.
     live = LiveTracking(echo=echo)
     live.start(request, plan.as_dict(), result.invocation_id, dict(request.extra_tags))
-    echo(f"Logging to MLflow at {tracking_uri(out, request.tracking_uri)} as cells commit")
     if request.force:
         for cell in plan.cells:
             store.discard(cell.key)
