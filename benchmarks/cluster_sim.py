@@ -305,6 +305,21 @@ def write_costs(costs: Sequence[MetricCost], path: Path) -> Path:
     return path
 
 
+#: What today's bench says when a matrix names FR metrics and NR datasets together.
+REFUSED_MIX = "is full-reference but dataset"
+
+
+def single_run(costs: Sequence[MetricCost], sizes: Sequence[DatasetSize]) -> list[tuple[list, list]]:
+    return [(list(costs), list(sizes))]
+
+
+def split_runs(costs: Sequence[MetricCost], sizes: Sequence[DatasetSize]) -> list[tuple[list, list]]:
+    """FR datasets with every metric, then NR datasets with the NR metrics (empty groups left out)."""
+    groups = [(list(costs), [d for d in sizes if d.mode == "FR"]),
+              ([c for c in costs if c.mode == "NR"], [d for d in sizes if d.mode == "NR"])]
+    return [(m, d) for m, d in groups if m and d]
+
+
 def bench_command(metrics: Sequence[str], datasets: Sequence[str], data_opt: Path, out: Path,
                   batch_size: int, dry_run: bool = False) -> list[str]:
     command = [sys.executable, "-m", "jobs.cli", "bench", "-m", *metrics, "-d", *datasets, "--data_opt", str(data_opt),
@@ -332,8 +347,11 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Path, ti
 # ------------------------------------------------------------------------------------------ reading the results
 
 
-def read_intervals(out: Path, shares: dict[str, float]):
-    """One row per actor call found in ``out/scores/*/*.parquet``: dataset, metric, started, finished, share,
+INTERVAL_COLUMNS = ["run", "dataset", "metric", "started", "finished", "share", "images", "errors"]
+
+
+def read_intervals(out: Path, shares: dict[str, float], run: int = 0):
+    """One row per actor call found in ``out/scores/*/*.parquet``: run, dataset, metric, started, finished, share,
     images, errors (the images of a call share its started/finished)."""
     import pandas as pd
 
@@ -350,10 +368,10 @@ def read_intervals(out: Path, shares: dict[str, float]):
         frame = frame.assign(failed=frame["error"].notna())
         keys = [c for c in ("started", "finished", "node_id") if c in frame.columns]
         calls = frame.groupby(keys, dropna=False).agg(images=("failed", "size"), errors=("failed", "sum")).reset_index()
-        calls["dataset"], calls["metric"], calls["share"] = dataset, metric, shares[metric]
-        frames.append(calls[["dataset", "metric", "started", "finished", "share", "images", "errors"]])
+        calls["run"], calls["dataset"], calls["metric"], calls["share"] = run, dataset, metric, shares[metric]
+        frames.append(calls[INTERVAL_COLUMNS])
     if not frames:
-        return pd.DataFrame(columns=["dataset", "metric", "started", "finished", "share", "images", "errors"])
+        return pd.DataFrame(columns=INTERVAL_COLUMNS)
     return pd.concat(frames, ignore_index=True).sort_values("started", ignore_index=True)
 
 
@@ -361,11 +379,16 @@ def busy_steps(intervals) -> tuple[list[float], list[float]]:
     """(times since the first start, GPU shares busy from each time on): a step function."""
     if len(intervals) == 0:
         return [], []
-    t0 = float(intervals["started"].min())
+    # Each bench run starts where the previous one's scoring ended (the gap between two processes is left out).
+    offset, origin = 0.0, {}
+    for run, part in sorted(intervals.groupby("run"), key=lambda item: item[1]["started"].min()):
+        origin[run] = float(part["started"].min()) - offset
+        offset += float(part["finished"].max() - part["started"].min())
     events: dict[float, float] = {}
     for row in intervals.itertuples():
-        events[row.started - t0] = events.get(row.started - t0, 0.0) + row.share
-        events[row.finished - t0] = events.get(row.finished - t0, 0.0) - row.share
+        start, end = row.started - origin[row.run], row.finished - origin[row.run]
+        events[start] = events.get(start, 0.0) + row.share
+        events[end] = events.get(end, 0.0) - row.share
     times, level, levels = sorted(events), 0.0, []
     for t in times:
         level += events[t]
@@ -373,10 +396,17 @@ def busy_steps(intervals) -> tuple[list[float], list[float]]:
     return times, levels
 
 
+def makespan_of(intervals) -> float | None:
+    """Σ over bench runs of (last finished − first started): the scoring phase(s), without the time between two
+    bench processes when the matrix had to be split (that time is in the bench wall time)."""
+    if len(intervals) == 0:
+        return None
+    spans = intervals.groupby("run").agg(first=("started", "min"), last=("finished", "max"))
+    return float((spans["last"] - spans["first"]).sum())
+
+
 def summarise(intervals, bound: Bound, bench_wall: float | None, bench_code: int | None, config: dict) -> dict:
-    makespan = None
-    if len(intervals):
-        makespan = float(intervals["finished"].max() - intervals["started"].min())
+    makespan = makespan_of(intervals)
     per_metric = {}
     for w in bound.work:
         mine = intervals[intervals["metric"] == w.name] if len(intervals) else intervals
@@ -397,6 +427,7 @@ def summarise(intervals, bound: Bound, bench_wall: float | None, bench_code: int
         "longest_load_s": bound.longest_load,
         "lower_bound_s": bound.seconds,
         "makespan_s": makespan,
+        "span_s": float(intervals["finished"].max() - intervals["started"].min()) if len(intervals) else None,
         "efficiency": (bound.seconds / makespan) if makespan else None,
         "busy_gpu_seconds": busy,
         "mean_gpus_busy": (busy / makespan) if makespan else None,
@@ -454,7 +485,8 @@ def summary_block(report: dict) -> str:
         f"makespan     {sec(report['makespan_s'])}  (scoring: first image started → last finished)",
         f"efficiency   {'n/a' if efficiency is None else f'{efficiency:.1%}'}  (bound ÷ makespan; "
         f"mean GPUs busy {report['mean_gpus_busy'] or 0:.2f} of {report['gpus']})",
-        f"bench wall   {sec(report['bench_wall_s'])}  (exit code {report['bench_exit_code']})",
+        f"bench wall   {sec(report['bench_wall_s'])}  ({len(report.get('bench_runs', [])) or 1} bench run(s), "
+        f"exit code {report['bench_exit_code']})",
     ])
 
 
@@ -526,35 +558,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         costs_csv = write_costs(costs, work / "sim_costs.csv")
         data_opt = generate_datasets(sizes, work / "data")
         env = sim_env(costs_csv, time_scale, work / "home")
-        bench_out = work / "bench"
-        command = bench_command([c.name for c in costs], [d.key for d in sizes], data_opt, bench_out,
-                                args.batch_size, dry_run=args.dry_run)
-        log = work / "bench.log"
+        shares = {w.name: w.gpu_share for w in bound.work}
+        if not args.dry_run:
+            cluster = start_sim_cluster(args.cpus, args.gpus, env)
+            env = {**env, "RAY_ADDRESS": cluster.gcs_address}
+            print(f"Ray cluster up at {cluster.gcs_address} (temp {cluster.temp_dir}); running the bench ...", flush=True)
+        deadline = time.monotonic() + args.timeout
+        runs: list[dict] = []
+        frames = []
+        for groups in (single_run(costs, sizes), split_runs(costs, sizes)):
+            runs, frames = [], []
+            for index, (metrics, datasets) in enumerate(groups):
+                command = bench_command([c.name for c in metrics], [d.key for d in datasets], data_opt,
+                                        work / f"bench{index}", args.batch_size, dry_run=args.dry_run)
+                log = work / f"bench{index}.log"
+                code, wall = run_logged(command, env, work, log, max(1.0, deadline - time.monotonic()))
+                text = log.read_text(errors="replace")
+                runs.append({"metrics": [c.name for c in metrics], "datasets": [d.key for d in datasets],
+                             "exit_code": code, "wall_s": wall, "command": " ".join(command[1:]), "log": text})
+                if not args.dry_run:
+                    frames.append(read_intervals(work / f"bench{index}", shares, run=index))
+            if not (len(groups) == 1 and runs[0]["exit_code"] == 2 and REFUSED_MIX in runs[0]["log"]):
+                break
+            print("This bench refuses FR metrics × NR datasets in one matrix: running FR datasets (every metric), "
+                  "then NR datasets (NR metrics) as two bench runs", flush=True)
+        for run in runs:
+            if run["exit_code"] != 0:
+                print(f"bench ({', '.join(run['datasets'])}) exited with code {run['exit_code']}; last lines:\n"
+                      + "\n".join(run["log"].splitlines()[-30:]), file=sys.stderr)
         if args.dry_run:
-            code, wall = run_logged(command, env, work, log, args.timeout)
-            print(log.read_text(errors="replace")[-6000:])
-            print(f"bench --dry-run exit code {code}" + (f"; files under {work}" if args.keep else ""))
-            return code
-        cluster = start_sim_cluster(args.cpus, args.gpus, env)
-        print(f"Ray cluster up at {cluster.gcs_address} (temp {cluster.temp_dir}); running the bench ...", flush=True)
-        code, wall = run_logged(command, {**env, "RAY_ADDRESS": cluster.gcs_address}, work, log, args.timeout)
-        if code != 0:
-            print(f"bench exited with code {code}; last lines of {log}:\n" + "\n".join(
-                log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
-        intervals = read_intervals(bench_out, {w.name: w.gpu_share for w in bound.work})
+            for run in runs:
+                print(run["log"][-6000:])
+            print(f"bench --dry-run exit code(s) {[r['exit_code'] for r in runs]}"
+                  + (f"; files under {work}" if args.keep else ""))
+            return max(r["exit_code"] for r in runs)
+        import pandas as pd
+
+        intervals = pd.concat(frames, ignore_index=True) if frames else read_intervals(work / "none", shares)
+        code = max(r["exit_code"] for r in runs)
+        wall = sum(r["wall_s"] for r in runs)
         config = {
             "profile": f"{args.costs.name} + {args.datasets.name}", "costs_csv": str(args.costs),
             "datasets_csv": str(args.datasets), "gpus": args.gpus, "cpus": args.cpus, "time_scale": time_scale,
             "dataset_scale": args.dataset_scale, "batch_size": args.batch_size,
             "datasets": {d.key: {"dataset": d.dataset, "mode": d.mode, "images": d.images} for d in sizes},
-            "command": " ".join(command), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "bench_runs": [{k: v for k, v in r.items() if k != "log"} for r in runs],
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         report = summarise(intervals, bound, wall, code, config)
         report_path, plot_path = write_report(report, intervals, args.out)
         print(summary_block(report))
         print(f"wrote {report_path} and {plot_path}" + (f"; kept {work}" if args.keep else ""))
         if report["errors"]:
-            print(f"warning: {report['errors']} image(s) failed; see {bench_out / 'summary.csv'}", file=sys.stderr)
+            print(f"warning: {report['errors']} image(s) failed; see summary.csv of the bench output "
+                  f"(--keep keeps it)", file=sys.stderr)
         return 0 if code == 0 and report["makespan_s"] else 1
     except KeyboardInterrupt:
         return 130
