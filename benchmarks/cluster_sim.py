@@ -327,17 +327,26 @@ def bench_command(metrics: Sequence[str], datasets: Sequence[str], data_opt: Pat
     return command + (["--dry-run"] if dry_run else [])
 
 
+#: The exit code recorded for a bench stopped at --timeout (as timeout(1) reports it).
+TIMED_OUT = 124
+
+
 def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float) -> tuple[int, float]:
-    """Run ``command`` in its own process group, output to ``log``; returns (exit code, wall seconds)."""
+    """Run ``command`` in its own process group, output to ``log``; returns (exit code, wall seconds). A command
+    still running after ``timeout`` seconds is stopped (its whole process group) and reports :data:`TIMED_OUT`."""
+    from tests.scaleout.cluster import kill_group
+
     start = time.monotonic()
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
             code = proc.wait(timeout=timeout)
-        except BaseException:  # timeout or Ctrl-C: stop the bench and everything it started
-            from tests.scaleout.cluster import kill_group
-
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid, grace=5)
+            proc.wait()
+            code = TIMED_OUT
+        except BaseException:  # Ctrl-C / SIGTERM: stop the bench and everything it started
             kill_group(proc.pid, grace=5)
             proc.wait()
             raise
@@ -578,6 +587,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "exit_code": code, "wall_s": wall, "command": " ".join(command[1:]), "log": text})
                 if not args.dry_run:
                     frames.append(read_intervals(work / f"bench{index}", shares, run=index))
+                if code == TIMED_OUT:
+                    print(f"cluster_sim: the bench did not finish within --timeout {args.timeout:g} s and was stopped; "
+                          "the report covers the bench runs that finished", file=sys.stderr)
+                    break
             if not (len(groups) == 1 and runs[0]["exit_code"] == 2 and REFUSED_MIX in runs[0]["log"]):
                 break
             print("This bench refuses FR metrics × NR datasets in one matrix: running FR datasets (every metric), "
@@ -617,12 +630,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         if cluster is not None:
-            cluster.stop()
-            shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+            # A second Ctrl-C / SIGTERM must not cut the cleanup short (it would leave our Ray node running).
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                cluster.stop()
+                shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the bench and the cluster like Ctrl-C does
+
+
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     sys.exit(main())

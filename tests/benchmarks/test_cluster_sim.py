@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,13 @@ def test_read_intervals_groups_rows_into_actor_calls(tmp_path):
     calls = sim.read_intervals(tmp_path, {"sim_a": 0.25}, run=3)
     assert calls[["run", "metric", "started", "images", "errors", "share"]].values.tolist() == [
         [3, "sim_a", 1.0, 2, 0, 0.25], [3, "sim_a", 5.0, 2, 1, 0.25]]
+
+
+def test_a_bench_past_its_timeout_is_stopped_with_its_process_group(tmp_path):
+    started = time.monotonic()
+    code, wall = sim.run_logged(["bash", "-c", "sleep 60 & sleep 60"], dict(os.environ), tmp_path,
+                                tmp_path / "log", timeout=0.5)
+    assert code == sim.TIMED_OUT and wall < 10 and time.monotonic() - started < 10
 
 
 # ---------------------------------------------------------------------------------------------- end to end
