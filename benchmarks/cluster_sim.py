@@ -616,6 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "dataset_scale": args.dataset_scale, "batch_size": args.batch_size,
             "datasets": {d.key: {"dataset": d.dataset, "mode": d.mode, "images": d.images} for d in sizes},
             "bench_runs": [{k: v for k, v in r.items() if k != "log"} for r in runs],
+            "timed_out": any(r["exit_code"] == TIMED_OUT for r in runs),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         report = summarise(intervals, bound, wall, code, config)
