@@ -9,8 +9,9 @@ seconds at time scale 1) becomes one :class:`MetricSpec` named ``sim_<metric>`` 
 built and ``seconds_per_image × scale`` per image when it scores, and returns deterministic pseudo-random scores
 (a hash of the image bytes): a stand-in for a metric's cost, not a metric.
 
-The model never imports torch (an actor that imports torch holds ~450 MB; a simulated cluster may run dozens of
-actors). It offers two interfaces:
+This module never imports torch itself (an actor that imports torch holds ~450 MB; a simulated cluster may run
+dozens of actors); until ``import metrics`` stops importing torch, importing ``metrics.spec`` still loads it
+(``metrics/__init__.py``). The model offers two interfaces:
 
 - ``numpy_scoring = True`` and ``score_numpy(dist, ref)`` (lists of uint8 H×W×3 arrays → one float64 per image),
   for the scoring actor that takes numpy models;
