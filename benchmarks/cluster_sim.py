@@ -26,8 +26,10 @@ Usage::
 lower bound is about ``--target-seconds`` (30 s), but never so small that the shortest per-image sleep drops under
 1 ms (Ray's per-call overhead would then dominate), rounded down to 1, 2 or 5 × 10^k. ``--dataset-scale`` scales
 every dataset's image count (at least 1 image). ``--metrics`` / ``--only-datasets`` pick subsets.
-``--max-actors`` (16) refuses a run whose one dataset pass could start more actors than that: today's scoring
-actor imports torch (~0.5 GB each) and the machine is shared.
+``--max-actors`` refuses a run whose one dataset pass could start more actors than that (the machine is shared).
+Its default is 8 GB over what one actor holds: ~0.45 GB where the scoring actor imports torch for every model
+(16 actors), ~0.1 GB where it scores ``numpy_scoring`` models without torch (80 actors); the simulator reads
+``orchestrator/run/actors.py`` to tell which.
 
 Profiles (``benchmarks/sim_profiles/``, documented in its README.md; CSVs carry no comments):
 
@@ -75,8 +77,20 @@ IMAGE_SIZE = 8
 #: Distorted images per generated reference image (FR datasets).
 DIST_PER_REF = 25
 MIN_SLEEP_S = 0.001
-#: Host memory one of today's scoring actors holds (it imports torch), for the --max-actors advice.
-ACTOR_GB = 0.5
+#: Host memory (GB, proportional set size measured on this VM) of one scoring actor holding a simulated model:
+#: an actor that imports torch for every model, and one that scores ``numpy_scoring`` models without torch.
+ACTOR_GB = {"torch": 0.45, "numpy": 0.1}
+#: What the actors of one pass may hold together by default (--max-actors = this ÷ one actor's memory).
+ACTOR_BUDGET_GB = 8.0
+
+
+def actor_kind() -> str:
+    """``numpy`` when the scoring actor of this tree scores ``numpy_scoring`` models without torch, else ``torch``."""
+    try:
+        source = (REPO / "orchestrator" / "run" / "actors.py").read_text(encoding="utf-8")
+    except OSError:
+        return "torch"
+    return "numpy" if "numpy_scoring" in source else "torch"
 OBJECT_STORE_BYTES = 300 * 2**20
 
 
@@ -515,15 +529,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--metrics", nargs="+", metavar="METRIC", help="only these metrics of the costs CSV")
     p.add_argument("--only-datasets", nargs="+", metavar="DATASET", help="only these datasets of the datasets CSV")
     p.add_argument("--batch-size", type=int, default=8, help="bench --batch_size (default: 8)")
-    p.add_argument("--max-actors", type=int, default=16,
-                   help=f"refuse a run whose dataset pass could start more actors (~{ACTOR_GB} GB each; default: 16)")
+    p.add_argument("--max-actors", type=int,
+                   help=f"refuse a run whose dataset pass could start more actors (default: {ACTOR_BUDGET_GB:g} GB ÷ "
+                        f"one actor's memory: {ACTOR_GB['torch']} GB with torch, {ACTOR_GB['numpy']} GB without)")
     p.add_argument("--timeout", type=float, default=900.0, help="stop the bench after this many seconds (default: 900)")
     p.add_argument("--out", type=Path, default=Path("results/sim"), help="where sim_report.json and gpu_use.png go")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (datasets, bench output, logs)")
     p.add_argument("--dry-run", action="store_true", help="generate the data and run `bench --dry-run` only (no Ray)")
     args = p.parse_args(argv)
     for name in ("gpus", "cpus", "batch_size", "max_actors"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.time_scale is not None and not args.time_scale > 0:
         p.error("--time-scale must be > 0")
@@ -555,10 +570,13 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{bound.longest_load:.1f} s; shortest per-image sleep {shortest * 1000:.2f} ms; up to {actors} actors a pass")
     if shortest < MIN_SLEEP_S:
         print(f"warning: per-image sleeps under {MIN_SLEEP_S * 1000:g} ms: Ray's per-call overhead will dominate")
-    if actors > args.max_actors and not args.dry_run:
-        print(f"cluster_sim: error: one dataset pass could start {actors} actors (~{actors * ACTOR_GB:.0f} GB with "
-              f"today's torch-importing actor) > --max-actors {args.max_actors}; pick fewer --metrics or --cpus, "
-              "or raise --max-actors if the machine has the memory", file=sys.stderr)
+    kind = actor_kind()
+    max_actors = args.max_actors or int(ACTOR_BUDGET_GB / ACTOR_GB[kind])
+    if actors > max_actors and not args.dry_run:
+        print(f"cluster_sim: error: one dataset pass could start {actors} actors (~{actors * ACTOR_GB[kind]:.0f} GB "
+              f"with this tree's {'torch-importing ' if kind == 'torch' else ''}scoring actor) > --max-actors "
+              f"{max_actors}; pick fewer --metrics or --cpus, or raise --max-actors if the machine has the memory",
+              file=sys.stderr)
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="iqs-simwork-"))

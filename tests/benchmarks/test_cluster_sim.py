@@ -89,6 +89,9 @@ def test_split_runs_and_actor_bound():
     assert [([c.metric for c in m], [d.dataset for d in d_]) for m, d_ in runs] == [(["a", "b"], ["fr"]), (["b"], ["nr"])]
     assert sim.max_actors_per_pass(costs, datasets, cpus=1) == 2
     assert sim.max_actors_per_pass(costs, datasets, cpus=8) == 8
+    # The default --max-actors follows what this tree's scoring actor holds (torch or not).
+    source = (REPO / "orchestrator" / "run" / "actors.py").read_text()
+    assert sim.actor_kind() == ("numpy" if "numpy_scoring" in source else "torch")
 
 
 # ------------------------------------------------------------------------------------------- parsing
