@@ -134,12 +134,18 @@ def _describe(row: dict[str, Any]) -> str:
     return text
 
 
-def _resource_entries(rows: list[dict[str, Any]], column: str) -> dict[str, dict[str, Any]]:
+def _resource_entries(rows: list[dict[str, Any]], column: str, device: str,
+                      image_size: tuple[int, int]) -> dict[str, dict[str, Any]]:
+    """What the benchmark's placement and cost model take from a measurement: memory peaks, seconds per image on
+    ``device`` at the images' pixel count, and the model's construction time."""
     entries: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row.get("error"):
             continue
-        entry: dict[str, Any] = {}
+        entry: dict[str, Any] = {"seconds_per_image": {device: row["median_seconds"]},
+                                 "at_pixels": image_size[0] * image_size[1]}
+        if row.get("construct_seconds") is not None:
+            entry["load_seconds"] = round(float(row["construct_seconds"]), 3)
         if row.get("host_peak_bytes"):
             entry["host_peak_mb"] = round(row["host_peak_bytes"] / MB, 1)
             entry["host_tag"] = column
@@ -226,7 +232,8 @@ def run_efficiency(request: EfficiencyRequest, echo: Echo = print) -> Efficiency
             )
             document = {"conditions": columns[column], "measurements": rows}
             write_text_atomic(json.dumps(document, indent=1, default=str), out / f"measurements_{column}.json")
-            merge_measured_resources(out / RESOURCES_NAME, _resource_entries(rows, column))
+            merge_measured_resources(out / RESOURCES_NAME,
+                                     _resource_entries(rows, column, device, request.image_size))
     echo(f"Wrote {result.csv}, {out / RESOURCES_NAME} and measurements_<column>.json under {out}")
     from orchestrator.efficiency.tracking import log_efficiency
 
