@@ -85,9 +85,13 @@ def test_light_commands_from_the_wheel(wheel_env):
 
 def test_bench_report_sync_and_efficiency_from_the_wheel(wheel_env):
     out = wheel_env["root"] / "results"
-    _run(wheel_env, "iqabench", "bench", "--limit", "4", "--out", str(out))
+    bench = _run(wheel_env, "iqabench", "bench", "--limit", "4", "--out", str(out))
     for name in ("summary.csv", "benchmark_results.csv", "report.html", "mlflow.db"):
         assert (out / name).is_file(), name
+    # A quiet console: none of Ray's INFO lines, and no core-worker error line (large constructor arguments).
+    said = bench.stdout + bench.stderr
+    assert not [line for line in said.splitlines() if " INFO " in line or "E core_worker" in line
+                or "core_worker.cc" in line], said[-3000:]
     _run(wheel_env, "iqabench", "report", "--out", str(out))
     assert "Nothing to sync" in _run(wheel_env, "iqabench", "mlflow-sync", "--out", str(out)).stdout
     efficiency = wheel_env["root"] / "efficiency"
