@@ -19,10 +19,12 @@ As the official ``piqe`` of MATLAB's Image Processing Toolbox (the source of the
 - distortion of an active block: (1 - v) for an artifact plus v for noise;
   PIQE = 100 · (sum of distortions + 1) / (active blocks + 1). Lower is better, range [0, 100].
 
-Calibration (5 TID2013 images, ``official_scores.csv`` row ``piqe``, printed to 2 decimals): every image
-within the row's printed precision (100.00, 21.62, 35.86, 41.15, 76.95; largest relative error 2.0e-4, I04), tolerance rtol 0.01
-(``tests/metrics/test_piqe.py`` asserts 2.5e-3). The replicate borders and the shifted surround are pinned on
-odd-size images against a straightforward per-block loop written from this definition in the test module.
+Calibration (5 TID2013 images, ``official_scores.csv`` row ``piqe``, printed to 2 decimals): ours are 100.000,
+21.6244, 35.8645, 41.1475, 76.9485, i.e. every image rounds to the printed value (100.00, 21.62, 35.86, 41.15,
+76.95); largest relative error 2.0e-4 (I04); tolerance rtol 0.01, ``tests/metrics/test_piqe.py`` asserts the
+printed precision and 2.5e-3. Before issue 17 ('symmetric' MSCN borders, the plain 14-column surround) I04 was
+21.45 (7.7e-3). The replicate borders and the official surround are pinned on odd-size, low-contrast, noisy
+images against a straightforward per-block NumPy loop written from this definition in the test module.
 """
 
 from __future__ import annotations
