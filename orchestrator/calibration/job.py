@@ -15,6 +15,7 @@ import metrics
 from datasets_io.decode import read_image
 from metrics.calibration import CALIBRATION_IMAGES, allowed_error, relative_error, rtol_for
 from metrics.calibration import ATOL
+from metrics.calibration_cases import render_cases, run_cases
 from orchestrator.results.files import write_text_atomic
 
 #: Shipped with the package (package data), so that the job runs from an installed wheel too.
@@ -41,6 +42,7 @@ class MetricCalibration:
     passed: list[bool] = field(default_factory=list)
     detail: str = ""
     seconds: float = math.nan
+    cases: list = field(default_factory=list)  # metrics.calibration_cases.CaseResult, classical metrics only
 
     @property
     def max_relative_error(self) -> float:
@@ -105,6 +107,8 @@ def run_calibration(names: list[str] | None = None, pairs: Path = DEFAULT_PAIRS,
         echo(f"  {result.status}" + (f", largest relative error {result.max_relative_error:.2e}" if result.ours else "")
              + (f" ({result.detail})" if result.detail and result.status != "pass" else ""))
         results.append(result)
+    for name, found in run_cases(names, echo).items():  # odd sizes, tiny, greyscale, low contrast (issue 17)
+        next(r for r in results if r.name == name).cases = found
     return results
 
 
@@ -142,6 +146,7 @@ def render_markdown(results: list[MetricCalibration], device: str) -> str:
         for image, o, w, ok in zip(images, r.ours, r.official, r.passed):
             lines.append(f"| {image} | {_num(w)} | {_num(o)} | {relative_error(o, w):.2e} | {'pass' if ok else 'FAIL'} |")
         lines.append("")
+    lines += render_cases({r.name: r.cases for r in results if r.cases})
     return "\n".join(lines) + "\n"
 
 
