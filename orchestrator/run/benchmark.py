@@ -21,6 +21,7 @@ import pandas as pd
 
 from orchestrator.results.export import leaderboard, write_results_csv, write_summary_csv
 from orchestrator.results.files import write_text_atomic
+from orchestrator.results.outlock import output_lock
 from orchestrator.results.store import CellStore
 from orchestrator.results.summary import NUMERIC_COLUMNS, SummaryRow
 from orchestrator.results.tracking import dump_json, log_run, open_tracker_in_background, tracking_uri
@@ -95,7 +96,12 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
         echo("Dry run: nothing was scored.")
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out, request.wait_for_lock):
+        return _run_locked(plan, request, out, echo)
+
+
+def _run_locked(plan: Plan, request: BenchmarkRequest, out: Path, echo: Echo) -> BenchmarkResult:
+    """Score, analyse, write and log the plan; the caller holds the output folder's lock."""
     opening_tracker = open_tracker_in_background(tracking_uri(out, request.tracking_uri), out)
     store = CellStore(out)
     result = BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None, invocation_id=uuid.uuid4().hex)
