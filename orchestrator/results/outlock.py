@@ -28,17 +28,21 @@ class OutputInUseError(RuntimeError):
     """Another run holds the output folder."""
 
 
-def check_output_folder(out: Path) -> str | None:
-    """Why ``out`` cannot be an output folder (a file, or under a file), or None when it can be."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        return f"--out {path}: is a file, not a folder"
-    for parent in path.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                return f"--out {path}: {parent} is a file, not a folder"
-            return None
+def blocking_file(folder: Path) -> Path | None:
+    """The file that keeps ``folder`` from being a folder (itself, or the first existing ancestor), or None."""
+    for path in (Path(folder), *Path(folder).absolute().parents):
+        if path.exists():
+            return None if path.is_dir() else path
     return None
+
+
+def check_output_folder(out: Path) -> str | None:
+    """Why ``--out`` ``out`` cannot be an output folder (a file, or under a file), or None when it can be."""
+    blocker = blocking_file(out)
+    if blocker is None:
+        return None
+    where = "is a file" if blocker == Path(out) or blocker == Path(out).absolute() else f"is under {blocker}, a file"
+    return f"--out {out}: {where}, not a folder"
 
 
 def _holder(out: Path) -> str:

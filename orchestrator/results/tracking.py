@@ -22,6 +22,7 @@ import pandas as pd
 from orchestrator.stats.analysis import ANALYSIS_METRICS, cell_plot_path, run_artifacts
 from orchestrator.results.provenance import git_commit, versions
 from orchestrator.results.files import write_text_atomic
+from orchestrator.results.mlflow_store import prepare_store
 from orchestrator.results.store import scores_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,6 +78,7 @@ class Tracker:
     def __init__(self, uri: str, out: Path) -> None:
         from mlflow.tracking import MlflowClient
 
+        prepare_store(uri)  # a half-made default SQLite store is rebuilt, a new one created atomically
         self.uri = uri
         self.out = Path(out)
         self.client = MlflowClient(tracking_uri=uri)

@@ -13,7 +13,9 @@ import json
 import logging
 import math
 import os
+import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -60,6 +62,25 @@ def _start_ray(address: str | None, echo: Echo) -> bool:
     return True
 
 
+def _physical_memory() -> float | None:
+    """This machine's memory in bytes (what no actor of a local cluster can exceed), or None if unknown."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: the check waits for Ray's figure
+        return None
+
+
+def _every_cell(plan: Plan) -> dict[str, list[Cell]]:
+    """Every cell of the plan, by dataset key (what sizing the whole run takes)."""
+    return {p.dataset.key: list(p.cells) for p in plan.passes}
+
+
+def _starts_local_cluster(request: BenchmarkRequest) -> bool:
+    """Whether the run will start its own Ray cluster on this machine (no address, none connected)."""
+    ray = sys.modules.get("ray")  # not imported: not connected either
+    return not (request.ray_address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()))
+
+
 def _cluster_resources() -> tuple[float, float, float | None, list[float]]:
     """(CPUs, GPUs, memory bytes, GPUs of each live node) of the Ray cluster."""
     import ray
@@ -90,12 +111,14 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     out = Path(request.out)
     if request.dry_run:
         cluster = _dry_run_cluster(request)
-        sizing = size_run(plan, {p.dataset.key: list(p.cells) for p in plan.passes}, None, cluster)
+        sizing = size_run(plan, _every_cell(plan), None, cluster)
         echo(f"On {cluster.cpus:g} CPU(s) and {cluster.gpus:g} GPU(s) ({'given' if request.plan_cluster else 'this machine'}):")
         echo(sizing.describe())
         echo("Dry run: nothing was scored.")
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
+    if _starts_local_cluster(request):  # the cluster is this machine: refuse actors that cannot fit it now
+        size_run(plan, _every_cell(plan), None, replace(_dry_run_cluster(request), memory_bytes=_physical_memory()))
     with output_lock(out, request.wait_for_lock):
         return _run_locked(plan, request, out, echo)
 

@@ -89,3 +89,120 @@ def test_a_commit_with_rows_that_never_came_back_is_refused_and_keeps_its_parts(
     assert not store.is_committed("k")
     assert store.scored_ids("k") == {0, 1}
     assert not (store.cell_dir("k") / "scores.parquet").exists()
+
+
+# ----------------------------------------------------------------------------------------------- defect 9
+def _one_line_exit_2(capsys, argv: list[str]) -> str:
+    from jobs.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_out_that_is_a_file_or_under_a_file_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    err = _one_line_exit_2(capsys, ["bench", "-m", "psnr", "--out", str(blocker)])
+    assert f"--out {blocker}: is a file, not a folder" in err
+    err = _one_line_exit_2(capsys, ["bench", "-m", "psnr", "--out", str(blocker / "sub" / "out")])
+    assert f"is under {blocker}, a file" in err
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("flag,what", [("--metric_opt", "metric option file"), ("--data_opt", "dataset option file")])
+def test_garbage_bytes_in_an_option_yaml_name_the_file(tmp_path, capsys, flag, what):
+    garbage = tmp_path / "garbage.yml"
+    garbage.write_bytes(b"psnr:\n  data_range: \xff\xfe\x00\x81 binary")
+    err = _one_line_exit_2(capsys, ["bench", "-m", "psnr", flag, str(garbage), "--out", str(tmp_path / "o")])
+    assert f"{garbage}: {what} is not UTF-8" in err
+    garbage.write_bytes(b"psnr:\n  data_range: \x01\x02\n: [")  # UTF-8, but not YAML
+    err = _one_line_exit_2(capsys, ["bench", "-m", "psnr", flag, str(garbage), "--out", str(tmp_path / "o")])
+    assert f"{garbage}: not valid YAML: " in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_corrupt_tracking_pending_file_is_one_line(tmp_path, capsys):
+    from jobs.cli import main
+    from orchestrator.results.tracking import PENDING_FILE
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for text in ("{not json", '["a list"]', '{"uri": 3}'):
+        (out / PENDING_FILE).write_text(text)
+        assert main(["mlflow-sync", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert f"{out / PENDING_FILE}: " in err
+        assert (out / PENDING_FILE).read_text() == text  # kept for the user to look at
+
+
+# ----------------------------------------------------------------------------------------------- defects 10, 11
+def test_option_types_and_values_are_checked_in_the_plan(tmp_path, monkeypatch):
+    import orchestrator.run.benchmark as benchmark
+    from orchestrator.run.plan import PlanError, build_plan
+    from orchestrator.run.request import BenchmarkRequest
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for an invalid matrix")
+
+    monkeypatch.setattr(benchmark, "_start_ray", no_ray)
+    monkeypatch.setenv("IQABENCH_HOME", str(tmp_path / "home"))
+    opt = tmp_path / "m.yml"
+    cases = {
+        "psnr:\n  data_range: abc\n": "option 'data_range' must be a number (as its default 1.0), got 'abc'",
+        "psnr:\n  data_range: .nan\n": "option 'data_range' must be a finite number, got nan",
+        "psnr:\n  data_range: .inf\n": "option 'data_range' must be a finite number, got inf",
+        "psnr:\n  data_range: 0\n": "option 'data_range' must be > 0, got 0",
+        "ssim:\n  channel: 5\n": "option 'channel' must be a string (as its default 'gray'), got 5",
+        "ssim:\n  channel: rgbx\n": "option 'channel' must be one of 'gray', 'y', 'rgb', got 'rgbx'",
+        "ssim:\n  window_size: true\n": "option 'window_size' must be an integer (as its default 11), got True",
+        "psnr:\n  resources: {num_gpus: -1}\n": "num_gpus must be >= 0, got -1",
+        f"psnr:\n  resources: {{workers: {10**12}}}\n": f"workers must be >= 1 and <= 10000, got {10**12}",
+    }
+    for text, expected in cases.items():
+        opt.write_text(text)
+        with pytest.raises(PlanError) as err:
+            benchmark.run_benchmark(BenchmarkRequest(metrics=("psnr", "ssim"), metric_opt=opt, out=tmp_path / "o"),
+                                    echo=lambda line: None)
+        assert expected in str(err.value) and str(opt) in str(err.value), (text, str(err.value))
+    assert not (tmp_path / "o").exists()
+    opt.write_text("psnr:\n  data_range: 255\nmad:\n  channel: gray\n")  # int for a float; str for a None default
+    plan = build_plan(BenchmarkRequest(metrics=("psnr", "mad"), metric_opt=opt, out=tmp_path / "o"))
+    assert {c.metric: dict(c.options) for c in plan.cells}["psnr"]["data_range"] == 255
+
+
+def test_an_actor_that_fits_no_local_machine_is_refused_before_ray(tmp_path, monkeypatch):
+    import orchestrator.run.benchmark as benchmark
+    from orchestrator.run.placement import PlacementError
+    from orchestrator.run.request import BenchmarkRequest
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for actors that cannot fit")
+
+    monkeypatch.setattr(benchmark, "_start_ray", no_ray)
+    monkeypatch.setattr(benchmark, "_starts_local_cluster", lambda request: True)
+    monkeypatch.setenv("IQABENCH_HOME", str(tmp_path / "home"))
+    opt = tmp_path / "m.yml"
+    opt.write_text(f"psnr:\n  resources: {{memory_mb: {10**10}}}\n")  # 10 PB: no machine has it
+    with pytest.raises(PlacementError, match="fits the cluster"):
+        benchmark.run_benchmark(BenchmarkRequest(metrics=("psnr",), metric_opt=opt, out=tmp_path / "o"),
+                                echo=lambda line: None)
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_oversized_metric_option_file_is_refused_unread(tmp_path):
+    from orchestrator.run.plan import MAX_METRIC_OPTION_BYTES, PlanError, build_plan
+    from orchestrator.run.request import BenchmarkRequest
+
+    opt = tmp_path / "huge.yml"
+    with opt.open("wb") as f:  # sparse: millions of keys' worth of bytes, none of them written
+        f.truncate(50 * 2**20)
+    started = time.monotonic()
+    with pytest.raises(PlanError) as err:
+        build_plan(BenchmarkRequest(metrics=("psnr",), metric_opt=opt, out=tmp_path / "o"))
+    assert time.monotonic() - started < 30
+    message = str(err.value)
+    assert len(message.splitlines()) == 1
+    assert f"{opt}: metric option file of {50 * 2**20} bytes exceeds the limit of {MAX_METRIC_OPTION_BYTES}" in message
