@@ -67,6 +67,16 @@ def _aside(path: Path) -> Path:
     return candidate
 
 
+def _forget_engine(uri: str) -> None:
+    """Close and drop MLflow's cached engine of ``uri`` (its pooled connections would keep using a file that was
+    moved aside, or a temporary file that is gone)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    engine = getattr(SqlAlchemyStore, "_engine_map", {}).pop(uri, None)
+    if engine is not None:
+        engine.dispose()
+
+
 def _create(path: Path) -> None:
     """Create and migrate a store in a temporary file beside ``path``, then link it into place (unless another
     process made one meanwhile)."""
@@ -74,8 +84,8 @@ def _create(path: Path) -> None:
 
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.creating")
     try:
-        store = SqlAlchemyStore(f"{SQLITE_PREFIX}{temp}", (path.parent / "mlartifacts").resolve().as_uri())
-        store.engine.dispose()
+        SqlAlchemyStore(f"{SQLITE_PREFIX}{temp}", (path.parent / "mlartifacts").resolve().as_uri())
+        _forget_engine(f"{SQLITE_PREFIX}{temp}")
         try:
             os.link(temp, path)
         except FileExistsError:  # another run made the store first: theirs is as good
@@ -99,6 +109,7 @@ def prepare_store(uri: str) -> None:
             if complete or runs:
                 return  # usable, or holding runs: MLflow migrates it (or says why it cannot)
             path.rename(_aside(path))
+            _forget_engine(uri)
         else:
             path.unlink(missing_ok=True)  # an empty file holds nothing
         _create(path)

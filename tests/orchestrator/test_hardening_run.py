@@ -206,3 +206,146 @@ def test_an_oversized_metric_option_file_is_refused_unread(tmp_path):
     message = str(err.value)
     assert len(message.splitlines()) == 1
     assert f"{opt}: metric option file of {50 * 2**20} bytes exceeds the limit of {MAX_METRIC_OPTION_BYTES}" in message
+
+
+# ----------------------------------------------------------------------------------------------- defect 5
+def _flat_dataset(tmp_path: Path, demo_root: Path, pairs: int, mos: str = "3.0", row: int | None = None) -> Path:
+    """``pairs`` demo pairs whose MOS is ``mos`` (every row, or only row ``row``)."""
+    root = make_fr_dataset(tmp_path / "flat", demo_root, pairs)
+    lines = (root / "meta.csv").read_text().splitlines()
+    fixed = [lines[0]] + [",".join([*line.split(",")[:2], mos]) if row in (None, i) else line
+                          for i, line in enumerate(lines[1:])]
+    (root / "meta.csv").write_text("\n".join(fixed) + "\n")
+    return root
+
+
+def test_constant_or_infinite_mos_is_refused_at_plan_time_naming_dataset_and_row(demo_root, tmp_path):
+    from orchestrator.run.plan import PlanError, build_plan
+    from orchestrator.run.request import BenchmarkRequest
+
+    root = _flat_dataset(tmp_path, demo_root, 5)
+    opt = write_data_opt(tmp_path / "opt.yml", {"flat": _fr_entry(root, "flat")})
+    with pytest.raises(PlanError) as err:
+        build_plan(BenchmarkRequest(metrics=("psnr",), datasets=("flat",), data_opt=opt, out=tmp_path / "o"))
+    assert f"dataset 'flat' ({root / 'meta.csv'}): MOS is constant (3 in all 5 rows scored)" in str(err.value)
+    inf_root = _flat_dataset(tmp_path / "inf", demo_root, 5, mos="inf", row=2)
+    opt = write_data_opt(tmp_path / "opt2.yml", {"hot": _fr_entry(inf_root, "hot")})
+    with pytest.raises(PlanError) as err:
+        build_plan(BenchmarkRequest(metrics=("psnr",), datasets=("hot",), data_opt=opt, out=tmp_path / "o"))
+    assert f"{inf_root / 'meta.csv'} (dataset 'hot'): row 4, column 'mos': MOS 'inf' is not finite" in str(err.value)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_a_dataset_whose_statistics_fail_costs_no_other_cell(ray_cluster, demo_root, tmp_path, monkeypatch):
+    """The plan check bypassed: the statistics of the flat dataset fail, its rows say why, the rest is written."""
+    import datasets_io.manifest as manifest
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.run.benchmark import run_benchmark
+    from orchestrator.run.request import BenchmarkRequest
+
+    monkeypatch.setattr(manifest, "check_mos_varies", lambda *args, **kwargs: None)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    good = make_fr_dataset(tmp_path / "good", demo_root, 8)
+    flat = _flat_dataset(tmp_path, demo_root, 8)
+    opt = write_data_opt(tmp_path / "opt.yml", {"good": _fr_entry(good, "good"), "flat": _fr_entry(flat, "flat")})
+    out = tmp_path / "out"
+    result = run_benchmark(BenchmarkRequest(metrics=("psnr", "ssim"), datasets=("flat", "good"), data_opt=opt,
+                                            out=out, bootstrap_resamples=20), echo=lambda line: None)
+    assert result.tracking_error is None and not result.given_up
+    summary = pd.read_csv(out / "summary.csv").set_index(["dataset", "metric"])
+    assert len(summary) == 4
+    for metric in ("psnr", "ssim"):
+        assert summary.loc[("flat", metric), "analysis_note"].startswith("statistics failed: ")
+        assert pd.isna(summary.loc[("flat", metric), "srcc_ci_low"])
+        assert summary.loc[("good", metric), "n"] == 8 and pd.notna(summary.loc[("good", metric), "srcc_ci_low"])
+        for dataset in ("flat", "good"):
+            assert len(pd.read_parquet(out / "scores" / dataset / f"{metric}.parquet")) == 8
+    results = pd.read_csv(out / "benchmark_results.csv").set_index("Metric name")
+    assert results.loc["psnr", "good(PLCC/SRCC/KRCC)"].count("/") == 2 and "flat(PLCC/SRCC/KRCC)" in results
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("iqabench").experiment_id])
+    assert sorted(r.data.tags["iqabench.role"] for r in runs) == ["cell"] * 4 + ["parent"]
+    notes = json.loads((out / "analysis.json").read_text())["notes"]
+    assert any(note.startswith("flat: statistics failed") for note in notes)
+
+
+# ----------------------------------------------------------------------------------------------- defect 8
+def _half_migrated_store(path: Path, monkeypatch) -> None:
+    """A SQLite store as a full disk leaves it: MLflow's migration stopped after part of a migration's DDL (the
+    ``spans`` table) landed; opening it again fails with "table spans already exists"."""
+    import errno
+    import sqlite3
+
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    spans = next(r for r in ScriptDirectory.from_config(_get_alembic_config("")).walk_revisions()
+                 if r.doc == "add spans table")
+    upgrade = command.upgrade
+
+    def disk_fills(config, revision):
+        upgrade(config, spans.down_revision)
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE spans (trace_id VARCHAR(50))")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(command, "upgrade", disk_fills)
+        with pytest.raises(OSError, match="No space left"):
+            SqlAlchemyStore(f"sqlite:///{path}", (path.parent / "art").as_uri())
+    with pytest.raises(Exception, match="table spans already exists"):  # what every later run met
+        SqlAlchemyStore(f"sqlite:///{path}", (path.parent / "art").as_uri())
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_a_half_migrated_default_store_is_rebuilt_and_sync_failures_are_one_line(ray_cluster, demo_root, tmp_path,
+                                                                                 monkeypatch, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from jobs.cli import main
+    from orchestrator.results.tracking import PENDING_FILE
+    from orchestrator.run.benchmark import run_benchmark
+    from orchestrator.run.request import BenchmarkRequest
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = make_fr_dataset(tmp_path / "d", demo_root, 6)
+    opt = write_data_opt(tmp_path / "opt.yml", {"tiny": _fr_entry(root)})
+    out = tmp_path / "out"
+    out.mkdir()
+    store = out / "mlflow.db"
+    _half_migrated_store(store, monkeypatch)
+
+    result = run_benchmark(BenchmarkRequest(metrics=("psnr", "ssim"), datasets=("tiny",), data_opt=opt, out=out,
+                                            bootstrap_resamples=20), echo=lambda line: None)
+    assert result.tracking_error is None and result.parent_run_id
+    assert len(list(out.glob("mlflow.db.broken-*"))) == 1 and not (out / PENDING_FILE).exists()
+
+    # The same run's pending list for another half-made store: mlflow-sync rebuilds it and logs the run.
+    other = tmp_path / "sync" / "mlflow.db"
+    other.parent.mkdir()
+    _half_migrated_store(other, monkeypatch)
+    (out / PENDING_FILE).write_text(json.dumps({
+        "invocation_id": result.invocation_id, "uri": f"sqlite:///{other}", "run_name": "bench tiny", "tags": {},
+        "cells": list(result.summary["cell_key"]), "params": {}}))
+    assert main(["mlflow-sync", "--out", str(out)]) == 0
+    client = MlflowClient(tracking_uri=f"sqlite:///{other}")
+    runs = client.search_runs([client.get_experiment_by_name("iqabench").experiment_id])
+    assert sorted(r.data.tags["iqabench.role"] for r in runs) == ["cell", "cell", "parent"]
+    assert len(list(other.parent.glob("mlflow.db.broken-*"))) == 1 and not (out / PENDING_FILE).exists()
+
+    # A store that cannot be made at all: one line, the pending file kept.
+    (out / PENDING_FILE).write_text(json.dumps({
+        "invocation_id": "x", "uri": None, "run_name": "r", "cells": list(result.summary["cell_key"])}))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    capsys.readouterr()
+    assert main(["mlflow-sync", "--out", str(out), "--tracking_uri", f"sqlite:///{blocker}/mlflow.db"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert f"MLflow store {blocker}/mlflow.db: cannot create it" in err and (out / PENDING_FILE).is_file()
