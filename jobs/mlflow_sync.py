@@ -37,7 +37,8 @@ def read_pending(path: Path) -> dict:
         if not isinstance(pending.get(key), kind):
             raise ValueError(f"{path}: not a pending file (field {key!r} must be a {kind.__name__}, got "
                              f"{pending.get(key)!r})"[:400])
-    if not all(isinstance(cell, str) for cell in pending["cells"]) or not isinstance(pending.get("uri"), (str, type(None))):
+    uri = pending.get("uri")
+    if not all(isinstance(cell, str) for cell in pending["cells"]) or not (uri is None or isinstance(uri, str)):
         raise ValueError(f"{path}: not a pending file ('cells' must list cell keys, 'uri' be a string)")
     return pending
 
@@ -53,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
     uri = args.tracking_uri
     if pending.is_file():
         try:
-            uri = uri or read_pending(pending).get("uri")
+            recorded = read_pending(pending).get("uri")  # checked even when --tracking_uri is given
         except (OSError, ValueError) as exc:
             print(f"iqabench mlflow-sync: error: {exc}", file=sys.stderr)
             return 2
+        uri = uri or recorded
     uri = tracking_uri(args.out, uri)
     try:
         sync_pending(args.out, uri)

@@ -102,7 +102,8 @@ class MetricSpec:
         if not (math.isfinite(low) or math.isinf(low)) or low > high:
             raise ValueError(f"metric {self.name!r}: bad score_range {self.score_range}")
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
-        object.__setattr__(self, "option_choices", MappingProxyType({k: tuple(v) for k, v in self.option_choices.items()}))
+        choices = {key: tuple(values) for key, values in self.option_choices.items()}
+        object.__setattr__(self, "option_choices", MappingProxyType(choices))
         object.__setattr__(self, "option_ranges", MappingProxyType(dict(self.option_ranges)))
 
     def parameter_paths(self) -> list[Path]:

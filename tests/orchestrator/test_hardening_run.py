@@ -129,9 +129,10 @@ def test_corrupt_tracking_pending_file_is_one_line(tmp_path, capsys):
 
     out = tmp_path / "out"
     out.mkdir()
-    for text in ("{not json", '["a list"]', '{"uri": 3}'):
+    explicit = ["--tracking_uri", f"sqlite:///{tmp_path / 'mlflow.db'}"]
+    for text, extra in (("{not json", []), ('["a list"]', []), ('{"uri": 3}', []), ("{not json", explicit)):
         (out / PENDING_FILE).write_text(text)
-        assert main(["mlflow-sync", "--out", str(out)]) == 2
+        assert main(["mlflow-sync", "--out", str(out), *extra]) == 2
         err = capsys.readouterr().err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
         assert f"{out / PENDING_FILE}: " in err
