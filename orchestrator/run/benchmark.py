@@ -70,15 +70,22 @@ def _physical_memory() -> float | None:
         return None
 
 
-def _every_cell(plan: Plan) -> dict[str, list[Cell]]:
-    """Every cell of the plan, by dataset key (what sizing the whole run takes)."""
-    return {p.dataset.key: list(p.cells) for p in plan.passes}
-
-
 def _starts_local_cluster(request: BenchmarkRequest) -> bool:
     """Whether the run will start its own Ray cluster on this machine (no address, none connected)."""
     ray = sys.modules.get("ray")  # not imported: not connected either
     return not (request.ray_address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()))
+
+
+def _refuse_what_cannot_fit_here(plan: Plan, request: BenchmarkRequest, out: Path) -> None:
+    """When the run would start a local Ray cluster to score cells, raise :class:`PlacementError` now (before Ray
+    and before anything is written) if an actor of theirs cannot fit this machine."""
+    if not _starts_local_cluster(request):
+        return
+    store = CellStore(out)  # read only: which cells a run would score
+    pending = {p.dataset.key: [c for c in p.cells if request.force or not store.is_committed(c.key)]
+               for p in plan.passes}
+    if any(pending.values()):
+        size_run(plan, pending, None, replace(_dry_run_cluster(request), memory_bytes=_physical_memory()))
 
 
 def _cluster_resources() -> tuple[float, float, float | None, list[float]]:
@@ -111,14 +118,13 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     out = Path(request.out)
     if request.dry_run:
         cluster = _dry_run_cluster(request)
-        sizing = size_run(plan, _every_cell(plan), None, cluster)
+        sizing = size_run(plan, {p.dataset.key: list(p.cells) for p in plan.passes}, None, cluster)
         echo(f"On {cluster.cpus:g} CPU(s) and {cluster.gpus:g} GPU(s) ({'given' if request.plan_cluster else 'this machine'}):")
         echo(sizing.describe())
         echo("Dry run: nothing was scored.")
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
-    if _starts_local_cluster(request):  # the cluster is this machine: refuse actors that cannot fit it now
-        size_run(plan, _every_cell(plan), None, replace(_dry_run_cluster(request), memory_bytes=_physical_memory()))
+    _refuse_what_cannot_fit_here(plan, request, out)
     with output_lock(out, request.wait_for_lock):
         return _run_locked(plan, request, out, echo)
 
