@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 MIB = 1 << 20
+#: The safe YAML loader, libyaml's when PyYAML has it (the same documents, parsed several times faster).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception]) -> bytes:
@@ -25,3 +30,21 @@ def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception]
     if size > limit:
         raise error(f"{p}: {what} of {size} bytes exceeds the limit of {limit} bytes ({limit / MIB:g} MiB)")
     return data
+
+
+def read_text_bounded(path: str | Path, limit: int, what: str, error: type[Exception]) -> str:
+    """:func:`read_bounded`, decoded as UTF-8; bytes that are not UTF-8 raise ``error`` naming the file."""
+    data = read_bounded(path, limit, what, error)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: {what} is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def safe_load_yaml(text: str, source: str, error: type[Exception]) -> Any:
+    """The YAML document of ``text`` (safe loader); invalid YAML raises ``error`` in one line naming ``source``."""
+    try:
+        return yaml.load(text, Loader=_SAFE_LOADER)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise error(f"{source}: not valid YAML: {problem[:300]}") from exc

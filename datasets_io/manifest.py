@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from datasets_io.hashcache import HashCache, default_cache_path, file_sha256
-from datasets_io.meta import MetaInfoError, rows_for
+from datasets_io.meta import MetaInfoError, check_mos_varies, rows_for
 from datasets_io.spec import DatasetSpec
 
 MANIFEST_SCHEMA = pa.schema(
@@ -109,6 +109,7 @@ def build_manifest(
     rows = rows_for(spec)
     if limit is not None:
         rows = rows.iloc[:limit]
+    check_mos_varies(spec, rows["mos"], limit)
     target = Path(spec.dataroot_target)
     ref_root = Path(spec.dataroot_ref) if spec.dataroot_ref else target
     dist_paths = [_resolve(target, name) for name in rows["dist_name"]]

@@ -14,9 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
-
-from datasets_io.bounded import MIB, read_bounded
+from datasets_io.bounded import MIB, read_text_bounded, safe_load_yaml
 from datasets_io.spec import DATASET_KINDS, DatasetOptionError, DatasetSpec
 
 BUILTIN_FILES = {"current": "default_dataset_configs.yml", "2024": "default_dataset_opt_2024.yml"}
@@ -146,10 +144,7 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
 
 def parse_options_text(text: str, source: str, data_root: str | None = None) -> dict[str, DatasetSpec]:
     """Parse a pyiqa option YAML document (safe loader) into specs keyed by dataset key."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DatasetOptionError(f"{source}: not valid YAML: {exc}") from exc
+    document = safe_load_yaml(text, source, DatasetOptionError)
     if document is None:
         return {}
     if not isinstance(document, Mapping):
@@ -167,11 +162,7 @@ def load_options_file(
 ) -> dict[str, DatasetSpec]:
     """Parse the option YAML at ``path``; one larger than ``max_bytes`` is refused before parsing."""
     p = Path(path)
-    data = read_bounded(p, max_bytes, "dataset option file", DatasetOptionError)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DatasetOptionError(f"{p}: dataset option file is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    text = read_text_bounded(p, max_bytes, "dataset option file", DatasetOptionError)
     return parse_options_text(text, str(p), effective_data_root(data_root))
 
 

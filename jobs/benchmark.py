@@ -42,10 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="validate and print the plan, its pools and predicted time; score nothing")
     parser.add_argument("--plan_cluster", nargs=2, type=float, metavar=("CPUS", "GPUS"),
                         help="with --dry-run: predict for a cluster of this size instead of this machine")
+    parser.add_argument("--wait_for_lock", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long for another run on the same --out to finish (default: refuse at once)")
 
 
 def run(args: argparse.Namespace) -> int:
     from jobs.console import echo, ray_verbose
+    from orchestrator.results.outlock import OutputInUseError
     from orchestrator.run.ray_session import quiet_environment
 
     quiet_environment(ray_verbose())  # before the driver imports Ray Data: no progress bars unless -v
@@ -76,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             plan_cluster=tuple(args.plan_cluster) if args.plan_cluster else None,
             experiment=args.experiment,
+            wait_for_lock=args.wait_for_lock,
         )
         result = run_benchmark(request, echo=echo)
-    except (PlanError, PlacementError, ValueError) as exc:
+    except (PlanError, PlacementError, OutputInUseError, ValueError) as exc:
         print(f"iqabench bench: error: {exc}", file=sys.stderr)
         return 2
     return 1 if result.given_up else 0

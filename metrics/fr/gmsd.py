@@ -97,6 +97,7 @@ SPECS = (
         calibration="calibrated (GMSD.m on rgb2gray luma; max rel. error 3.9e-8)",
         ideal_score=0.0,
         factory=GMSD,
+        option_choices={"channel": ("gray", "y")},
         options={"channel": "gray"},
         resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=200),
         calibration_key="gmsd",

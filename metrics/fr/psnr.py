@@ -20,6 +20,7 @@ import torch
 from metrics.base import IQAMetric
 from metrics.functional.color import rgb2y
 from metrics.registry import MetricSpec, Resources
+from metrics.spec import above
 
 
 class PSNR(IQAMetric):
@@ -91,6 +92,8 @@ SPECS = (
         calibration="calibrated (scikit-image RGB, exact to 2 decimals)",
         ideal_score=float("inf"),
         factory=PSNR,
+        option_choices={"channel": ("rgb", "y")},
+        option_ranges={"data_range": above(0)},
         options={"channel": "rgb"},
         resources=_LIGHT,
         calibration_key="psnr",
@@ -105,6 +108,8 @@ SPECS = (
         calibration="checked against its definition (no official values)",
         ideal_score=float("inf"),
         factory=PSNR,
+        option_choices={"channel": ("rgb", "y")},
+        option_ranges={"data_range": above(0)},
         options={"channel": "y"},
         resources=_LIGHT,
     ),

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import pandas as pd
 
 from orchestrator.results.files import write_text_atomic
+from orchestrator.results.mlflow_store import prepare_store
 from orchestrator.results.provenance import git_commit, versions
 from orchestrator.results.report import ReportError, build_report
 from orchestrator.results.store import scores_path
@@ -154,6 +155,7 @@ class Tracker:
     def __init__(self, uri: str, out: Path, experiment: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
+        prepare_store(uri)  # a half-made default SQLite store is rebuilt, a new one created atomically
         self.uri = uri
         self.out = Path(out)
         self.client = MlflowClient(tracking_uri=uri)

@@ -13,7 +13,9 @@ import json
 import logging
 import math
 import os
+import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +23,7 @@ import pandas as pd
 
 from orchestrator.results.export import leaderboard, write_results_csv, write_summary_csv
 from orchestrator.results.files import write_text_atomic
+from orchestrator.results.outlock import output_lock
 from orchestrator.results.store import CellStore
 from orchestrator.results.summary import NUMERIC_COLUMNS, SummaryRow
 from orchestrator.results.tracking import LiveTracking, dump_json
@@ -42,6 +45,32 @@ log = logging.getLogger(__name__)
 #: CPUs each cell-statistics task reserves (fits and a plot: light, and never in the scorers' way for long).
 ANALYSIS_TASK_CPUS = 0.25
 
+
+
+def _physical_memory() -> float | None:
+    """This machine's memory in bytes (what no actor of a local cluster can exceed), or None if unknown."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: the check waits for Ray's figure
+        return None
+
+
+def _starts_local_cluster(request: BenchmarkRequest) -> bool:
+    """Whether the run will start its own Ray cluster on this machine (no address, none connected)."""
+    ray = sys.modules.get("ray")  # not imported: not connected either
+    return not (request.ray_address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()))
+
+
+def _refuse_what_cannot_fit_here(plan: Plan, request: BenchmarkRequest, out: Path) -> None:
+    """When the run would start a local Ray cluster to score cells, raise :class:`PlacementError` now (before Ray
+    and before anything is written) if an actor of theirs cannot fit this machine."""
+    if not _starts_local_cluster(request):
+        return
+    store = CellStore(out)  # read only: which cells a run would score
+    pending = {p.dataset.key: [c for c in p.cells if request.force or not store.is_committed(c.key)]
+               for p in plan.passes}
+    if any(pending.values()):
+        size_run(plan, pending, None, replace(_dry_run_cluster(request), memory_bytes=_physical_memory()))
 
 
 def _dry_run_cluster(request: BenchmarkRequest) -> ClusterShape:
@@ -70,7 +99,13 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
         echo("Dry run: nothing was scored.")
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
-    out.mkdir(parents=True, exist_ok=True)
+    _refuse_what_cannot_fit_here(plan, request, out)
+    with output_lock(out, request.wait_for_lock):
+        return _run_locked(plan, request, out, echo)
+
+
+def _run_locked(plan: Plan, request: BenchmarkRequest, out: Path, echo: Echo) -> BenchmarkResult:
+    """Score, analyse, write and log the plan; the caller holds the output folder's lock."""
     store = CellStore(out)
     result = BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None, invocation_id=uuid.uuid4().hex)
     # MLflow follows the run live: the parent run opens now, each cell's child run as the cell commits.

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from orchestrator.efficiency.measured_resources import load_measured_resources
 from orchestrator.results.files import write_text_atomic
-from orchestrator.results.store import CellStore, cell_frame
+from orchestrator.results.store import CellStore, IncompleteCellError, cell_frame
 from orchestrator.results.summary import SummaryRow
 from orchestrator.run.cells import Cell
 from orchestrator.run.cost import MetricCost, metric_cost, typical_pixels
@@ -216,7 +216,11 @@ class CellCommitter:
             return
         estimate = self.sizing.per_image.get((dataset_pass.dataset.key, cell.metric), float("nan"))
         row = self.summary_row(dataset_pass, cell, frame, estimate)
-        self.store.commit(cell.key, frame, row.as_dict())
+        try:
+            self.store.commit(cell.key, frame, row.as_dict())
+        except IncompleteCellError as exc:  # reported as given up; its parts resume the next run
+            self.on_done(cell, None, str(exc), None)
+            return
         self.on_done(cell, row, None, frame)
 
     def finish(self, given_up: dict[str, str]) -> None:
