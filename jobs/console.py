@@ -41,6 +41,23 @@ class _BelowWarning(logging.Filter):
         return record.levelno < logging.WARNING
 
 
+class _CurrentStream(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` / ``sys.stderr`` is when a record is emitted (not when the handler was
+    made), so that a console set up once keeps working when the streams are replaced (tests, notebooks)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._which = name
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D401 - the stream of the moment
+        return getattr(sys, self._which)
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; the live stream is used instead
+        pass
+
+
 class _ConsoleFormatter(logging.Formatter):
     """The message alone at INFO; ``warning:`` / ``error:`` before it above; the logger's name at DEBUG."""
 
@@ -61,10 +78,10 @@ def configure_logging(verbosity: int = NORMAL) -> int:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() and h.get_name().startswith(_HANDLER_NAME)]:
         root.removeHandler(handler)
-    out = logging.StreamHandler(sys.stdout)
+    out = _CurrentStream("stdout")
     out.set_name(f"{_HANDLER_NAME}-out")
     out.addFilter(_BelowWarning())
-    err = logging.StreamHandler(sys.stderr)
+    err = _CurrentStream("stderr")
     err.set_name(f"{_HANDLER_NAME}-err")
     err.setLevel(logging.WARNING)
     for handler in (out, err):

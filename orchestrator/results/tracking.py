@@ -384,6 +384,7 @@ class LiveTracking:
         self._last_progress = -math.inf
         self._progress_step = 0
         self._finished = False
+        self._plan_dict: dict[str, Any] | None = None
 
     # -- the driver's calls: each returns at once and never raises ------------------------------------------------
 
@@ -407,6 +408,7 @@ class LiveTracking:
         except Exception as exc:  # never raises into the driver: recorded, warned about once
             self._failed("start", exc)
             return
+        self._plan_dict = plan_dict
         self._submit(self._open, plan_dict)
 
     def cell_committed(self, row: dict[str, Any], parquet: Path | None, reused_from: str | None = None) -> None:
@@ -518,6 +520,17 @@ class LiveTracking:
         pending.update(cells=[r["cell_key"] for r in rows], given_up=sorted(result.given_up),
                        dataset_roots=_plan_roots(result.plan))
         tracker = self._ready()
+        if self._tracker is None and self._plan_dict is not None:
+            # The store could not be opened at the start (a server that was down then): one more try now.
+            with self._lock:
+                first_error, self.error = self.error, None
+            try:
+                self._open(self._plan_dict)
+                tracker = self._tracker
+            except Exception as exc:  # still down: everything stays in the pending file (warned once already)
+                with self._lock:
+                    self.error = _error_text(exc) if first_error is None else first_error
+                tracker = None
         if tracker is None or self.parent_run_id is None:
             _write_pending(out, pending)  # what mlflow-sync will log: every cell of the run
             return

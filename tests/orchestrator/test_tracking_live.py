@@ -55,6 +55,10 @@ def _client(uri: str):
 
 
 def _runs(uri: str, experiment: str, role: str) -> list:
+    # Never create the store from the test's thread while the tracker's thread may be making it: MLflow's schema
+    # migrations (alembic) keep process-wide state and must not run twice at once in one process.
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        return []
     client = _client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
