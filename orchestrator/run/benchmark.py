@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 #: CPUs each cell-statistics task reserves (fits and a plot: light, and never in the scorers' way for long).
 ANALYSIS_TASK_CPUS = 0.25
+#: Cell statistics run on Ray tasks as cells commit on clusters of at least this many CPUs; on a smaller machine
+#: (a laptop) the processes they would start (matplotlib, SciPy) would slow the scoring more than they save, so
+#: they run on the driver after the last image.
+ANALYSIS_ON_RAY_MIN_CPUS = 8
 
 
 
@@ -165,7 +169,7 @@ def _run_locked(plan: Plan, request: BenchmarkRequest, out: Path, echo: Echo) ->
 def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, result: BenchmarkResult,
                    live: LiveTracking, echo: Echo) -> dict[tuple[str, str], CellAnalysis]:
     """Score the pending cells on the connected cluster; each cell's own statistics (fits, scatter plot) run on a
-    Ray task as it commits. Returns those statistics. A failure of the scheduler itself gives up the cells not
+    Ray task as it commits (on clusters of :data:`ANALYSIS_ON_RAY_MIN_CPUS` CPUs or more). Returns them. A failure of the scheduler itself gives up the cells not
     committed yet, with the reason, and keeps every committed one."""
     import ray
 
@@ -184,7 +188,7 @@ def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore,
         echo(f"  committed {cell.label}: {row.n} scored, {row.n_failed} failed, SRCC {row.srcc:.4f} "
              f"({len(done_cells)}/{result.computed} cells)")
         live.cell_committed(row.as_dict(), store.publish(cell.key, cell.dataset, cell.metric))
-        if frame is not None and math.isnan(row.accuracy_2afc):
+        if frame is not None and math.isnan(row.accuracy_2afc) and cluster.cpus >= ANALYSIS_ON_RAY_MIN_CPUS:
             scored = scored_rows(frame)
             analyses[(cell.dataset, cell.metric)] = analysis_task.remote(
                 scored["score"].to_numpy(dtype=float), scored["mos"].to_numpy(dtype=float),
