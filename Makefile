@@ -2,32 +2,43 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.iqabench-installed
+# Two installs, each remembered by its stamp: the runtime alone (`make bench`), and the test extra with the
+# reference implementation on top (`make test`).
+RUNTIME_STAMP := $(VENV)/.iqabench-runtime
+TEST_STAMP    := $(VENV)/.iqabench-test
 OUT    ?= results
+PIP    := $(PY) -m pip install --quiet --no-cache-dir -c constraints/ci.txt
 
-.PHONY: bench test install calibrate clean
+.PHONY: bench test install install-test calibrate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip
 
 # --no-cache-dir: the CUDA build of torch brings GBs of wheels, and a cached copy would double them on disk.
-# Re-installs whenever the project's requirements or pins change. The test extra brings the reference
-# implementation (pyiqa 0.1.16, installed without its heavy optional dependencies) for the equivalence tests.
-$(STAMP): $(PY) pyproject.toml constraints/ci.txt
-	$(PY) -m pip install --quiet --no-cache-dir -c constraints/ci.txt -e '.[test]'
-	$(PY) -m pip install --quiet --no-cache-dir -c constraints/ci.txt --no-deps pyiqa==0.1.16
-	touch $(STAMP)
+# Each install is redone whenever the project's requirements or pins change.
+$(RUNTIME_STAMP): $(PY) pyproject.toml constraints/ci.txt
+	$(PIP) -e .
+	touch $(RUNTIME_STAMP)
 
-install: $(STAMP)
+# The test extra, and the reference implementation (pyiqa 0.1.16, installed without its heavy optional
+# dependencies; the extra lists the imports it needs) for the equivalence tests.
+$(TEST_STAMP): $(RUNTIME_STAMP)
+	$(PIP) -e '.[test]'
+	$(PIP) --no-deps pyiqa==0.1.16
+	touch $(TEST_STAMP)
 
-bench: $(STAMP)
+install: $(RUNTIME_STAMP)
+
+install-test: $(TEST_STAMP)
+
+bench: $(RUNTIME_STAMP)
 	$(VENV)/bin/iqabench bench --out $(OUT)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest
 
-calibrate: $(STAMP)
+calibrate: $(RUNTIME_STAMP)
 	$(VENV)/bin/iqabench calibrate
 
 clean:

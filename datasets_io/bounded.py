@@ -1,5 +1,5 @@
 """Reading input files whose size is bounded before anything parses them (meta-info, option YAML, splits), and
-the one loader of a YAML mapping (dataset options here; ``--metric_opt`` in the orchestrator's plan)."""
+the one loader of a YAML mapping (:func:`load_yaml_mapping`: dataset options; the plan's ``--metric_opt``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 
 MIB = 1 << 20
+#: The safe YAML loader, libyaml's when PyYAML has it (the same documents, parsed several times faster).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception]) -> bytes:
@@ -32,35 +34,43 @@ def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception]
     return data
 
 
-def parse_yaml_mapping(
-    text: str, source: str, what: str, error: type[Exception] = ValueError, entries: str = "names to values"
-) -> dict[str, Any]:
-    """``text`` safe-loaded as a YAML mapping with string keys (an empty document is ``{}``); anything else raises
-    ``error`` with one line starting with ``source``, e.g. "<source>: <what> must map <entries>, got list"."""
+def read_text_bounded(path: str | Path, limit: int, what: str, error: type[Exception]) -> str:
+    """:func:`read_bounded`, decoded as UTF-8; bytes that are not UTF-8 raise ``error`` naming the file."""
+    data = read_bounded(path, limit, what, error)
     try:
-        document = yaml.safe_load(text)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: {what} is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+
+
+def safe_load_yaml(text: str, source: str, error: type[Exception]) -> Any:
+    """The YAML document of ``text`` (safe loader); invalid YAML raises ``error`` in one line naming ``source``."""
+    try:
+        return yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
-        raise error(f"{source}: {what} is not valid YAML: {exc}") from exc
+        problem = " ".join(str(exc).split())
+        raise error(f"{source}: not valid YAML: {problem[:300]}") from exc
+
+
+def parse_yaml_mapping(text: str, source: str, error: type[Exception], shape: str = "a mapping") -> dict[str, Any]:
+    """``text`` safe-loaded (:func:`safe_load_yaml`) as a mapping with string keys, an empty document being ``{}``;
+    anything else raises ``error`` in one line starting with ``source``: "<source>: must be <shape>, got list"."""
+    document = safe_load_yaml(text, source, error)
     if document is None:
         return {}
     if not isinstance(document, Mapping):
-        raise error(f"{source}: {what} must map {entries}, got {type(document).__name__}")
+        raise error(f"{source}: must be {shape}, got {type(document).__name__}")
     for key in document:
         if not isinstance(key, str):
-            raise error(f"{source}: {what} must map {entries}; key {key!r} is not a string")
+            raise error(f"{source}: key {key!r} must be a string")
     return dict(document)
 
 
 def load_yaml_mapping(
-    path: str | Path, what: str, max_bytes: int, error: type[Exception] = ValueError, entries: str = "names to values"
+    path: str | Path, what: str, max_bytes: int, error: type[Exception], shape: str = "a mapping"
 ) -> dict[str, Any]:
-    """The YAML mapping in the file at ``path`` (:func:`parse_yaml_mapping`), refused unparsed when larger than
-    ``max_bytes`` (:func:`read_bounded`) or not UTF-8; every failure is ``error`` with one line naming the file.
-    ``what`` names the file ("dataset option file"), ``entries`` what it maps ("dataset keys to options")."""
+    """The YAML mapping in the file at ``path``: read with :func:`read_text_bounded` (``what`` names the file in
+    its errors, e.g. "dataset option file"; larger than ``max_bytes`` or not UTF-8 is refused unparsed), then
+    :func:`parse_yaml_mapping` (``shape`` says what it must be, e.g. "a mapping of dataset key → options")."""
     p = Path(path)
-    data = read_bounded(p, max_bytes, what, error)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(f"{p}: {what} is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    return parse_yaml_mapping(text, str(p), what, error, entries)
+    return parse_yaml_mapping(read_text_bounded(p, max_bytes, what, error), str(p), error, shape)

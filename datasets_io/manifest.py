@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from datasets_io.hashcache import HashCache, default_cache_path, file_sha256
-from datasets_io.meta import MetaInfoError, rows_for
+from datasets_io.meta import MetaInfoError, check_mos_varies, rows_for
 from datasets_io.paths import image_paths
 from datasets_io.spec import DatasetSpec
 
@@ -106,6 +106,7 @@ def build_manifest(
     rows = rows_for(spec)
     if limit is not None:
         rows = rows.iloc[:limit]
+    check_mos_varies(spec, rows["mos"], limit)
     paths = image_paths(spec, rows)
     dist_paths, ref_paths, extra_paths = paths.dist, paths.ref, paths.dist_b
     columns: dict[str, pa.Array] = {}

@@ -73,7 +73,26 @@ def _numbers(frame: pd.DataFrame, position: int, path: str, what: str, allow_emp
             f"{path}: row {int(frame.index[row]) + 2}, column {frame.columns[position]!r}: {what} "
             f"{frame.iloc[row, position]!r} is not a number"
         )
+    infinite = np.isinf(values.to_numpy(dtype="float64"))
+    if infinite.any():
+        row = int(infinite.nonzero()[0][0])
+        raise MetaInfoError(
+            f"{path}: row {int(frame.index[row]) + 2}, column {frame.columns[position]!r}: {what} "
+            f"{frame.iloc[row, position]!r} is not finite"
+        )
     return values.astype("float64")
+
+
+def check_mos_varies(spec: DatasetSpec, mos: pd.Series, limit: int | None = None) -> None:
+    """Refuse opinion scores that are all equal (2 rows or more): no correlation with them is defined. 2AFC
+    judgements are exempt (a metric's accuracy needs no variation)."""
+    if spec.mode == "2AFC" or len(mos) < 2 or mos.nunique(dropna=False) > 1:
+        return
+    scope = f"the first {len(mos)} rows (--limit {limit})" if limit is not None else f"all {len(mos)} rows scored"
+    raise MetaInfoError(
+        f"dataset {spec.key!r} ({spec.meta_info_file}): MOS is constant ({float(mos.iloc[0]):g} in {scope}); "
+        "correlations with a constant are undefined"
+    )
 
 
 def _names(frame: pd.DataFrame, position: int, path: str, what: str) -> pd.Series:
@@ -216,7 +235,7 @@ def rows_for(spec: DatasetSpec, *, all_rows: bool = False) -> pd.DataFrame:
             {
                 "dist_name": _names(frame, 1, path, "distorted image name").to_numpy(),
                 "ref_name": _names(frame, 0, path, "reference image name").to_numpy(),
-                "mos": _numbers(frame, 2, path, "MOS").to_numpy(),
+                "mos": _numbers(frame, 2, f"{path} (dataset {spec.key!r})", "MOS").to_numpy(),
             }
         )
     else:
@@ -224,7 +243,7 @@ def rows_for(spec: DatasetSpec, *, all_rows: bool = False) -> pd.DataFrame:
             {
                 "dist_name": _names(frame, 0, path, "image name").to_numpy(),
                 "ref_name": None,
-                "mos": _numbers(frame, 1, path, "MOS").to_numpy(),
+                "mos": _numbers(frame, 1, f"{path} (dataset {spec.key!r})", "MOS").to_numpy(),
             }
         )
     out["split"] = labels

@@ -142,8 +142,7 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
     )
 
 
-_WHAT = "dataset option file"
-_ENTRIES = "dataset keys to options"
+_SHAPE = "a mapping of dataset key → options"
 
 
 def _specs(document: Mapping[str, Any], source: str, data_root: str | None) -> dict[str, DatasetSpec]:
@@ -152,14 +151,14 @@ def _specs(document: Mapping[str, Any], source: str, data_root: str | None) -> d
 
 def parse_options_text(text: str, source: str, data_root: str | None = None) -> dict[str, DatasetSpec]:
     """Parse a pyiqa option YAML document (safe loader) into specs keyed by dataset key."""
-    return _specs(parse_yaml_mapping(text, source, _WHAT, DatasetOptionError, _ENTRIES), source, data_root)
+    return _specs(parse_yaml_mapping(text, source, DatasetOptionError, _SHAPE), source, data_root)
 
 
 def load_options_file(
     path: str | Path, data_root: str | None = None, max_bytes: int = MAX_OPTION_FILE_BYTES
 ) -> dict[str, DatasetSpec]:
     """Parse the option YAML at ``path``; one larger than ``max_bytes`` is refused before parsing."""
-    document = load_yaml_mapping(path, _WHAT, max_bytes, DatasetOptionError, _ENTRIES)
+    document = load_yaml_mapping(path, "dataset option file", max_bytes, DatasetOptionError, _SHAPE)
     return _specs(document, str(Path(path)), effective_data_root(data_root))
 
 

@@ -30,6 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     parser.add_argument("--num_workers", type=int, help="actors per metric (default: from the cluster's CPUs)")
     parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
+    parser.add_argument("--experiment", help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME, else iqabench)")
     parser.add_argument("--checkpoint_every", type=int, default=64,
                         help="commit per-image results at least every N images (default: 64)")
     parser.add_argument("--bootstrap_resamples", type=int, default=1000,
@@ -41,9 +42,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="validate and print the plan, its pools and predicted time; score nothing")
     parser.add_argument("--plan_cluster", nargs=2, type=float, metavar=("CPUS", "GPUS"),
                         help="with --dry-run: predict for a cluster of this size instead of this machine")
+    parser.add_argument("--wait_for_lock", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long for another run on the same --out to finish (default: refuse at once)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from jobs.console import echo, ray_verbose
+    from orchestrator.results.outlock import OutputInUseError
+    from orchestrator.run.ray_session import quiet_environment
+
+    quiet_environment(ray_verbose())  # before the driver imports Ray Data: no progress bars unless -v
     from orchestrator.run.benchmark import run_benchmark
     from orchestrator.run.placement import PlacementError
     from orchestrator.run.plan import PlanError
@@ -70,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             ray_address=args.ray_address,
             plan_cluster=tuple(args.plan_cluster) if args.plan_cluster else None,
+            experiment=args.experiment,
+            wait_for_lock=args.wait_for_lock,
         )
-        result = run_benchmark(request)
-    except (PlanError, PlacementError, ValueError) as exc:
+        result = run_benchmark(request, echo=echo)
+    except (PlanError, PlacementError, OutputInUseError, ValueError) as exc:
         print(f"iqabench bench: error: {exc}", file=sys.stderr)
         return 2
     return 1 if result.given_up else 0

@@ -43,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jobs.console import echo
     from orchestrator.efficiency.job import EfficiencyRequest, run_efficiency
 
     try:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             tracking_uri=args.tracking_uri,
         )
-        result = run_efficiency(request)
+        result = run_efficiency(request, echo=echo)
     except ValueError as exc:
         print(f"iqabench efficiency: error: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ import errno
 import sys
 from typing import Callable, Sequence
 
+from jobs.console import NORMAL, add_verbosity_flags, configure_logging
+
 #: Storage errors a user fixes outside iqabench (a full disk or quota, a read-only or forbidden folder).
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
 
@@ -15,7 +17,11 @@ Run = Callable[[argparse.Namespace], "int | None"]
 
 
 def run_job(prog: str, run: Run, args: argparse.Namespace) -> int:
-    """``run(args)``'s exit status; a storage error is reported (what, where, how to resume) with status 1."""
+    """``run(args)``'s exit status; a storage error is reported (what, where, how to resume) with status 1.
+
+    The console's logging is configured first, at the level of ``args.verbosity`` (the ``-q`` / ``-v`` flags).
+    """
+    configure_logging(getattr(args, "verbosity", NORMAL))
     try:
         return int(run(args) or 0)
     except OSError as exc:
@@ -32,5 +38,6 @@ def standalone(prog: str, help_text: str, configure: Callable[[argparse.Argument
                argv: Sequence[str] | None = None) -> int:
     """``python -m jobs.<job>``: the job's own parser, run as ``iqabench <job>`` runs it."""
     parser = argparse.ArgumentParser(prog=prog, description=help_text)
+    add_verbosity_flags(parser)
     configure(parser)
     return run_job(prog, run, parser.parse_args(argv))

@@ -12,7 +12,7 @@ HELP = "list the registered metrics"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["FR", "NR"], help="only full-reference or no-reference metrics")
-    parser.add_argument("--verbose", "-v", action="store_true", help="also print each metric's paper")
+    # -v (the global --verbose) also prints each metric's paper.
 
 
 def format_range(low: float, high: float) -> str:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     print("  ".join("-" * w for w in widths))
     for name, row in zip(names, rows):
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
-        if args.verbose:
+        if getattr(args, "verbosity", 0) > 0:
             print(f"    paper: {metrics.get_spec(name).paper}")
     print(f"\n{len(names)} metric(s)")
     return 0

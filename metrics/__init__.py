@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
+from metrics.option_checks import check_option_values
 from metrics.registry import MetricSpec, Resources, UnknownMetricError, get_spec
 from metrics.registry import registry as _registry
 
@@ -52,7 +53,8 @@ def _same_value(given: Any, default: Any) -> bool:
 
 
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The metric's full option set (defaults + ``options``); unknown option names raise ``ValueError``.
+    """The metric's full option set (defaults + ``options``); unknown option names, and values of the wrong type
+    or outside what the metric accepts (:mod:`metrics.option_checks`), raise ``ValueError``.
 
     An option the spec does not declare but whose value is the factory's own default is dropped: asking for
     ``data_range: 1.0`` is asking for the default, so it builds the same metric and keys the same cached cell.
@@ -69,7 +71,9 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         if key in spec.options or key not in params or params[key].default is inspect.Parameter.empty
         or not _same_value(value, params[key].default)
     }
-    return {**spec.options, **explicit}
+    merged = {**spec.options, **explicit}
+    check_option_values(spec, merged, dict(params))
+    return merged
 
 
 def create(name: str, device: str | torch.device = "cpu", **options: Any) -> IQAMetric:

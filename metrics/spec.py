@@ -29,10 +29,40 @@ class Resources:
     def __post_init__(self) -> None:
         if self.num_cpus <= 0:
             raise ValueError(f"num_cpus must be > 0, got {self.num_cpus}")
-        if not 0 <= self.num_gpus <= 1 and not float(self.num_gpus).is_integer():
-            raise ValueError(f"num_gpus must be a fraction in [0, 1] or a whole number, got {self.num_gpus}")
+        if self.num_gpus < 0 or (self.num_gpus > 1 and not float(self.num_gpus).is_integer()):
+            raise ValueError(f"num_gpus must be >= 0: a fraction in [0, 1] or a whole number, got {self.num_gpus}")
         if self.memory_mb <= 0:
             raise ValueError(f"memory_mb must be > 0, got {self.memory_mb}")
+
+
+@dataclass(frozen=True)
+class OptionRange:
+    """The numbers an option accepts: ``low``/``high`` bounds (None: unbounded), each inclusive or not."""
+
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
+            return False
+        return not (self.high is not None and (value > self.high or (value == self.high and not self.high_inclusive)))
+
+    def describe(self) -> str:
+        low = "" if self.low is None else f"{'>=' if self.low_inclusive else '>'} {self.low:g}"
+        high = "" if self.high is None else f"{'<=' if self.high_inclusive else '<'} {self.high:g}"
+        return " and ".join(part for part in (low, high) if part) or "any number"
+
+
+def above(low: float) -> OptionRange:
+    """Numbers > ``low``."""
+    return OptionRange(low=low, low_inclusive=False)
+
+
+def at_least(low: float, high: float | None = None) -> OptionRange:
+    """Numbers >= ``low`` (and <= ``high`` when given)."""
+    return OptionRange(low=low, high=high)
 
 
 @dataclass(frozen=True)
@@ -60,6 +90,10 @@ class MetricSpec:
     #: Whether a run that names no metrics includes it. False for a metric whose values are known not to match
     #: its official implementation: the default table holds only numbers the project stands behind.
     in_default_set: bool = True
+    #: Options that take one of a few values (option → the accepted values), e.g. ``{"channel": ("gray", "y")}``.
+    option_choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: Numeric options with a range (option → :class:`OptionRange`), e.g. ``{"data_range": above(0)}``.
+    option_ranges: Mapping[str, OptionRange] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode not in ("FR", "NR"):
@@ -68,6 +102,9 @@ class MetricSpec:
         if not (math.isfinite(low) or math.isinf(low)) or low > high:
             raise ValueError(f"metric {self.name!r}: bad score_range {self.score_range}")
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        choices = {key: tuple(values) for key, values in self.option_choices.items()}
+        object.__setattr__(self, "option_choices", MappingProxyType(choices))
+        object.__setattr__(self, "option_ranges", MappingProxyType(dict(self.option_ranges)))
 
     def parameter_paths(self) -> list[Path]:
         return [DATA_DIR / name for name in self.parameter_files]

@@ -27,6 +27,7 @@ from metrics.base import IQAMetric
 from metrics.functional.color import rgb2gray_uint8, rgb2y
 from metrics.functional.steerable_pyramid import build_scf_pyramid
 from metrics.registry import MetricSpec, Resources
+from metrics.spec import at_least
 
 WINDOW = 7
 
@@ -96,6 +97,8 @@ SPECS = (
         calibration="calibrated (cwssim_index.m, 4 levels × 8 orientations, rgb2gray luma; max rel. error 6.3e-5)",
         ideal_score=1.0,
         factory=CWSSIM,
+        option_choices={"channel": ("gray", "y")},
+        option_ranges={"levels": at_least(1), "orientations": at_least(1, 16), "k": at_least(0)},
         options={"channel": "gray", "levels": 4, "orientations": 8, "k": 0.0},
         resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=400),
         calibration_key="cw_ssim",

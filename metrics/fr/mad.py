@@ -545,6 +545,7 @@ SPECS = (
         calibration=CALIBRATION,
         ideal_score=0.0,
         factory=MAD,
+        option_choices={"variant": ("port", "matlab"), "channel": ("rgb", "gray", "gray_float", "yiq", "yiq_round")},
         options={"variant": "port", "channel": "rgb"},
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1500),
         calibration_key="mad",

@@ -128,6 +128,7 @@ SPECS = (
         calibration="calibrated (msssim.m on rgb2gray luma; max rel. error 5.2e-3)",
         ideal_score=1.0,
         factory=MSSSIM,
+        option_choices={"channel": ("gray", "y")},
         options={"channel": "gray"},
         resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=300),
         calibration_key="ms_ssim",

@@ -154,6 +154,7 @@ SPECS = (
         calibration="calibrated (NLP_dist.m on rgb2gray luma / 255; max rel. error 2.8e-7)",
         ideal_score=0.0,
         factory=NLPD,
+        option_choices={"channel": ("gray", "y")},
         options={"channel": "gray"},
         resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=300),
         calibration_key="nlpd",

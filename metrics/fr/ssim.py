@@ -25,6 +25,7 @@ from metrics.base import IQAMetric
 from metrics.functional.color import rgb2gray, rgb2y
 from metrics.functional.filters import filter2, gaussian_kernel_1d, separable_filter2
 from metrics.registry import MetricSpec, Resources
+from metrics.spec import above, at_least
 
 K1, K2 = 0.01, 0.03
 
@@ -93,6 +94,8 @@ SPECS = (
         calibration="calibrated (authors' ssim_index.m on rgb2gray luma; max rel. error < 1e-4)",
         ideal_score=1.0,
         factory=SSIM,
+        option_choices={"channel": ("gray", "y", "rgb")},
+        option_ranges={"window_size": at_least(1), "sigma": above(0)},
         options={"channel": "gray"},
         resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=300),
         calibration_key="ssim",
@@ -107,6 +110,8 @@ SPECS = (
         calibration="checked against its definition (no official values)",
         ideal_score=1.0,
         factory=SSIM,
+        option_choices={"channel": ("gray", "y", "rgb")},
+        option_ranges={"window_size": at_least(1), "sigma": above(0)},
         options={"channel": "rgb"},
         resources=Resources(num_cpus=0.5, num_gpus=0.05, memory_mb=300),
     ),

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from metrics.base import IQAMetric
 from metrics.functional.color import rgb2gray
 from metrics.registry import MetricSpec, Resources
+from metrics.spec import above
 
 #: Steerable pyramid filters ``sp5Filters`` (Simoncelli & Freeman 1995; Karasaridis & Simoncelli 1996).
 _LO0 = (
@@ -196,6 +197,7 @@ SPECS = (
         calibration=CALIBRATION,
         ideal_score=1.0,
         factory=VIF,
+        option_ranges={"sigma_nsq": above(0)},
         resources=Resources(num_cpus=1, num_gpus=0.05, memory_mb=400),
         calibration_key="vif",
     ),

@@ -281,6 +281,7 @@ SPECS = (
         ),
         ideal_score=1.0,
         factory=VSI,
+        option_choices={"variant": VARIANTS},
         options={"variant": "reference"},
         resources=Resources(num_cpus=1.0, num_gpus=0.1, memory_mb=500),
         calibration_key="vsi",

@@ -104,6 +104,15 @@ def _bank_and_noise_constants(
     return bank, em_n, sum_an2, sum_aiaj
 
 
+@lru_cache(maxsize=8)
+def _bank_as(rows: int, cols: int, nscale: int, norient: int, min_wavelength: float, mult: float, sigma_on_f: float,
+             d_theta_on_sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """The cached bank converted to ``dtype`` on ``device`` once (callers must not modify it)."""
+    bank = _bank_and_noise_constants(rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f,
+                                     d_theta_on_sigma)[0]
+    return bank.to(dtype=dtype, device=device)
+
+
 def phase_congruency(
     image: torch.Tensor,
     nscale: int = 4,
@@ -122,14 +131,17 @@ def phase_congruency(
     bank, em_n, sum_an2, sum_aiaj = _bank_and_noise_constants(
         rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f, d_theta_on_sigma
     )
-    bank = bank.to(dtype=image.dtype, device=image.device)
+    bank = _bank_as(rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f, d_theta_on_sigma, image.dtype,
+                    image.device)
     em_n, sum_an2, sum_aiaj = (t.to(image.device) for t in (em_n, sum_an2, sum_aiaj))  # float64
 
-    spectrum = torch.fft.fft2(image[:, 0])[:, None]  # N×1×H×W
+    # The real bank scales the real and imaginary parts alike: multiplied on the spectrum's real view (the same
+    # values as the complex product, without promoting the bank to complex on every call).
+    spectrum = torch.view_as_real(torch.fft.fft2(image[:, 0]))[:, None]  # N×1×H×W×2
     energy_all = torch.zeros(n, rows, cols, dtype=image.dtype, device=image.device)
     amplitude_all = torch.zeros_like(energy_all)
     for o in range(norient):  # one orientation at a time bounds the memory to N×S×H×W complex values
-        eo = torch.fft.ifft2(spectrum * bank[o])  # N×S×H×W
+        eo = torch.fft.ifft2(torch.view_as_complex(spectrum * bank[o][..., None]))  # N×S×H×W
         even, odd = eo.real, eo.imag
         sum_e, sum_o = even.sum(dim=1), odd.sum(dim=1)  # N×H×W
         x_energy = torch.sqrt(sum_e**2 + sum_o**2) + epsilon

@@ -34,6 +34,7 @@ from metrics.functional.color import rgb2gray_uint8
 from metrics.functional.imresize import imresize
 from metrics.functional.nss import fit_aggd, gamma_fn, mscn
 from metrics.registry import MetricSpec, Resources
+from metrics.spec import at_least
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "niqe_pris_params.npz"
 PATCH = 96
@@ -132,6 +133,7 @@ SPECS = (
         ),
         calibration="calibrated (authors' computequality.m; max rel. error 5.7e-3, I08)",
         factory=NIQE,
+        option_ranges={"patch_size": at_least(8)},
         options={"patch_size": PATCH},
         resources=Resources(num_cpus=1, num_gpus=0.05, memory_mb=600),
         calibration_key="niqe",

@@ -25,9 +25,12 @@ from orchestrator.efficiency.request import DEFAULT_BATCH_SIZES, EfficiencyReque
 from orchestrator.efficiency.measured_resources import FILE_NAME as RESOURCES_NAME
 from orchestrator.efficiency.measured_resources import MB, merge_measured_resources
 from orchestrator.results.files import write_text_atomic
+from orchestrator.run.ray_session import cluster_resources, logging_is_verbose, start_ray
 from orchestrator.efficiency.timing import ImagePair, measure
 
 Echo = Callable[[str], None]
+
+
 def _score(model: Any, dist: Any, ref: Any) -> Any:
     return model(dist, ref)
 
@@ -76,17 +79,6 @@ def _validate(names: Sequence[str]) -> None:
             problems.append(str(exc))
     if problems:
         raise ValueError("; ".join(problems))
-
-
-def _start_ray(address: str | None, echo: Echo) -> bool:
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    echo(f"Connecting to the Ray cluster at {address}" if address else "Starting a local Ray cluster")
-    ray.init(address=address) if address else ray.init(include_dashboard=False)
-    return True
 
 
 def _node_cpus() -> int:
@@ -144,12 +136,18 @@ def _describe(row: dict[str, Any]) -> str:
     return text
 
 
-def _resource_entries(rows: list[dict[str, Any]], column: str) -> dict[str, dict[str, Any]]:
+def _resource_entries(rows: list[dict[str, Any]], column: str, device: str,
+                      image_size: tuple[int, int]) -> dict[str, dict[str, Any]]:
+    """What the benchmark's placement and cost model take from a measurement: memory peaks, seconds per image on
+    ``device`` at the images' pixel count, and the model's construction time."""
     entries: dict[str, dict[str, Any]] = {}
     for row in rows:
         if row.get("error"):
             continue
-        entry: dict[str, Any] = {}
+        entry: dict[str, Any] = {"seconds_per_image": {device: row["median_seconds"]},
+                                 "at_pixels": image_size[0] * image_size[1]}
+        if row.get("construct_seconds") is not None:
+            entry["load_seconds"] = round(float(row["construct_seconds"]), 3)
         if row.get("host_peak_bytes"):
             entry["host_peak_mb"] = round(row["host_peak_bytes"] / MB, 1)
             entry["host_tag"] = column
@@ -184,9 +182,7 @@ def _conditions(device: str, column: str, request: EfficiencyRequest, model_name
 
 
 def _cluster_gpus() -> float:
-    import ray
-
-    gpus = float(ray.cluster_resources().get("GPU", 0))
+    gpus = cluster_resources().gpus
     if gpus < 1:
         raise ValueError("--device cuda was asked for but the Ray cluster has no whole GPU")
     return gpus
@@ -220,9 +216,8 @@ def run_efficiency(request: EfficiencyRequest, echo: Echo = print) -> Efficiency
     pairs = efficiency_pairs(Path(request.image_root or out / "images"), request.image_size)
     echo(f"Timing {len(names)} metric(s) on {', '.join(request.devices)} with {len(pairs)} images of "
          f"{request.image_size[0]}×{request.image_size[1]} ({request.warmup} warm-up + {request.repeats} timed each)")
-    started_ray = _start_ray(request.ray_address, echo)
     columns: dict[str, dict[str, Any]] = {}
-    try:
+    with start_ray(request.ray_address, verbose=logging_is_verbose()):
         for device in request.devices:
             model_name = cpu_model_name() if device == "cpu" else _gpu_model_name()
             column = device_column(device, model_name, request.tag)
@@ -239,12 +234,8 @@ def run_efficiency(request: EfficiencyRequest, echo: Echo = print) -> Efficiency
             )
             document = {"conditions": columns[column], "measurements": rows}
             write_text_atomic(json.dumps(document, indent=1, default=str), out / f"measurements_{column}.json")
-            merge_measured_resources(out / RESOURCES_NAME, _resource_entries(rows, column))
-    finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
+            merge_measured_resources(out / RESOURCES_NAME,
+                                     _resource_entries(rows, column, device, request.image_size))
     echo(f"Wrote {result.csv}, {out / RESOURCES_NAME} and measurements_<column>.json under {out}")
     from orchestrator.efficiency.tracking import log_efficiency
 

@@ -3,7 +3,9 @@
 ``<out>/resources.json`` (default ``results/efficiency/resources.json``; ``IQABENCH_RESOURCES`` names another)::
 
     {"version": 1,
-     "metrics": {"ssim": {"host_peak_mb": 812.4,            # peak resident set of the timing process
+     "metrics": {"ssim": {"seconds_per_image": {"cpu": 0.21, "cuda": 0.004},  # median, batch 1 (cost model)
+                          "at_pixels": 864000, "load_seconds": 0.4,         # image size timed; model build time
+                          "host_peak_mb": 812.4,            # peak resident set of the timing process
                           "host_tag": "cpu_xeon...",         # where it was measured, and when
                           "gpu": {"name": "NVIDIA H100 ...", "total_mb": 81559.0,
                                   "peak_mb_by_batch": {"1": 140.2, "8": 905.7}, "tag": "cuda_h100..."},
@@ -65,7 +67,10 @@ def merge_measured_resources(path: Path, entries: Mapping[str, Mapping[str, Any]
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     for metric, entry in entries.items():
         current = dict(merged.get(metric, {}))
+        seconds = {**current.get("seconds_per_image", {}), **entry.get("seconds_per_image", {})}
         current.update({k: v for k, v in entry.items() if v is not None})
+        if seconds:  # a CPU run keeps the CUDA seconds, and the reverse
+            current["seconds_per_image"] = seconds
         current["measured_at"] = stamp
         merged[metric] = current
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def log_efficiency(result: EfficiencyResult, columns: dict[str, dict[str, Any]],
         run = client.create_run(
             tracker.experiment_id,
             run_name=f"efficiency {','.join(columns)} {time.strftime('%Y-%m-%d %H:%M:%S')}",
-            tags={"iqabench.role": "efficiency", "git_commit": git_commit(),
+            tags={**tracker.source_tags, "iqabench.role": "efficiency", "git_commit": git_commit(),
                   **{f"version.{k}": v for k, v in versions().items()}},
         )
         run_id = run.info.run_id

@@ -54,6 +54,14 @@ SCORE_SCHEMA = pa.schema(
     ]
 )
 COMMIT_MARKER = "COMMIT"
+#: The error of an image whose result never reached the store (a cell with such rows is never committed).
+LOST_ERROR = "lost: no result came back for this image"
+#: The error of an image the metric answered without a score (NaN) and without an error.
+NO_SCORE_ERROR = "score: the metric returned no score (NaN)"
+
+
+class IncompleteCellError(RuntimeError):
+    """A cell whose per-image table has rows that never came back: it is not committed, its parts are kept."""
 
 
 def scores_path(out: Path, dataset: str, metric: str) -> Path:
@@ -105,7 +113,17 @@ class CellStore:
 
     # ---------------------------------------------------------------- commits
     def commit(self, key: str, frame: pd.DataFrame, summary: dict[str, Any]) -> None:
-        """Write the cell's table and summary, then its marker (the driver publishes committed cells)."""
+        """Write the cell's table and summary, then its marker (the driver publishes committed cells).
+
+        A table with rows that never came back (:data:`LOST_ERROR`: a second writer removed parts under this one,
+        or a result went missing) raises :class:`IncompleteCellError`: nothing is written, the parts stay, and
+        a rerun resumes the cell instead of caching the gap.
+        """
+        lost = lost_rows(frame)
+        if lost:
+            raise IncompleteCellError(
+                f"incomplete: {lost} of {len(frame)} image(s) have no result in {self.cell_dir(key) / 'parts'} "
+                "(another writer on this folder?); not committed, rerun to finish it")
         directory = self.cell_dir(key)
         schema = score_schema(frame)
         table = pa.Table.from_pandas(frame[list(schema.names)], schema=schema, preserve_index=False)
@@ -120,9 +138,11 @@ class CellStore:
         summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
         return frame, summary
 
-    def publish(self, key: str, dataset: str, metric: str) -> None:
-        """Make the committed table of ``key`` the public ``scores/<dataset>/<metric>.parquet``."""
-        write_parquet_atomic(pq.read_table(self.cell_dir(key) / "scores.parquet"), scores_path(self.out, dataset, metric))
+    def publish(self, key: str, dataset: str, metric: str) -> Path:
+        """Make the committed table of ``key`` the public ``scores/<dataset>/<metric>.parquet``; returns its path."""
+        path = scores_path(self.out, dataset, metric)
+        write_parquet_atomic(pq.read_table(self.cell_dir(key) / "scores.parquet"), path)
+        return path
 
 
 def score_schema(frame: pd.DataFrame) -> pa.Schema:
@@ -140,10 +160,17 @@ def cell_frame(manifest: pa.Table, results: pd.DataFrame) -> pd.DataFrame:
     base = manifest.select([*MANIFEST_COLUMNS, *optional]).to_pandas()
     frame = base.merge(results, on="id", how="left", validate="one_to_one")
     frame["error"] = [e if isinstance(e, str) else None for e in frame["error"]]
+    returned = frame["id"].isin(results["id"]).to_numpy()
     score = frame["score"].to_numpy(dtype=float, na_value=np.nan)
-    lost = [e is None and np.isnan(s) for e, s in zip(frame["error"], score)]
-    frame.loc[lost, "error"] = "lost: no result came back for this image"
+    no_error = np.array([e is None for e in frame["error"]], dtype=bool)
+    frame.loc[no_error & ~returned, "error"] = LOST_ERROR
+    frame.loc[no_error & returned & np.isnan(score), "error"] = NO_SCORE_ERROR
     return frame
+
+
+def lost_rows(frame: pd.DataFrame) -> int:
+    """How many rows of a cell's per-image table never came back (see :func:`cell_frame`)."""
+    return int((frame["error"] == LOST_ERROR).sum())
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,7 +13,9 @@ import json
 import logging
 import math
 import os
+import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,13 +23,15 @@ import pandas as pd
 
 from orchestrator.results.export import leaderboard, write_results_csv, write_summary_csv
 from orchestrator.results.files import write_text_atomic
+from orchestrator.results.outlock import output_lock
 from orchestrator.results.store import CellStore
 from orchestrator.results.summary import NUMERIC_COLUMNS, SummaryRow
-from orchestrator.results.tracking import dump_json, log_run, open_tracker_in_background, tracking_uri
+from orchestrator.results.tracking import LiveTracking, dump_json
 from orchestrator.run.cells import Cell
 from orchestrator.run.outcome import BenchmarkResult
 from orchestrator.run.plan import DatasetPass, Plan, build_plan, describe_plan
 from orchestrator.run.pools import ClusterShape
+from orchestrator.run.ray_session import cluster_resources, logging_is_verbose, start_ray
 from orchestrator.run.request import BenchmarkRequest
 from orchestrator.run.scoring import score_cells, size_run
 from orchestrator.stats.analysis import analyse
@@ -40,33 +44,37 @@ log = logging.getLogger(__name__)
 
 #: CPUs each cell-statistics task reserves (fits and a plot: light, and never in the scorers' way for long).
 ANALYSIS_TASK_CPUS = 0.25
+#: Cell statistics run on Ray tasks as cells commit on clusters of at least this many CPUs; on a smaller machine
+#: (a laptop) the processes they would start (matplotlib, SciPy) would slow the scoring more than they save, so
+#: they run on the driver after the last image.
+ANALYSIS_ON_RAY_MIN_CPUS = 8
 
 
 
-def _start_ray(address: str | None, echo: Echo) -> bool:
-    """Connect to (or start) Ray; returns True when this call started it and must shut it down."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        echo(f"Connecting to the Ray cluster at {address}")
-        ray.init(address=address)
-    else:
-        echo("Starting a local Ray cluster")
-        ray.init(include_dashboard=False)
-    return True
+def _physical_memory() -> float | None:
+    """This machine's memory in bytes (what no actor of a local cluster can exceed), or None if unknown."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: the check waits for Ray's figure
+        return None
 
 
-def _cluster_resources() -> tuple[float, float, float | None, list[float]]:
-    """(CPUs, GPUs, memory bytes, GPUs of each live node) of the Ray cluster."""
-    import ray
+def _starts_local_cluster(request: BenchmarkRequest) -> bool:
+    """Whether the run will start its own Ray cluster on this machine (no address, none connected)."""
+    ray = sys.modules.get("ray")  # not imported: not connected either
+    return not (request.ray_address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()))
 
-    resources = ray.cluster_resources()
-    per_node = [float(n["Resources"].get("GPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
-    memory = resources.get("memory")
-    return float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0)), memory, per_node
+
+def _refuse_what_cannot_fit_here(plan: Plan, request: BenchmarkRequest, out: Path) -> None:
+    """When the run would start a local Ray cluster to score cells, raise :class:`PlacementError` now (before Ray
+    and before anything is written) if an actor of theirs cannot fit this machine."""
+    if not _starts_local_cluster(request):
+        return
+    store = CellStore(out)  # read only: which cells a run would score
+    pending = {p.dataset.key: [c for c in p.cells if request.force or not store.is_committed(c.key)]
+               for p in plan.passes}
+    if any(pending.values()):
+        size_run(plan, pending, None, replace(_dry_run_cluster(request), memory_bytes=_physical_memory()))
 
 
 def _dry_run_cluster(request: BenchmarkRequest) -> ClusterShape:
@@ -95,10 +103,18 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
         echo("Dry run: nothing was scored.")
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
-    out.mkdir(parents=True, exist_ok=True)
-    opening_tracker = open_tracker_in_background(tracking_uri(out, request.tracking_uri), out)
+    _refuse_what_cannot_fit_here(plan, request, out)
+    with output_lock(out, request.wait_for_lock):
+        return _run_locked(plan, request, out, echo)
+
+
+def _run_locked(plan: Plan, request: BenchmarkRequest, out: Path, echo: Echo) -> BenchmarkResult:
+    """Score, analyse, write and log the plan; the caller holds the output folder's lock."""
     store = CellStore(out)
     result = BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None, invocation_id=uuid.uuid4().hex)
+    # MLflow follows the run live: the parent run opens now, each cell's child run as the cell commits.
+    live = LiveTracking(echo=echo)
+    live.start(request, plan.as_dict(), result.invocation_id, dict(request.extra_tags))
     if request.force:
         for cell in plan.cells:
             store.discard(cell.key)
@@ -106,24 +122,21 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     result.computed = sum(len(cells) for cells in pending.values())
     result.cached = len(plan.cells) - result.computed
     echo(f"{result.cached} cell(s) cached, {result.computed} to run")
+    for cell in plan.cells:
+        if store.is_committed(cell.key):  # served from the cache: tagged on the parent, not logged again
+            _, row = store.load_committed(cell.key)
+            live.cell_committed(row, store.publish(cell.key, cell.dataset, cell.metric), reused_from="cached")
 
     precomputed: dict[tuple[str, str], CellAnalysis] = {}
     if result.computed:
-        started_ray = _start_ray(request.ray_address, echo)
-        try:
-            precomputed = _score_pending(plan, pending, store, result, echo)
-        finally:
-            if started_ray:
-                import ray
-
-                ray.shutdown()
+        with start_ray(request.ray_address, verbose=logging_is_verbose()):
+            precomputed = _score_pending(plan, pending, store, result, live, echo)
 
     rows, frames = [], {}
     for dataset_pass in plan.passes:
         for cell in dataset_pass.cells:
             if store.is_committed(cell.key):
                 frame, row = store.load_committed(cell.key)
-                store.publish(cell.key, cell.dataset, cell.metric)
             else:
                 frame, row = None, _given_up_row(dataset_pass, cell, result.given_up.get(cell.key, "not run")).as_dict()
             rows.append(row)
@@ -143,7 +156,10 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
     write_text_atomic(json.dumps(plan.as_dict(), indent=2, default=str), out / "plan.json")
     echo(f"Wrote {out / 'summary.csv'}, {result.results_csv} and per-image Parquet files under {out / 'scores'}")
 
-    log_run(result, request, echo, opening_tracker)
+    live.finish(result)
+    if result.tracking_error:
+        echo(f"WARNING: MLflow logging failed ({result.tracking_error}). All results are on disk under {out}; "
+             f"log them later with `iqabench mlflow-sync --out {out}`")
     echo(leaderboard(summary))
     if result.given_up:
         echo(f"\n{len(result.given_up)} cell(s) could not be computed and were not committed; rerun to retry them.")
@@ -151,14 +167,14 @@ def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkRes
 
 
 def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, result: BenchmarkResult,
-                   echo: Echo) -> dict[tuple[str, str], CellAnalysis]:
+                   live: LiveTracking, echo: Echo) -> dict[tuple[str, str], CellAnalysis]:
     """Score the pending cells on the connected cluster; each cell's own statistics (fits, scatter plot) run on a
-    Ray task as it commits. Returns those statistics. A failure of the scheduler itself gives up the cells not
+    Ray task as it commits (on clusters of :data:`ANALYSIS_ON_RAY_MIN_CPUS` CPUs or more). Returns them. A failure of the scheduler itself gives up the cells not
     committed yet, with the reason, and keeps every committed one."""
     import ray
 
-    cpus, gpus, memory, per_node = _cluster_resources()
-    cluster = ClusterShape(cpus, tuple(per_node) if per_node else (gpus,), memory)
+    found = cluster_resources()
+    cluster = ClusterShape(found.cpus, found.gpus_per_node or (found.gpus,), found.memory_bytes)
     analysis_task = ray.remote(num_cpus=ANALYSIS_TASK_CPUS)(analyse_cell)
     analyses: dict[tuple[str, str], ray.ObjectRef] = {}
     done_cells: list[str] = []
@@ -171,14 +187,15 @@ def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore,
         done_cells.append(cell.key)
         echo(f"  committed {cell.label}: {row.n} scored, {row.n_failed} failed, SRCC {row.srcc:.4f} "
              f"({len(done_cells)}/{result.computed} cells)")
-        if frame is not None and math.isnan(row.accuracy_2afc):
+        live.cell_committed(row.as_dict(), store.publish(cell.key, cell.dataset, cell.metric))
+        if frame is not None and math.isnan(row.accuracy_2afc) and cluster.cpus >= ANALYSIS_ON_RAY_MIN_CPUS:
             scored = scored_rows(frame)
             analyses[(cell.dataset, cell.metric)] = analysis_task.remote(
                 scored["score"].to_numpy(dtype=float), scored["mos"].to_numpy(dtype=float),
                 f"{cell.metric} @ {cell.dataset}", row.srcc)
 
     try:
-        score_cells(plan, pending, store, cluster, _summary_row, cell_done, echo)
+        score_cells(plan, pending, store, cluster, _summary_row, cell_done, echo, live.progress)
     except Exception as exc:  # the scheduler itself failed: keep every committed cell, say why
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
         echo(f"Scoring stopped: {reason}")

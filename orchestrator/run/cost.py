@@ -32,8 +32,10 @@ REFERENCE_PIXELS = 1080 * 800
 FIXED_SHARE = 0.1
 #: Seconds per reference image when nothing better is known.
 DEFAULT_SECONDS = {"cpu": 0.5, "cuda": 0.05}
-#: Model load seconds when nothing better is known: classical metrics build filters, deep ones read weights.
-DEFAULT_LOAD_SECONDS = {"cpu": 1.0, "cuda": 4.0}
+#: Seconds from asking for an actor to its model being ready when nothing better is known: a Ray worker process
+#: starts and imports torch (a few seconds), then classical metrics build filters, deep ones read their weights
+#: (and initialise CUDA). The scheduler replaces it by the measured time once an actor is ready.
+DEFAULT_LOAD_SECONDS = {"cpu": 3.0, "cuda": 6.0}
 #: Image headers read per dataset to estimate its typical size.
 SIZE_SAMPLE = 16
 
@@ -83,8 +85,9 @@ def metric_cost(spec: MetricSpec, device: str, measured: Mapping[str, Any] | Non
         return MetricCost(spec.name, kind, seconds, load or DEFAULT_LOAD_SECONDS[kind], at, "measured")
     published = pyiqa_table().get(spec.name)
     if published is not None and published[kind] > 0:
-        # A bigger model takes longer to load: ~1 s plus ~2 s per GB it holds on the GPU.
-        estimated_load = min(1.0 + 2.0 * published["peak_gpu_gb"], 8.0) if kind == "cuda" else 0.5
+        # A bigger model takes longer to load: the process start, plus ~2 s per GB it holds on the GPU.
+        base = DEFAULT_LOAD_SECONDS[kind]
+        estimated_load = min(base + 2.0 * published["peak_gpu_gb"], 3 * base) if kind == "cuda" else base
         return MetricCost(spec.name, kind, published[kind], load or estimated_load, REFERENCE_PIXELS, "pyiqa table")
     return MetricCost(spec.name, kind, DEFAULT_SECONDS[kind], load or DEFAULT_LOAD_SECONDS[kind],
                       REFERENCE_PIXELS, "default")

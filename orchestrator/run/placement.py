@@ -46,13 +46,16 @@ class ResourceOverride:
 
 
 OVERRIDE_KEYS = ("num_cpus", "num_gpus", "memory_mb", "workers")
+#: The most actors a run may ask for one metric (``resources: {workers: N}``).
+MAX_WORKERS = 10_000
 
 
 def resource_override(metric: str, mapping: Mapping[str, Any], source: str = "resources") -> ResourceOverride:
     """Validate one metric's ``resources:`` mapping (from a run's options) into a :class:`ResourceOverride`.
 
     Keys: ``num_cpus`` (> 0), ``num_gpus`` (a fraction in [0, 1] or a whole number), ``memory_mb`` (integer
-    > 0), ``workers`` (integer >= 1). Every problem raises :class:`ValueError` naming the source and metric.
+    > 0), ``workers`` (integer in [1, :data:`MAX_WORKERS`]). Every problem raises :class:`ValueError` naming the
+    source and metric.
     """
     where = f"{source}: metric {metric!r}"
     if not isinstance(mapping, Mapping):
@@ -73,8 +76,10 @@ def resource_override(metric: str, mapping: Mapping[str, Any], source: str = "re
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{where}: {key} must be an integer, got {value!r}")
             values[key] = value
-    if values.get("workers") is not None and values["workers"] < 1:
-        raise ValueError(f"{where}: workers must be >= 1, got {values['workers']}")
+    if values.get("workers") is not None and not 1 <= values["workers"] <= MAX_WORKERS:
+        raise ValueError(f"{where}: workers must be >= 1 and <= {MAX_WORKERS}, got {values['workers']}")
+    if values.get("num_gpus", 0.0) < 0:
+        raise ValueError(f"{where}: num_gpus must be >= 0, got {values['num_gpus']:g}")
     override = ResourceOverride(**values)
     try:  # the same rules as the registry's declarations
         override.apply(Resources())

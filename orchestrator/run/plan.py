@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
 import metrics
+from datasets_io.bounded import MIB, read_text_bounded, safe_load_yaml
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from datasets_io.download import DownloadError, MissingDatasetError, ensure_downloaded
 from datasets_io.manifest import Manifest, build_manifest
 from datasets_io.spec import DatasetOptionError, DatasetSpec
 from metrics.registry import MetricSpec, Resources, UnknownMetricError
 from orchestrator.efficiency.measured_resources import load_measured_resources, with_measured_resources
+from orchestrator.results.outlock import blocking_file, check_output_folder
 from orchestrator.run.placement import PlacementError, ResourceOverride, resource_override
 from orchestrator.run.cells import Cell
 from orchestrator.run.request import BenchmarkRequest
@@ -75,6 +75,9 @@ class Plan:
         }
 
 
+#: The largest ``--metric_opt`` file accepted, refused unread above it: a real one is a few hundred bytes, and
+#: parsing YAML costs ~6 s per MiB of keys here (16 MiB took 90 s), so 1 MiB bounds a hostile file to seconds.
+MAX_METRIC_OPTION_BYTES = 1 * MIB
 #: Reserved key of a metric's ``--metric_opt`` entry: per-run resource overrides (not a metric option).
 RESOURCES_KEY = "resources"
 
@@ -84,12 +87,8 @@ def load_metric_options(path: Path | None) -> dict[str, dict[str, Any]]:
     hold ``resources: {num_cpus, num_gpus, memory_mb, workers}``, which overrides the registry for this run."""
     if path is None:
         return {}
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanError(f"{path}: cannot read metric options ({exc.strerror or exc})") from exc
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{path}: not valid YAML: {exc}") from exc
+    text = read_text_bounded(path, MAX_METRIC_OPTION_BYTES, "metric option file", PlanError)
+    document = safe_load_yaml(text, str(path), PlanError)
     if document is None:
         return {}
     if not isinstance(document, Mapping):
@@ -102,6 +101,20 @@ def load_metric_options(path: Path | None) -> dict[str, dict[str, Any]]:
             raise PlanError(f"{path}: entry {name!r} must map to a mapping of options, got {opts!r}")
         options[name] = dict(opts)
     return options
+
+
+#: Problems a :class:`PlanError` lists one by one (the rest are counted).
+MAX_LISTED_PROBLEMS = 20
+
+
+def _plan_error(what: str, problems: list[str]) -> PlanError:
+    """One error: a single problem on one line, else the first :data:`MAX_LISTED_PROBLEMS` listed one per line
+    and the others counted."""
+    if len(problems) == 1:
+        return PlanError(f"{what}: {problems[0]}")
+    listed = problems[:MAX_LISTED_PROBLEMS]
+    more = [f"... and {len(problems) - len(listed)} more"] if len(problems) > len(listed) else []
+    return PlanError(f"{what}:\n  - " + "\n  - ".join(listed + more))
 
 
 def parameter_fingerprint(metric: MetricSpec, fetch: bool) -> dict[str, str]:
@@ -144,9 +157,21 @@ def _applies(metric: MetricSpec, dataset: DatasetSpec) -> bool:
     return dataset.mode == "FR" or metric.mode == "NR"
 
 
+def _output_problems(request: BenchmarkRequest) -> list[str]:
+    """Why ``--out`` or ``--save_result_path`` cannot be written (a file where a folder must be, or the reverse)."""
+    problems = [p for p in [check_output_folder(request.out)] if p]
+    if request.save_result_path is not None:
+        target = Path(request.save_result_path)
+        if target.is_dir():
+            problems.append(f"--save_result_path {target}: is a folder, not a file")
+        elif (blocker := blocking_file(target.parent)) is not None:
+            problems.append(f"--save_result_path {target}: is under {blocker}, a file, not a folder")
+    return problems
+
+
 def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = None) -> Plan:
     """Resolve and validate every metric, option and dataset; collect all problems into one error."""
-    problems: list[str] = []
+    problems: list[str] = _output_problems(request)
     metric_options = {}
     try:
         metric_options = load_metric_options(request.metric_opt)
@@ -166,9 +191,10 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             del specs[name]
         if uncalibrated and echo is not None:
             echo("Not in the default set (not calibrated; name it with -m to run it): " + ", ".join(uncalibrated))
+    registered = set(metrics.available())
     for name in metric_options:
         if name not in specs:
-            where = "is not a registered metric" if name not in metrics.available() else "is not in the run (-m)"
+            where = "is not a registered metric" if name not in registered else "is not in the run (-m)"
             problems.append(f"{request.metric_opt}: options for {name!r}, which {where}")
     overrides: dict[str, ResourceOverride] = {}
     for name, opts in metric_options.items():
@@ -233,7 +259,7 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             echo("Not applicable, left out (full-reference metrics need reference images; 2AFC datasets take "
                  "full-reference metrics): " + ", ".join(skipped))
     if problems:
-        raise PlanError("invalid benchmark matrix:\n  - " + "\n  - ".join(problems))
+        raise _plan_error("invalid benchmark matrix", problems)
 
     # Only now that the whole matrix is valid: make sure every dataset is on disk (downloading if asked).
     for index, dataset in enumerate(datasets):
@@ -246,7 +272,7 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         except (MissingDatasetError, DownloadError) as exc:
             problems.append(str(exc))
     if problems:
-        raise PlanError("cannot run the benchmark:\n  - " + "\n  - ".join(problems))
+        raise _plan_error("cannot run the benchmark", problems)
 
     passes = []
     for dataset in datasets:
@@ -271,7 +297,7 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             problems.append(f"dataset {dataset.key!r}: none of the requested metrics applies to it")
         passes.append(DatasetPass(dataset=dataset, manifest=manifest, cells=cells))
     if problems:
-        raise PlanError("invalid benchmark matrix:\n  - " + "\n  - ".join(problems))
+        raise _plan_error("invalid benchmark matrix", problems)
     return Plan(request=request, passes=tuple(passes), overrides={k: v for k, v in overrides.items() if k in specs})
 
 

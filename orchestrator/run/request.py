@@ -36,7 +36,11 @@ class BenchmarkRequest:
     tracking_uri: str | None = None
     #: ``--dry-run`` plans for this cluster (CPUs, GPUs) instead of this machine.
     plan_cluster: tuple[float, float] | None = None
+    #: MLflow experiment (``None``: ``MLFLOW_EXPERIMENT_NAME``, else ``iqabench``).
+    experiment: str | None = None
     extra_tags: dict[str, str] = field(default_factory=dict)
+    #: Seconds to wait for another run to release the output folder (0: refuse at once).
+    wait_for_lock: float = 0.0
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -51,5 +55,7 @@ class BenchmarkRequest:
             raise ValueError(f"--bootstrap_resamples must be >= 1, got {self.bootstrap_resamples}")
         if self.plan_cluster is not None and (min(self.plan_cluster) < 0 or self.plan_cluster[0] <= 0):
             raise ValueError(f"--plan_cluster needs CPUS > 0 and GPUS >= 0, got {self.plan_cluster}")
+        if not self.wait_for_lock >= 0:
+            raise ValueError(f"--wait_for_lock must be >= 0 seconds, got {self.wait_for_lock}")
         if not self.datasets:
             raise ValueError("at least one dataset is required")

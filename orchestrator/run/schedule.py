@@ -24,7 +24,7 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -91,6 +91,9 @@ class PoolState:
     ready_at: dict[int, float] = field(default_factory=dict)
     started_at: dict[int, float] = field(default_factory=dict)
     deaths: int = 0
+    #: Actors that failed and are being restarted by Ray: they get no block until they answer again.
+    recovering: set[int] = field(default_factory=set)
+    last_failure: str = ""
     blocks_done: int = 0
     rows_done: int = 0
     busy_seconds: float = 0.0
@@ -246,6 +249,8 @@ class Scheduler:
             if pool.given_up is not None:
                 continue
             for index in pool.live_actors:
+                if index in pool.recovering:
+                    continue
                 # An actor still loading its model holds one block (ready the moment it is), a working one two.
                 limit = CALLS_PER_ACTOR if index in pool.ready_at else 1
                 while pool.queue and pool.inflight[index] < limit and self._may_decode(pool, pool.queue[0]):
@@ -290,15 +295,23 @@ class Scheduler:
         self.rows_scored += rows
 
     def _failed(self, pool: PoolState, index: int, b: int, exc: BaseException) -> None:
-        """A call failed (the actor died, or the call broke): give the block again; a pool whose actors keep
-        failing is retired."""
-        pool.deaths += 1
-        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
-        log.warning("%s: an actor failed on a block (%s); %d failure(s) so far", pool.spec.name, reason, pool.deaths)
+        """A call failed: its block is given again. The first failure of an actor counts as one death (its other
+        calls in flight fail with it) and the actor gets no block until Ray has restarted it; a pool whose
+        actors died more than :data:`ACTOR_MAX_RESTARTS` times is retired."""
         pool.queue.appendleft(b)
+        pool.queue = deque(sorted(set(pool.queue)))
         self.decoded.pop(b, None)  # decoded again, should the decode itself have been what failed
+        if index in pool.recovering:
+            return
+        pool.deaths += 1
+        pool.recovering.add(index)
+        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        pool.last_failure = reason
+        log.warning("%s: an actor failed (%s); %d failure(s) so far", pool.spec.name, reason, pool.deaths)
         if pool.deaths > ACTOR_MAX_RESTARTS:
             self._retire(pool, reason)
+        elif pool.actors[index] is not None:  # answers once Ray has restarted it (or fails if it cannot)
+            self.readies[pool.actors[index].ready.remote()] = (pool.spec.name, index)
 
     def _withdraw(self, pool: PoolState, index: int) -> None:
         """Stop one actor and give its blocks in flight back to its pool's queue."""
@@ -357,17 +370,14 @@ class Scheduler:
                                            f"({self.cluster.cpus:g} CPU, {self.cluster.gpus:g} GPU)")
                     continue
             waiting = list(self.calls) + list(self.readies)
-            done, _ = ray.wait(waiting, num_returns=1, timeout=1.0)
+            done, rest = ray.wait(waiting, num_returns=1, timeout=1.0)
+            if done and rest:  # take every result that is already there in one go
+                done += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
             for ref in done:
                 if ref in self.readies:
-                    name, index = self.readies.pop(ref)
-                    pool = self.pools[name]
-                    try:
-                        info = ray.get(ref)
-                        pool.load_seconds.append(float(info["load_seconds"]))
-                        pool.ready_at[index] = time.monotonic()
-                    except Exception as exc:  # the actor died while loading: its calls fail and count
-                        log.debug("%s: actor %d failed to start (%s)", name, index, exc)
+                    self._answered(*self.readies.pop(ref), ref)
+                    continue
+                if ref not in self.calls:  # withdrawn while this batch of results was handled
                     continue
                 name, index, b = self.calls.pop(ref)
                 pool = self.pools[name]
@@ -394,6 +404,33 @@ class Scheduler:
             for index in pool.live_actors:
                 self._stop_actor(pool, index)
         return dict(self.given_up)
+
+    def _answered(self, name: str, index: int, ref: Any) -> None:
+        """An actor's ``ready`` call came back: its model is loaded (first start or a restart), or it is gone."""
+        import ray
+
+        pool = self.pools[name]
+        if pool.actors[index] is None:
+            return
+        try:
+            ray.get(ref)
+        except Exception as exc:  # dead for good (restarts spent): its blocks go to the pool's other actors
+            log.debug("%s: actor %d is gone (%s)", name, index, exc)
+            if index not in pool.recovering:
+                pool.deaths += 1
+            self._withdraw(pool, index)
+            pool.recovering.discard(index)
+            if pool.deaths > ACTOR_MAX_RESTARTS and pool.given_up is None:
+                self._retire(pool, pool.last_failure or f"{type(exc).__name__}: {exc}")
+            return
+        if index in pool.recovering:
+            pool.recovering.discard(index)
+            return
+        pool.ready_at[index] = time.monotonic()
+        # From asking for the actor to its model being loaded: process start, imports, model.
+        pool.load_seconds.append(pool.ready_at[index] - pool.started_at[index])
+        # What loading really costs here, for the next decision to add an actor.
+        pool.spec = replace(pool.spec, load_seconds=sum(pool.load_seconds) / len(pool.load_seconds))
 
     def _check_stuck(self, now: float) -> None:
         """A pool none of whose actors ever started is given up after :data:`WAIT_FOR_ACTORS_S`; an actor still

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from orchestrator.efficiency.measured_resources import load_measured_resources
 from orchestrator.results.files import write_text_atomic
-from orchestrator.results.store import CellStore, cell_frame
+from orchestrator.results.store import CellStore, IncompleteCellError, cell_frame
 from orchestrator.results.summary import SummaryRow
 from orchestrator.run.cells import Cell
 from orchestrator.run.cost import MetricCost, metric_cost, typical_pixels
@@ -216,7 +216,11 @@ class CellCommitter:
             return
         estimate = self.sizing.per_image.get((dataset_pass.dataset.key, cell.metric), float("nan"))
         row = self.summary_row(dataset_pass, cell, frame, estimate)
-        self.store.commit(cell.key, frame, row.as_dict())
+        try:
+            self.store.commit(cell.key, frame, row.as_dict())
+        except IncompleteCellError as exc:  # reported as given up; its parts resume the next run
+            self.on_done(cell, None, str(exc), None)
+            return
         self.on_done(cell, row, None, frame)
 
     def finish(self, given_up: dict[str, str]) -> None:
@@ -235,8 +239,10 @@ class CellCommitter:
 
 def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cluster: ClusterShape,
                 summary_row: Callable[[DatasetPass, Cell, pd.DataFrame, float], SummaryRow], on_done: CellDone,
-                echo: Callable[[str], None]) -> RunSizing:
-    """Score every pending cell on the connected Ray cluster; ``on_done`` hears of each cell as it ends."""
+                echo: Callable[[str], None], on_progress: Callable[[int, int, int, int], None] | None = None,
+                ) -> RunSizing:
+    """Score every pending cell on the connected Ray cluster; ``on_done`` hears of each cell as it ends,
+    ``on_progress`` (images done, images in all, cells done, cells in all) about every second."""
     request = plan.request
     sizing = size_run(plan, pending, store, cluster, echo)
     echo(sizing.describe())
@@ -248,6 +254,8 @@ def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cl
 
     def progress(scheduler: Scheduler) -> None:
         committer.tick()
+        if on_progress is not None:
+            on_progress(sum(committer.received.values()), total_rows, len(committer.committed), len(committer.cells))
         now = time.monotonic()
         if now - state["last"] < 10.0:
             return

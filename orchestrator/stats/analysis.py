@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,40 @@ def _not_computed(model: str) -> FitResult:
     return FitResult(model, (), math.nan, math.nan, 0, error="no per-image results (the cell was not computed)")
 
 
+def _reason(exc: Exception) -> str:
+    """One line saying why a statistic could not be computed."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _fits_or_failure(score: np.ndarray, mos: np.ndarray) -> list[FitResult]:
+    """Both logistic fits of one cell; a fit that raises is recorded as failed with its reason."""
+    try:
+        return fit_both(score, mos)
+    except Exception as exc:  # one cell's statistics never cost the others: the reason goes in its row
+        return [FitResult(model, (), math.nan, math.nan, len(score), error=_reason(exc)) for model in ("4pl", "5pl")]
+
+
+def _blank_columns(metrics: list[str], note: str = "") -> dict[str, dict]:
+    """The per-metric analysis columns of a dataset before (or instead of) its intervals and ranks."""
+    return {m: {**_no_interval(), "n_paired": 0, "srcc_rank": math.nan, "tied_with_best": pd.NA,
+                "analysis_note": note} for m in metrics}  # fmt: skip
+
+
+def _analyse_dataset_guarded(
+    dataset: str, metrics: list[str], frames: dict[tuple[str, str], pd.DataFrame], resamples: int, seed: int,
+    method: str, notes: list[str],
+) -> tuple[dict[str, dict], pd.DataFrame]:
+    """:func:`_analyse_dataset`; when its statistics cannot be computed (a constant or non-finite MOS, say), its
+    cells get NaN with the reason in ``analysis_note`` and every other dataset goes on."""
+    try:
+        return _analyse_dataset(dataset, metrics, frames, resamples, seed, method, notes)
+    except Exception as exc:  # recorded in each of the dataset's rows and in the notes, never raised
+        reason = f"statistics failed: {_reason(exc)}"
+        notes.append(f"{dataset}: {reason}")
+        return _blank_columns(metrics, reason), pd.DataFrame(columns=SIGNIFICANCE_COLUMNS)
+
+
 def _fit_columns(fits: list[FitResult]) -> dict:
     by_model = {f.model: f for f in fits}
     errors = [f"{f.model.upper()}: {f.error}" for f in fits if not f.ok]
@@ -123,8 +157,7 @@ def _analyse_dataset(
     """Intervals, ranks and the significance table of one dataset's metrics."""
     scores = {m: _series(frames[(dataset, m)], "score") for m in metrics}
     mos = {m: _series(frames[(dataset, m)], "mos") for m in metrics}
-    columns: dict[str, dict] = {m: {**_no_interval(), "n_paired": 0, "srcc_rank": math.nan,
-                                    "tied_with_best": pd.NA, "analysis_note": ""} for m in metrics}  # fmt: skip
+    columns = _blank_columns(metrics)
     usable = [m for m in metrics if _has_correlation(scores[m])]
     for m in sorted(set(metrics) - set(usable)):
         columns[m]["analysis_note"] = "no correlation (too few scored images or constant score): not compared"
@@ -214,14 +247,15 @@ def analyse(
         elif (dataset, metric) in precomputed:
             fits[(dataset, metric)] = list(precomputed[(dataset, metric)].fits)
         else:
-            fits[(dataset, metric)] = fit_both(score, mos)
+            fits[(dataset, metric)] = _fits_or_failure(score, mos)
         extra[(dataset, metric)] = _fit_columns(fits[(dataset, metric)])
         for fit in fits[(dataset, metric)]:
             if not fit.ok:
                 notes.append(f"{dataset}/{metric}: {fit.model.upper()} fit failed: {fit.error}")
     tables = []
     for dataset, group in summary.groupby("dataset", sort=False):
-        columns, table = _analyse_dataset(dataset, group["metric"].tolist(), frames, resamples, seed, method, notes)
+        columns, table = _analyse_dataset_guarded(dataset, group["metric"].tolist(), frames, resamples, seed, method,
+                                                  notes)
         for metric, values in columns.items():
             extra[(dataset, metric)].update(values)
         if len(table):
@@ -232,7 +266,7 @@ def analyse(
     enriched["tied_with_best"] = enriched["tied_with_best"].astype("boolean")
     significance = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=SIGNIFICANCE_COLUMNS)
 
-    plots = _plots(out, enriched, frames, fits, absent, precomputed)
+    plots = _plots(out, enriched, frames, fits, absent, precomputed, notes)
     significance_csv = out / SIGNIFICANCE_CSV
     write_text_atomic(significance.to_csv(index=False, float_format="%.10g"), significance_csv)
     settings = {"resamples": resamples, "seed": seed, "method": method, "confidence": CONFIDENCE,
@@ -254,27 +288,40 @@ def _plots(
     fits: dict[tuple[str, str], list[FitResult]],
     absent: set[tuple[str, str]],
     precomputed: Mapping[tuple[str, str], CellAnalysis],
+    notes: list[str],
 ) -> list[PlotFile]:
+    """Every plot of the run; one that cannot be drawn is left out and named in ``notes`` (files still raise)."""
     root = out / PLOTS_DIR
     plots = []
+
+    def draw(what: str, plot: PlotFile, make: Callable[[], object]) -> None:
+        try:
+            make()
+        except OSError:
+            raise
+        except Exception as exc:  # a plot never costs the run: named in the notes, left out
+            notes.append(f"{what}: plot not drawn: {_reason(exc)}")
+            return
+        plots.append(plot)
+
     for row in summary.itertuples(index=False):
-        if (row.dataset, row.metric) in absent:
+        key = (row.dataset, row.metric)
+        if key in absent:
             continue
         path = cell_plot_path(out, row.dataset, row.metric)
-        plots.append(PlotFile(path, (row.dataset, row.metric), "scatter"))
-        if (row.dataset, row.metric) in precomputed:
+        if key in precomputed:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(precomputed[(row.dataset, row.metric)].scatter_png)
+            path.write_bytes(precomputed[key].scatter_png)
+            plots.append(PlotFile(path, key, "scatter"))
             continue
-        scored = scored_rows(frames[(row.dataset, row.metric)])
-        scatter_plot(
-            path, scored["score"].to_numpy(dtype=float), scored["mos"].to_numpy(dtype=float),
-            fits[(row.dataset, row.metric)], f"{row.metric} @ {row.dataset}", row.srcc,
-        )  # fmt: skip
-    plots.append(PlotFile(heatmap_plot(root / HEATMAP_PNG, summary), None, "heatmap"))
+        scored = scored_rows(frames[key])
+        draw(f"{row.dataset}/{row.metric}", PlotFile(path, key, "scatter"), lambda: scatter_plot(
+            path, scored["score"].to_numpy(dtype=float), scored["mos"].to_numpy(dtype=float), fits[key],
+            f"{row.metric} @ {row.dataset}", row.srcc))  # fmt: skip
+    draw("heatmap", PlotFile(root / HEATMAP_PNG, None, "heatmap"), lambda: heatmap_plot(root / HEATMAP_PNG, summary))
     for dataset, group in summary.groupby("dataset", sort=False):
         path = root / f"ranking_{safe_name(dataset)}.png"
-        plots.append(PlotFile(ranking_plot(path, dataset, group), None, "ranking"))
+        draw(f"{dataset} ranking", PlotFile(path, None, "ranking"), lambda: ranking_plot(path, dataset, group))
     return plots
 
 

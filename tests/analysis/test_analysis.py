@@ -115,9 +115,15 @@ def test_deterministic_for_a_seed(tmp_path):
 
 def test_inconsistent_inputs_are_refused(tmp_path):
     mos = np.linspace(1, 5, 10)
-    frames = {("d", "a"): make_frame(mos, mos**2), ("d", "b"): make_frame(mos[::-1], mos)}
-    with pytest.raises(ValueError, match="MOS differs"):
-        analyse(tmp_path, summary_for(frames), frames, resamples=10)
+    frames = {("d", "a"): make_frame(mos, mos**2), ("d", "b"): make_frame(mos[::-1], mos),
+              ("e", "a"): make_frame(mos, mos**2)}
+    result = analyse(tmp_path, summary_for(frames), frames, resamples=10)  # one dataset's failure costs no other
+    for metric in ("a", "b"):
+        note = row(result.summary, "d", metric)["analysis_note"]
+        assert note.startswith("statistics failed: ValueError: d: MOS differs")
+        assert math.isnan(row(result.summary, "d", metric)["srcc_ci_low"])
+    assert not math.isnan(row(result.summary, "e", "a")["srcc_ci_low"])
+    assert any(note.startswith("d: statistics failed") for note in result.notes)
     frames.pop(("d", "b"))
     with pytest.raises(KeyError, match="no per-image frame"):
         analyse(tmp_path, summary_for({**frames, ("d", "b"): make_frame(mos, mos)}), frames, resamples=10)

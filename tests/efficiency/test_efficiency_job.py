@@ -92,6 +92,16 @@ def test_job_writes_csv_measurements_resources_and_mlflow(tmp_path, efficiency_r
         assert rows[name]["batch_images_per_second"].keys() == {"2"}
     resources = json.loads((out / "resources.json").read_text())["metrics"]
     assert resources["psnr"]["host_peak_mb"] == round(rows["psnr"]["host_peak_bytes"] / 2**20, 1)
+    # What the benchmark's cost model reads: seconds per image at the timed size, and the model's build time.
+    assert resources["psnr"]["seconds_per_image"] == {"cpu": rows["psnr"]["median_seconds"]}
+    assert resources["psnr"]["at_pixels"] == TINY[0] * TINY[1]
+    from metrics import get_spec
+    from orchestrator.run.cost import metric_cost
+
+    cost = metric_cost(get_spec("psnr"), "cpu", resources["psnr"])
+    assert cost.source == "measured" and cost.seconds_per_image == rows["psnr"]["median_seconds"]
+    assert cost.load_seconds == pytest.approx(rows["psnr"]["construct_seconds"], abs=1e-3) or \
+        rows["psnr"]["construct_seconds"] < 1e-3
 
     client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
     run = client.get_run(result.run_id)

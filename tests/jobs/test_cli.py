@@ -76,3 +76,63 @@ def test_a_storage_error_ends_the_job_with_one_clear_line(monkeypatch, capsys):
     monkeypatch.setattr(jobs.list_metrics, "run", other)
     with pytest.raises(ConnectionResetError):  # not a storage error: not ours to summarise
         main(["metrics"])
+
+
+def test_version_comes_from_the_installed_distribution(capsys):
+    from importlib import metadata
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"iqabench {metadata.version('iqabench')}"
+
+
+@pytest.mark.parametrize("argv, shown, hidden", [
+    (["calibrate"], ["calibrating psnr ...", "Wrote "], []),
+    (["-q", "calibrate"], [], ["calibrating psnr", "Wrote "]),
+    (["calibrate", "-q"], [], ["calibrating psnr", "Wrote "]),
+])
+def test_quiet_hides_progress_lines(argv, shown, hidden, tmp_path, capsys):
+    report = tmp_path / "c.md"
+    assert main([*argv, "-m", "psnr", "--out", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert report.is_file()
+    for text in shown:
+        assert text in out
+    for text in hidden:
+        assert text not in out
+
+
+def test_verbose_sets_debug_on_our_loggers_only(capsys):
+    import logging
+
+    from jobs.console import ray_verbose
+    from orchestrator.run.ray_session import logging_is_verbose
+
+    assert main(["-v", "metrics", "--mode", "FR"]) == 0
+    assert "paper:" in capsys.readouterr().out  # -v on `metrics` also prints each metric's paper
+    assert ray_verbose() and logging_is_verbose()
+    assert logging.getLogger("orchestrator").getEffectiveLevel() == logging.DEBUG
+    assert logging.getLogger("some_library").getEffectiveLevel() == logging.INFO
+    assert main(["metrics"]) == 0
+    assert not ray_verbose() and logging.getLogger("some_library").getEffectiveLevel() == logging.WARNING
+
+
+def test_warnings_go_to_stderr_and_progress_to_stdout(capsys):
+    from jobs.console import configure_logging
+
+    configure_logging(0)
+    logging_ = __import__("logging")
+    logging_.getLogger("orchestrator.x").info("scoring demo")
+    logging_.getLogger("orchestrator.x").warning("tracking failed")
+    captured = capsys.readouterr()
+    assert captured.out == "scoring demo\n" and captured.err == "warning: tracking failed\n"
+    with pytest.raises(ValueError, match="verbosity must be one of"):
+        configure_logging(3)
+
+
+def test_python_m_job_takes_the_global_flags():
+    result = subprocess.run([sys.executable, "-m", "jobs.list_metrics", "-q", "--mode", "NR"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "metric(s)" in result.stdout

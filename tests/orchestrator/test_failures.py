@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,7 +50,7 @@ def test_unknown_metric_and_dataset_fail_before_ray(tmp_path, monkeypatch):
     def no_ray(*args, **kwargs):
         raise AssertionError("Ray was started for an invalid matrix")
 
-    monkeypatch.setattr(benchmark, "_start_ray", no_ray)
+    monkeypatch.setattr(benchmark, "start_ray", no_ray)
     with pytest.raises(PlanError) as err:
         run_benchmark(BenchmarkRequest(metrics=("psnr", "not_a_metric"), datasets=("demo", "nope"), out=tmp_path))
     message = str(err.value)
@@ -68,8 +70,10 @@ def test_fr_metric_on_nr_dataset_is_refused_up_front(demo_root, tmp_path):
 def test_named_metrics_score_the_datasets_they_apply_to_and_the_rest_is_announced(demo_root, tmp_path):
     nr = tmp_path / "nr"
     (nr / "dist").mkdir(parents=True)
-    (nr / "meta.csv").write_text("dist_name,mos\na.png,1.0\nb.png,2.0\n")
     fr = make_fr_dataset(tmp_path / "fr", demo_root, 4)
+    for name in ("a.png", "b.png"):
+        shutil.copy(next((fr / "dist").iterdir()), nr / "dist" / name)
+    (nr / "meta.csv").write_text("dist_name,mos\na.png,1.0\nb.png,2.0\n")
     opt = write_data_opt(tmp_path / "opt.yml", {"tiny_nr": _entry(nr, "GeneralNRDataset"), "tiny_fr": _entry(fr)})
     said: list[str] = []
     plan = build_plan(BenchmarkRequest(metrics=("ssim", "entropy"), datasets=("tiny_fr", "tiny_nr"), data_opt=opt,
