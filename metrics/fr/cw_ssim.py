@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from metrics.base import IQAMetric
-from metrics.functional.color import rgb2gray_uint8, rgb2y
+from metrics.functional.color import check_channel, luma
 from metrics.functional.steerable_pyramid import build_scf_pyramid
 from metrics.registry import MetricSpec, Resources
 from metrics.spec import at_least
@@ -32,10 +32,6 @@ from metrics.spec import at_least
 WINDOW = 7
 
 #: Grey levels on 0..255 (integers, exact in float32).
-_CHANNELS = {
-    "gray": lambda x: rgb2gray_uint8(x).float(),
-    "y": lambda x: rgb2y(x, round_uint8=True) * 255.0,
-}
 
 
 def fspecial_gaussian(rows: int, cols: int, sigma: float, dtype: torch.dtype, device) -> torch.Tensor:
@@ -50,8 +46,7 @@ def fspecial_gaussian(rows: int, cols: int, sigma: float, dtype: torch.dtype, de
 class CWSSIM(IQAMetric):
     def __init__(self, channel: str = "gray", levels: int = 4, orientations: int = 8, k: float = 0.0) -> None:
         super().__init__()
-        if channel not in _CHANNELS:
-            raise ValueError(f"cw_ssim: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
+        check_channel("cw_ssim", channel)
         if levels < 1 or not 1 <= orientations <= 16 or k < 0:
             raise ValueError(f"cw_ssim: bad levels={levels}, orientations={orientations} or k={k}")
         self.channel, self.levels, self.orientations, self.k = channel, levels, orientations, float(k)
@@ -64,9 +59,9 @@ class CWSSIM(IQAMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
-        convert = _CHANNELS[self.channel]
         n = ref.shape[0]
-        both = torch.cat([convert(ref), convert(dist)]).to(self.compute_dtype)
+        both = torch.cat([luma(ref, self.channel, levels=True), luma(dist, self.channel, levels=True)])
+        both = both.to(self.compute_dtype)
         pyr = build_scf_pyramid(both, self.levels, self.orientations - 1, keep_levels={self.levels - 1},
                                 highpass=False)
         bands = pyr.bands[-1][:, 0]  # 2N×B×h×w, the coarsest level only

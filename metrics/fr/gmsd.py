@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from metrics.base import IQAMetric
-from metrics.functional.color import rgb2gray_uint8, rgb2y
+from metrics.functional.color import check_channel, luma
 from metrics.registry import MetricSpec, Resources
 
 T = 170.0
@@ -30,10 +30,6 @@ T = 170.0
 _SCALE = 12.0
 
 #: Grey levels on 0..255 (integers, exact in float32).
-_CHANNELS = {
-    "gray": lambda x: rgb2gray_uint8(x).float(),
-    "y": lambda x: rgb2y(x, round_uint8=True) * 255.0,
-}
 
 
 class GMSD(IQAMetric):
@@ -42,9 +38,7 @@ class GMSD(IQAMetric):
 
     def __init__(self, channel: str = "gray") -> None:
         super().__init__()
-        if channel not in _CHANNELS:
-            raise ValueError(f"gmsd: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
-        self.channel = channel
+        self.channel = check_channel("gmsd", channel)
 
     @staticmethod
     def _scaled_magnitude(x: torch.Tensor) -> torch.Tensor:
@@ -73,9 +67,8 @@ class GMSD(IQAMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
-        convert = _CHANNELS[self.channel]
-        m_ref = self._scaled_magnitude(convert(ref))
-        m_dist = self._scaled_magnitude(convert(dist))
+        m_ref = self._scaled_magnitude(luma(ref, self.channel, levels=True))
+        m_dist = self._scaled_magnitude(luma(dist, self.channel, levels=True))
         # 1 - GMS = (m_r - m_d)² / (m_r² + m_d² + T) has the same deviation as GMS, and keeps its full relative
         # precision in float32 where GMS is close to 1 (nearly everywhere on good images). With M = 12 m it is
         # (M_r - M_d)² / (M_r² + M_d² + 144 T).

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from metrics.base import IQAMetric, MetricInputError
 from metrics.fr.ssim import K1, K2
-from metrics.functional.color import rgb2gray, rgb2y
+from metrics.functional.color import check_channel, luma
 from metrics.functional.filters import separable_filter2
 from metrics.registry import MetricSpec, Resources
 
@@ -64,10 +64,6 @@ def _halve(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x, kernel_size=2, stride=2)
 
 
-_CHANNELS = {
-    "gray": lambda x: rgb2gray(x, round_uint8=True),
-    "y": lambda x: rgb2y(x, round_uint8=True),
-}
 
 
 class MSSSIM(IQAMetric):
@@ -76,9 +72,7 @@ class MSSSIM(IQAMetric):
 
     def __init__(self, channel: str = "gray") -> None:
         super().__init__()
-        if channel not in _CHANNELS:
-            raise ValueError(f"ms_ssim: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
-        self.channel = channel
+        self.channel = check_channel("ms_ssim", channel)
         self.register_buffer("gauss", gaussian_1d(WINDOW_SIZE, 1.5), persistent=False)
         self.register_buffer("weights", torch.tensor(WEIGHTS, dtype=torch.float64), persistent=False)
 
@@ -101,8 +95,7 @@ class MSSSIM(IQAMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
-        convert = _CHANNELS[self.channel]
-        x, y = (convert(t).to(self.compute_dtype) * 255.0 for t in (ref, dist))
+        x, y = (luma(t, self.channel).to(self.compute_dtype) * 255.0 for t in (ref, dist))
         terms = []
         for scale in range(len(WEIGHTS)):
             mssim, mcs = ssim_terms(x, y, self.gauss, data_range=255.0)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from metrics.base import IQAMetric
-from metrics.functional.color import rgb2gray, rgb2y
+from metrics.functional.color import check_channel, luma
 from metrics.functional.filters import correlate_1d, pad
 from metrics.registry import MetricSpec, Resources
 
@@ -40,10 +40,6 @@ _DN_TAPS = (
 )
 _BURT_ADELSON = (0.05, 0.25, 0.4, 0.25, 0.05)
 
-_CHANNELS = {
-    "gray": lambda x: rgb2gray(x, round_uint8=True),
-    "y": lambda x: rgb2y(x, round_uint8=True),
-}
 
 
 def dn_filters() -> torch.Tensor:
@@ -92,9 +88,7 @@ class NLPD(IQAMetric):
 
     def __init__(self, channel: str = "gray") -> None:
         super().__init__()
-        if channel not in _CHANNELS:
-            raise ValueError(f"nlpd: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
-        self.channel = channel
+        self.channel = check_channel("nlpd", channel)
 
     #: Precision of the pyramid (float32 keeps the calibration to 6 digits, see the module docstring; float64
     #: is kept selectable for checks). The per-level mean squares are accumulated in float64.
@@ -130,8 +124,7 @@ class NLPD(IQAMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
-        convert = _CHANNELS[self.channel]
-        both = torch.cat([convert(ref), convert(dist)]).to(self.compute_dtype)
+        both = torch.cat([luma(ref, self.channel), luma(dist, self.channel)]).to(self.compute_dtype)
         n = ref.shape[0]
         rms = [
             (level[:n] - level[n:]).square_().sum(dim=(1, 2, 3), dtype=torch.float64).div_(level[0].numel()).sqrt_()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from metrics.base import IQAMetric
-from metrics.functional.color import rgb2y
+from metrics.functional.color import check_channel, luma
 from metrics.registry import MetricSpec, Resources
 from metrics.spec import above
 
@@ -26,8 +26,7 @@ from metrics.spec import above
 class PSNR(IQAMetric):
     def __init__(self, channel: str = "rgb", data_range: float = 1.0) -> None:
         super().__init__()
-        if channel not in ("rgb", "y"):
-            raise ValueError(f"psnr: channel must be 'rgb' or 'y', got {channel!r}")
+        check_channel("psnr", channel, ("rgb", "y"))
         if data_range <= 0:
             raise ValueError(f"psnr: data_range must be > 0, got {data_range}")
         self.channel = channel
@@ -36,7 +35,7 @@ class PSNR(IQAMetric):
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
         if self.channel == "y":
-            dist, ref = rgb2y(dist, round_uint8=True), rgb2y(ref, round_uint8=True)
+            dist, ref = luma(dist, "y"), luma(ref, "y")
         return (10.0 * torch.log10(self.data_range**2 / mean_squared_error(dist, ref))).float()
 
 

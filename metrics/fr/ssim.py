@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 
 from metrics.base import IQAMetric
-from metrics.functional.color import rgb2gray, rgb2y
+from metrics.functional.color import CHANNELS, check_channel, luma
 from metrics.functional.filters import filter2, gaussian_kernel_1d, separable_filter2
 from metrics.registry import MetricSpec, Resources
 from metrics.spec import above, at_least
@@ -49,11 +49,6 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor, data_range:
     return luminance * cs, cs
 
 
-_CHANNELS = {
-    "gray": lambda x: rgb2gray(x, round_uint8=True),
-    "y": lambda x: rgb2y(x, round_uint8=True),
-    "rgb": lambda x: x,
-}
 
 
 class SSIM(IQAMetric):
@@ -61,9 +56,7 @@ class SSIM(IQAMetric):
 
     def __init__(self, channel: str = "gray", window_size: int = 11, sigma: float = 1.5) -> None:
         super().__init__()
-        if channel not in _CHANNELS:
-            raise ValueError(f"ssim: channel must be one of {sorted(_CHANNELS)}, got {channel!r}")
-        self.channel = channel
+        self.channel = check_channel("ssim", channel, CHANNELS)
         self.min_size = window_size
         self.register_buffer("kernel", gaussian_kernel_1d(window_size, sigma, dtype=torch.float64), persistent=False)
 
@@ -72,8 +65,7 @@ class SSIM(IQAMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
-        convert = _CHANNELS[self.channel]
-        dist, ref = convert(dist), convert(ref)
+        dist, ref = luma(dist, self.channel), luma(ref, self.channel)
         smap, _ = ssim_map(dist.to(self.compute_dtype), ref.to(self.compute_dtype), self.kernel)
         return smap.flatten(1).mean(dim=1, dtype=torch.float64).float()
 

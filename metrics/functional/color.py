@@ -6,6 +6,9 @@ which the official implementations of most metrics receive; ``round_uint8=True``
 
 ``rgb2gray``: MATLAB's weights 0.298936021293775, 0.587043074451121, 0.114020904255103 (the first row of the
 inverse of the NTSC YIQ matrix), again rounded for uint8 input (half away from zero, in float64, as MATLAB).
+
+:func:`luma` is the one table behind the full-reference metrics' ``channel`` option (``"gray"``, ``"y"``,
+``"rgb"``); :func:`check_channel` validates that option.
 """
 
 from __future__ import annotations
@@ -82,3 +85,29 @@ def rgb2gray_uint8(x: torch.Tensor) -> torch.Tensor:
 def rgb2yiq(x: torch.Tensor) -> torch.Tensor:
     """NTSC YIQ with MATLAB's ``rgb2ntsc`` matrix (N×3×H×W, Y in [0, 1])."""
     return _weighted(x, _YIQ_MATRIX)
+
+
+#: The values of the full-reference metrics' ``channel`` option, each metric allowing some of them.
+CHANNELS = ("gray", "y", "rgb")
+
+
+def check_channel(metric: str, channel: str, allowed: tuple[str, ...] = ("gray", "y")) -> str:
+    """``channel`` if ``allowed`` (a subset of :data:`CHANNELS`); else ValueError naming ``metric``."""
+    if channel not in allowed:
+        raise ValueError(f"{metric}: channel must be one of {sorted(allowed)}, got {channel!r}")
+    return channel
+
+
+def luma(x: torch.Tensor, channel: str, levels: bool = False) -> torch.Tensor:
+    """The planes a full-reference metric compares, from N×3×H×W RGB in [0, 1], as the official codes see a uint8
+    image: ``"gray"`` MATLAB ``rgb2gray`` luma, ``"y"`` the luma of ``rgb2ycbcr`` (both N×1×H×W, rounded to 8-bit
+    levels), ``"rgb"`` the input itself. In [0, 1], or with ``levels`` on the 0..255 scale (``"gray"`` is then
+    computed from the grey levels directly, in float32)."""
+    if channel == "gray":
+        return rgb2gray_uint8(x).float() if levels else rgb2gray(x, round_uint8=True)
+    if channel == "y":
+        y = rgb2y(x, round_uint8=True)
+        return y * 255.0 if levels else y
+    if channel == "rgb":
+        return x * 255.0 if levels else x
+    raise ValueError(f"unknown channel {channel!r} (known: {', '.join(CHANNELS)})")
