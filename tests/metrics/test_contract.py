@@ -77,10 +77,11 @@ def test_more_noise_worsens_the_score(name, tid_pairs):
     noise = torch.randn(clean.shape[1:], generator=torch.Generator().manual_seed(7))
     noisy = torch.stack([(c + s * noise).clamp(0, 1) for c, s in zip(clean, (0.01, 0.03, 0.08, 0.2))])
     scores = _score(metrics.create(name), noisy, clean).tolist()
+    low, high = metrics.get_spec(name).score_range
+    assert all(low <= v <= high for v in scores), scores
     if metrics.get_spec(name).lower_better:
         scores = [-v for v in scores]
-    assert all(a > b for a, b in zip(scores, scores[1:])), scores
-    assert all(math.isfinite(v) for v in scores), scores
+    assert all(math.isfinite(v) for v in scores) and all(a > b for a, b in zip(scores, scores[1:])), scores
 
 
 @pytest.mark.parametrize("name", CLASSICAL)

@@ -11,11 +11,6 @@ from metrics import MetricInputError
 from metrics.fr import cw_ssim as cw
 
 
-def _noisy(ref: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return (ref + sigma * torch.randn(ref.shape, generator=g)).clamp(0, 1)
-
-
 def test_identical_inputs_give_one(tid_pairs):
     _, ref = tid_pairs
     assert metrics.create("cw_ssim")(ref[:2], ref[:2]).tolist() == pytest.approx([1.0, 1.0], abs=1e-9)
@@ -26,32 +21,12 @@ def test_flat_identical_images_give_one_not_nan():
     assert metrics.create("cw_ssim")(flat, flat).item() == pytest.approx(1.0, abs=1e-9)
 
 
-def test_more_noise_lowers_cw_ssim(tid_pairs):
-    _, ref = tid_pairs
-    model = metrics.create("cw_ssim")
-    scores = [model(_noisy(ref[:1], s), ref[:1]).item() for s in (0.03, 0.1, 0.3, 0.6)]
-    assert all(a > b for a, b in zip(scores, scores[1:])), scores
-    assert 0 < scores[-1] < scores[0] < 1
-
-
 def test_small_shift_hurts_cw_ssim_less_than_ssim(tid_pairs):
     _, ref = tid_pairs
     shifted = torch.roll(ref[2:3], shifts=(1, 1), dims=(-2, -1))
     cw_score = metrics.create("cw_ssim")(shifted, ref[2:3]).item()
     ssim_score = metrics.create("ssim")(shifted, ref[2:3]).item()
     assert cw_score > 0.9 and cw_score > ssim_score
-
-
-def test_odd_sizes_batch_and_too_small(rng):
-    model = metrics.create("cw_ssim")
-    ref = torch.from_numpy(rng.random((2, 3, 65, 99), dtype=np.float32))
-    dist = _noisy(ref, 0.05)
-    together = model(dist, ref)
-    assert together.shape == (2,) and torch.isfinite(together).all()
-    assert model(dist[1:], ref[1:]).item() == pytest.approx(together[1].item(), abs=1e-6)
-    tiny = torch.rand(1, 3, 63, 200)
-    with pytest.raises(MetricInputError, match="minimum"):
-        model(tiny, tiny)
 
 
 def test_fspecial_gaussian_definition():
@@ -61,3 +36,9 @@ def test_fspecial_gaussian_definition():
     yy, xx = np.meshgrid(np.arange(5) - 2.0, np.arange(8) - 3.5, indexing="ij")
     want = np.exp(-(yy**2 + xx**2) / (2 * 1.5**2))
     np.testing.assert_allclose(g.numpy(), want / want.sum(), atol=1e-15)
+
+
+def test_too_small_raises():
+    tiny = torch.rand(1, 3, 63, 200)
+    with pytest.raises(MetricInputError, match="minimum"):
+        metrics.create("cw_ssim")(tiny, tiny)

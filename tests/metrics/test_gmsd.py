@@ -38,14 +38,6 @@ def test_identical_inputs_give_zero(tid_pairs):
     assert metrics.create("gmsd")(ref[:2], ref[:2]).tolist() == [0.0, 0.0]
 
 
-def test_more_noise_raises_gmsd(tid_pairs):
-    _, ref = tid_pairs
-    model = metrics.create("gmsd")
-    scores = [model(_noisy(ref[:1], s), ref[:1]).item() for s in (0.01, 0.03, 0.08, 0.2)]
-    assert all(a < b for a, b in zip(scores, scores[1:])), scores
-    assert 0 < scores[0] and scores[-1] < 1
-
-
 @pytest.mark.parametrize("shape", [(67, 93), (3, 3), (40, 41)])
 def test_matches_numpy_transcription_on_odd_sizes(rng, shape):
     ref = torch.from_numpy(rng.random((2, 3, *shape), dtype=np.float32))

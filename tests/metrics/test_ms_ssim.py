@@ -24,23 +24,6 @@ def test_identical_inputs_give_one(tid_pairs):
     assert metrics.create("ms_ssim")(ref[:2], ref[:2]).tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
 
 
-def test_more_noise_lowers_ms_ssim(tid_pairs):
-    _, ref = tid_pairs
-    model = metrics.create("ms_ssim")
-    scores = [model(_noisy(ref[:1], s), ref[:1]).item() for s in (0.01, 0.03, 0.08, 0.2)]
-    assert all(a > b for a, b in zip(scores, scores[1:])), scores
-    assert 0 < scores[-1] < scores[0] < 1
-
-
-def test_odd_sizes_and_batch(rng):
-    model = metrics.create("ms_ssim")
-    ref = torch.from_numpy(rng.random((2, 3, 177, 203), dtype=np.float32))
-    dist = _noisy(ref, 0.05)
-    together = model(dist, ref)
-    assert together.shape == (2,) and torch.isfinite(together).all()
-    assert model(dist[1:], ref[1:]).item() == pytest.approx(together[1].item(), abs=1e-6)
-
-
 def test_too_small_for_five_scales_raises():
     model = metrics.create("ms_ssim")
     assert model.min_size == 176  # min(H, W) / 2^4 >= 11, the authors' rule

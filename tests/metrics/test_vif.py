@@ -14,33 +14,10 @@ from metrics import MetricInputError
 from metrics.fr import vif as vif_module
 
 
-def _noisy(ref: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return (ref + sigma * torch.randn(ref.shape, generator=g)).clamp(0, 1)
-
-
 def test_identical_inputs_give_one(tid_pairs):
     _, ref = tid_pairs
     got = metrics.create("vif")(ref[:2], ref[:2])
     assert got.tolist() == pytest.approx([1.0, 1.0], abs=1e-6)
-
-
-def test_more_noise_lowers_vif(tid_pairs):
-    _, ref = tid_pairs
-    model = metrics.create("vif")
-    scores = [model(_noisy(ref[:1], s), ref[:1]).item() for s in (0.01, 0.03, 0.08, 0.2)]
-    assert all(a > b for a, b in zip(scores, scores[1:])), scores
-    assert 0 < scores[-1] < scores[0] < 1
-
-
-def test_odd_sizes_and_batch(rng):
-    model = metrics.create("vif")
-    ref = torch.from_numpy(rng.random((2, 3, 67, 93), dtype=np.float32))
-    dist = _noisy(ref, 0.05)
-    together = model(dist, ref)
-    assert torch.isfinite(together).all()
-    for i in range(2):
-        assert model(dist[i : i + 1], ref[i : i + 1]).item() == pytest.approx(together[i].item(), rel=1e-6)
 
 
 def test_too_small_raises():
