@@ -50,7 +50,7 @@ COST_COLUMNS = ("metric", "mode", "seconds_per_image", "load_seconds", "gpu_shar
 DATASET_COLUMNS = ("dataset", "mode", "images")
 #: Host memory each simulated actor declares (MB): what a Ray worker without torch holds, roughly.
 MEMORY_MB = 64
-CALIBRATION = "none: a simulation stand-in (sleeps a configured time per image; its scores mean nothing)"
+CALIBRATION = "a simulation stand-in (sleeps a configured time per image; its scores mean nothing)"
 
 
 class SimProfileError(ValueError):
@@ -292,7 +292,8 @@ def spec_for(cost: MetricCost, time_scale: float) -> MetricSpec:
         lower_better=False,
         score_range=(0.0, 1.0),
         paper=f"simulation of {cost.metric} (benchmarks/cluster_sim.py)",
-        calibration=CALIBRATION,
+        calibration="unverified",
+        calibration_detail=CALIBRATION,
         factory=SimulatedMetric,
         options={"seconds_per_image": cost.seconds_per_image * time_scale,
                  "load_seconds": cost.load_seconds * time_scale, "metric": cost.metric},

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
                 "lower" if spec.lower_better else "higher",
                 format_range(*spec.score_range),
                 spec.describe_resources(),
-                spec.calibration,
+                spec.describe_calibration(),
             )
         )
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -13,10 +13,10 @@ import importlib
 import os
 import pkgutil
 
-from metrics.spec import DATA_DIR, MetricSpec, Mode, Resources
+from metrics.spec import DATA_DIR, Calibration, MetricSpec, Mode, Resources
 
-__all__ = ["DATA_DIR", "MetricSpec", "Mode", "Resources", "UnknownMetricError", "default_metric_names", "get_spec",
-           "load_module_specs", "module_of", "registry"]
+__all__ = ["DATA_DIR", "Calibration", "MetricSpec", "Mode", "Resources", "UnknownMetricError", "default_metric_names",
+           "get_spec", "load_module_specs", "module_of", "registry"]
 
 #: Packages scanned for metric modules, in order.
 METRIC_PACKAGES: tuple[str, ...] = ("metrics.fr", "metrics.nr", "metrics.deep")

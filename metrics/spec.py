@@ -1,10 +1,12 @@
-"""The plain-data description of a metric (:class:`MetricSpec`) and of what one model instance needs
-(:class:`Resources`). Both :mod:`metrics.base` and :mod:`metrics.registry` import them from here."""
+"""The plain-data description of a metric (:class:`MetricSpec`), of how far its values are verified
+(:class:`Calibration`) and of what one model instance needs (:class:`Resources`). Both :mod:`metrics.base` and
+:mod:`metrics.registry` import them from here."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
@@ -16,6 +18,17 @@ Mode = Literal["FR", "NR"]
 
 #: Shipped parameter files (see ``metrics/data/PROVENANCE.md``).
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+class Calibration(StrEnum):
+    """How far a metric's values are verified, each state backed by a test."""
+
+    #: A test compares our values with the official implementation's (``official_scores.csv``).
+    CALIBRATED = "calibrated"
+    #: A test shows that pyiqa 0.1.16 and ours give the same values on identical weights (deep metrics).
+    EQUIVALENT = "equivalent"
+    #: Neither: at most checked against its definition.
+    UNVERIFIED = "unverified"
 
 
 @dataclass(frozen=True)
@@ -74,15 +87,15 @@ class MetricSpec:
     lower_better: bool
     score_range: tuple[float, float]
     paper: str
-    calibration: str
+    calibration: Calibration
     factory: Callable[..., "nn.Module"]
+    #: What backs ``calibration`` (which official code, which test, the largest error).
+    calibration_detail: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     resources: Resources = field(default_factory=Resources)
     version: str = "1"
     #: Name of the row in the official calibration table (``official_scores.csv``), if any.
     calibration_key: str | None = None
-    #: Whether scores are bit-for-bit reproducible for the same input (no random sampling).
-    deterministic: bool = True
     #: The score of a perfect image (FR: distorted == reference), where the metric defines one.
     ideal_score: float | None = None
     #: Parameter files the metric loads, relative to ``metrics/data`` (their sha256 enters the cell key).
@@ -101,6 +114,12 @@ class MetricSpec:
         low, high = self.score_range
         if not (math.isfinite(low) or math.isinf(low)) or low > high:
             raise ValueError(f"metric {self.name!r}: bad score_range {self.score_range}")
+        try:
+            object.__setattr__(self, "calibration", Calibration(self.calibration))
+        except ValueError:
+            known = ", ".join(c.value for c in Calibration)
+            message = f"metric {self.name!r}: calibration must be one of {known}, got {self.calibration!r}"
+            raise ValueError(message) from None
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
         choices = {key: tuple(values) for key, values in self.option_choices.items()}
         object.__setattr__(self, "option_choices", MappingProxyType(choices))
@@ -108,6 +127,10 @@ class MetricSpec:
 
     def parameter_paths(self) -> list[Path]:
         return [DATA_DIR / name for name in self.parameter_files]
+
+    def describe_calibration(self) -> str:
+        """``calibrated (authors' ssim_index.m ...)``: the state, then what backs it."""
+        return f"{self.calibration} ({self.calibration_detail})" if self.calibration_detail else str(self.calibration)
 
     def describe_resources(self) -> str:
         r = self.resources

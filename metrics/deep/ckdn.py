@@ -31,7 +31,7 @@ from torch import nn
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import bottleneck_stage, build_meta, fill
 from metrics.deep.weights import WeightFile
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILE = WeightFile("CKDN_model_best-38b27dc6.pth")
 WEIGHT_FILES = {"ckdn": (_FILE,)}
@@ -113,7 +113,8 @@ SPECS = (
             "Zheng, Yang, Fu, Zha & Luo, Learning Conditional Knowledge Distillation for Degraded-Reference Image "
             "Quality Assessment, ICCV 2021"
         ),
-        calibration="equivalent to pyiqa 0.1.16 under random weights; official values unverified here",
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail="pyiqa 0.1.16 under random weights; official values unverified here",
         factory=CKDN,
         options={"precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision

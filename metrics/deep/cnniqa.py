@@ -23,7 +23,7 @@ from torch import nn
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, fill, unwrap
 from metrics.deep.weights import WeightFile
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILE = WeightFile("CNNIQA_koniq10k-e6f14c91.pth")
 WEIGHT_FILES = {"cnniqa": (_FILE,)}
@@ -69,7 +69,8 @@ SPECS = (
             "Kang, Ye, Li & Doermann, Convolutional Neural Networks for No-Reference Image Quality Assessment, "
             "CVPR 2014"
         ),
-        calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail="pyiqa 0.1.16 under random weights; no official values",
         factory=CNNIQA,
         options={"precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision

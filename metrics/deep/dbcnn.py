@@ -27,7 +27,7 @@ from torch import nn
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, conv_stack, fill, unwrap
 from metrics.deep.weights import WeightFile
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILE = WeightFile("DBCNN_KonIQ10k-2de81c0a.pth")
 WEIGHT_FILES = {"dbcnn": (_FILE,)}
@@ -81,7 +81,8 @@ SPECS = (
             "Zhang, Ma, Yan, Deng & Wang, Blind Image Quality Assessment Using a Deep Bilinear Convolutional Neural "
             "Network, IEEE TCSVT 30(1), 2020"
         ),
-        calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail="pyiqa 0.1.16 under random weights; no official values",
         factory=DBCNN,
         options={"precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.2, memory_mb=2500),

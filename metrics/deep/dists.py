@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, tensor
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _VGG = "VGG16_Weights.IMAGENET1K_V1"
 _FILE = WeightFile("DISTS_weights-f5e65c96.pth")
@@ -112,7 +112,8 @@ SPECS = (
             "Ding, Ma, Wang & Simoncelli, Image Quality Assessment: Unifying Structure and Texture Similarity, "
             "IEEE TPAMI 44(5), 2022"
         ),
-        calibration="equal to pyiqa 0.1.16 on identical random weights; official values unverified here",
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail="pyiqa 0.1.16 on identical random weights; official values unverified here",
         factory=DISTS,
         options={"precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.2, memory_mb=2500),

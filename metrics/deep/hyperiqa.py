@@ -29,7 +29,7 @@ from torch import nn
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, fill, resnet50_trunk, unwrap
 from metrics.deep.weights import WeightFile
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILE = WeightFile("HyperIQA-resnet50-koniq10k-c96c41b1.pth")
 WEIGHT_FILES = {"hyperiqa": (_FILE,)}
@@ -130,7 +130,8 @@ SPECS = (
             "Su, Yan, Zhu, Zhang, Ge, Sun & Zhang, Blindly Assess Image Quality in the Wild Guided by a "
             "Self-Adaptive Hyper Network, CVPR 2020"
         ),
-        calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail="pyiqa 0.1.16 under random weights; no official values",
         factory=HyperIQA,
         options={"precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision

@@ -22,7 +22,7 @@ import torch
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, tensor
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _TRUNKS = {
     # trunk: (torchvision constructor name, weight enum member, indices of the tapped ReLU outputs, channels)
@@ -99,7 +99,7 @@ _PAPER = (
     "Zhang, Isola, Efros, Shechtman & Wang, The Unreasonable Effectiveness of Deep Features as a Perceptual "
     "Metric, CVPR 2018"
 )
-_CAL = "equal to pyiqa 0.1.16 on identical random weights; official values unverified here (no published weights)"
+_CAL = "pyiqa 0.1.16 on identical random weights; official values unverified here (no published weights)"
 
 SPECS = (
     MetricSpec(
@@ -108,7 +108,8 @@ SPECS = (
         lower_better=True,
         score_range=(0.0, 1.0),
         paper=_PAPER,
-        calibration=_CAL,
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail=_CAL,
         factory=LPIPS,
         options={"net": "alex", "precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1200),
@@ -122,7 +123,8 @@ SPECS = (
         lower_better=True,
         score_range=(0.0, 1.0),
         paper=_PAPER,
-        calibration=_CAL,
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail=_CAL,
         factory=LPIPS,
         options={"net": "vgg", "precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.2, memory_mb=2500),

@@ -36,7 +36,7 @@ from torch import nn
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, load_module
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 PATCH = 32
 GRID = 10  # hash-based spatial embedding grid
@@ -238,7 +238,7 @@ class MUSIQ(DeepMetric):
 
 
 _PAPER = "Ke, Wang, Wang, Milanfar & Yang, MUSIQ: Multi-scale Image Quality Transformer, ICCV 2021"
-_CAL = "equal to pyiqa 0.1.16 on identical random weights (max rel. diff {diff}); official values unverified here"
+_CAL = "pyiqa 0.1.16 on identical random weights (max rel. diff {diff}); official values unverified here"
 #: measured by tests/deep/test_equivalence_musiq.py (float32, CPU)
 _MEASURED = {"koniq": "7.8e-08", "ava": "2.6e-07", "paq2piq": "7.6e-08", "spaq": "0 (random 64x80 only)"}
 _RES = Resources(num_cpus=1, num_gpus=0.1, memory_mb=1000)
@@ -251,7 +251,8 @@ def _spec(dataset: str, score_range: tuple[float, float]) -> MetricSpec:
         lower_better=False,
         score_range=score_range,
         paper=_PAPER,
-        calibration=_CAL.format(diff=_MEASURED[dataset]),
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail=_CAL.format(diff=_MEASURED[dataset]),
         factory=MUSIQ,
         options={"dataset": dataset, "precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision

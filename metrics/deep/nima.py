@@ -24,7 +24,7 @@ from torch import nn
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, WeightIntegrityError, load_module, tensor
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILE = WeightFile("NIMA_VGG16_ava-dc4e8265.pth")
 WEIGHT_FILES = {"nima-vgg16-ava": (_FILE,)}
@@ -77,7 +77,8 @@ SPECS = (
         lower_better=False,
         score_range=(1.0, 10.0),
         paper="Talebi & Milanfar, NIMA: Neural Image Assessment, IEEE Transactions on Image Processing 27(8), 2018",
-        calibration="equal to pyiqa 0.1.16 on identical random weights (max rel. diff 1.7e-7); no official values",
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail="pyiqa 0.1.16 on identical random weights (max rel. diff 1.7e-7); no official values",
         factory=NIMA,
         options={"precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1200),

@@ -24,7 +24,7 @@ from torch import nn
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, load_module
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILE = WeightFile("P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth")
 WEIGHT_FILES = {"paq2piq": (_FILE,)}
@@ -85,7 +85,8 @@ SPECS = (
             "Ying, Niu, Gupta, Mahajan, Ghadiyaram & Bovik, From Patches to Pictures (PaQ-2-PiQ): Mapping the "
             "Perceptual Space of Picture Quality, CVPR 2020"
         ),
-        calibration="equal to pyiqa 0.1.16 on identical random weights (max rel. diff 0, bit-identical); official values "
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail="pyiqa 0.1.16 on identical random weights (max rel. diff 0, bit-identical); official values "
         "unverified here",
         factory=PaQ2PiQ,
         options={"precision": "float32"},

@@ -27,7 +27,7 @@ from torch import nn
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, fill, grid_patches, grid_positions
 from metrics.deep.weights import WeightFile, tensor
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILE = WeightFile("PieAPPv0.1-0937b014.pth")
 WEIGHT_FILES = {"pieapp": (_FILE,)}
@@ -114,7 +114,8 @@ SPECS = (
             "Prashnani, Cai, Mostofi & Sen, PieAPP: Perceptual Image-Error Assessment through Pairwise Preference, "
             "CVPR 2018"
         ),
-        calibration="equivalent to pyiqa 0.1.16 under random weights; no official values",
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail="pyiqa 0.1.16 under random weights; no official values",
         factory=PieAPP,
         options={"precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision

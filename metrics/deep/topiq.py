@@ -49,7 +49,7 @@ from torch import nn
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, fill, resnet50_trunk, unwrap
 from metrics.deep.weights import WeightFile
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILES = {
     "topiq_fr": WeightFile("cfanet_fr_kadid_res50-2c4cc61d.pth"),
@@ -239,7 +239,7 @@ _PAPER = (
     "Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, TOPIQ: A Top-down Approach from Semantics to Distortions for Image "
     "Quality Assessment, IEEE TIP 33, 2024"
 )
-_CAL = "equivalent to pyiqa 0.1.16 under random weights; no official values"
+_CAL = "pyiqa 0.1.16 under random weights; no official values"
 
 
 def _spec(name: str) -> MetricSpec:
@@ -250,7 +250,8 @@ def _spec(name: str) -> MetricSpec:
         lower_better=False,
         score_range=(0.0, 1.0),
         paper=_PAPER,
-        calibration=_CAL,
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail=_CAL,
         factory=TOPIQ,
         options={"checkpoint": name, "precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision

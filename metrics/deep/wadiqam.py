@@ -25,7 +25,7 @@ from torch import nn
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, conv_stack, fill, grid_patches, grid_positions, unwrap
 from metrics.deep.weights import WeightFile
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILES = {"FR": WeightFile("WaDIQaM-kadid-f7541ea5.pth"), "NR": WeightFile("WaDIQaM-NR-koniq-aaffea29.pth")}
 WEIGHT_FILES = {"wadiqam_fr": (_FILES["FR"],), "wadiqam_nr": (_FILES["NR"],)}
@@ -79,7 +79,7 @@ _PAPER = (
     "Bosse, Maniry, Müller, Wiegand & Samek, Deep Neural Networks for No-Reference and Full-Reference Image Quality "
     "Assessment, IEEE TIP 27(1), 2018"
 )
-_CAL = "equivalent to pyiqa 0.1.16 under random weights; no official values"
+_CAL = "pyiqa 0.1.16 under random weights; no official values"
 
 SPECS = (
     MetricSpec(
@@ -88,7 +88,8 @@ SPECS = (
         lower_better=False,
         score_range=(-1.0, 0.1),
         paper=_PAPER,
-        calibration=_CAL,
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail=_CAL,
         factory=WaDIQaM,
         options={"mode": "FR", "precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision
@@ -100,7 +101,8 @@ SPECS = (
         lower_better=False,
         score_range=(-1.0, 0.1),
         paper=_PAPER,
-        calibration=_CAL,
+        calibration=Calibration.EQUIVALENT,
+        calibration_detail=_CAL,
         factory=WaDIQaM,
         options={"mode": "NR", "precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision

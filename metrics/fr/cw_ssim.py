@@ -26,12 +26,10 @@ import torch.nn.functional as F
 from metrics.base import IQAMetric
 from metrics.functional.color import check_channel, luma
 from metrics.functional.steerable_pyramid import build_scf_pyramid
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 from metrics.spec import at_least
 
 WINDOW = 7
-
-#: Grey levels on 0..255 (integers, exact in float32).
 
 
 def fspecial_gaussian(rows: int, cols: int, sigma: float, dtype: torch.dtype, device) -> torch.Tensor:
@@ -89,7 +87,8 @@ SPECS = (
             "Sampat, Wang, Gupta, Bovik & Markey, Complex wavelet structural similarity: a new image similarity "
             "index, IEEE TIP 18(11), 2009"
         ),
-        calibration="calibrated (cwssim_index.m, 4 levels × 8 orientations, rgb2gray luma; max rel. error 6.3e-5)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="cwssim_index.m, 4 levels × 8 orientations, rgb2gray luma; max rel. error 6.3e-5",
         ideal_score=1.0,
         factory=CWSSIM,
         option_choices={"channel": ("gray", "y")},

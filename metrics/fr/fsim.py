@@ -29,7 +29,7 @@ from metrics.base import IQAMetric
 from metrics.functional.color import rgb2yiq
 from metrics.functional.phase_congruency import phase_congruency
 from metrics.functional.similarity_maps import auto_downsample, real_power, scharr_magnitude, similarity
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 T1, T2, T3, T4 = 0.85, 160.0, 200.0, 200.0
 LAMBDA = 0.03
@@ -81,7 +81,8 @@ SPECS = (
         lower_better=False,
         score_range=(0.0, 1.0),
         paper=_PAPER,
-        calibration="calibrated (authors' FeatureSIM.m, FSIMc; max rel. error 4.7e-5)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="authors' FeatureSIM.m, FSIMc; max rel. error 4.7e-5",
         ideal_score=1.0,
         factory=FSIM,
         options={"chromatic": True},

@@ -23,13 +23,11 @@ import torch.nn.functional as F
 
 from metrics.base import IQAMetric
 from metrics.functional.color import check_channel, luma
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 T = 170.0
 #: The gradients are computed 12× the official ones (block sums, not means; Prewitt not divided by 3).
 _SCALE = 12.0
-
-#: Grey levels on 0..255 (integers, exact in float32).
 
 
 class GMSD(IQAMetric):
@@ -87,7 +85,8 @@ SPECS = (
             "Xue, Zhang, Mou & Bovik, Gradient magnitude similarity deviation: a highly efficient perceptual "
             "image quality index, IEEE TIP 23(2), 2014"
         ),
-        calibration="calibrated (GMSD.m on rgb2gray luma; max rel. error 3.9e-8)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="GMSD.m on rgb2gray luma; max rel. error 3.9e-8",
         ideal_score=0.0,
         factory=GMSD,
         option_choices={"channel": ("gray", "y")},

@@ -68,7 +68,7 @@ import torch
 from metrics.base import IQAMetric
 from metrics.functional.color import rgb2gray, rgb2yiq
 from metrics.functional.filters import filter2
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 BLOCK = 16
 STRIDE = 4
@@ -177,7 +177,10 @@ def _log_gabor_filters(
         ds = sin_t * math.cos(angle) - cos_t * math.sin(angle)
         dc = cos_t * math.cos(angle) + sin_t * math.sin(angle)
         spreads.append(torch.exp(-torch.atan2(ds, dc) ** 2 / (2 * theta_sigma**2)))
-    pairs = [(r, sp) for r in radials for sp in spreads] if scale_major else [(r, sp) for sp in spreads for r in radials]
+    if scale_major:
+        pairs = [(r, sp) for r in radials for sp in spreads]
+    else:
+        pairs = [(r, sp) for sp in spreads for r in radials]
     return torch.stack([torch.fft.fftshift(r * sp) for r, sp in pairs])
 
 
@@ -530,7 +533,7 @@ def _block_moments_merged(stats: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor
     return (stats[0],) + tuple(t / n for t in stats[1:])
 
 
-CALIBRATION = "calibrated (pyiqa's PyTorch port of MAD on R, G, B, float32; max rel. error 1.0e-6)"
+CALIBRATION = "pyiqa's PyTorch port of MAD on R, G, B, float32; max rel. error 1.0e-6"
 
 SPECS = (
     MetricSpec(
@@ -542,7 +545,8 @@ SPECS = (
             "Larson & Chandler, Most apparent distortion: full-reference image quality assessment and the role "
             "of strategy, Journal of Electronic Imaging 19(1), 2010"
         ),
-        calibration=CALIBRATION,
+        calibration=Calibration.CALIBRATED,
+        calibration_detail=CALIBRATION,
         ideal_score=0.0,
         factory=MAD,
         option_choices={"variant": ("port", "matlab"), "channel": ("rgb", "gray", "gray_float", "yiq", "yiq_round")},

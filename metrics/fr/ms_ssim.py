@@ -27,7 +27,7 @@ from metrics.base import IQAMetric, MetricInputError
 from metrics.fr.ssim import K1, K2
 from metrics.functional.color import check_channel, luma
 from metrics.functional.filters import separable_filter2
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW_SIZE = 11
@@ -118,7 +118,8 @@ SPECS = (
             "Wang, Simoncelli & Bovik, Multiscale structural similarity for image quality assessment, "
             "Proc. 37th Asilomar Conf. Signals, Systems and Computers, 2003"
         ),
-        calibration="calibrated (msssim.m on rgb2gray luma; max rel. error 5.2e-3)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="msssim.m on rgb2gray luma; max rel. error 5.2e-3",
         ideal_score=1.0,
         factory=MSSSIM,
         option_choices={"channel": ("gray", "y")},

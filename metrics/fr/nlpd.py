@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from metrics.base import IQAMetric
 from metrics.functional.color import check_channel, luma
 from metrics.functional.filters import correlate_1d, pad
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 LEVELS = 6
 SIGMAS = (0.0248, 0.0185, 0.0179, 0.0191, 0.0220, 0.2782)
@@ -144,7 +144,8 @@ SPECS = (
             "Laparra, Ballé, Berardino & Simoncelli, Perceptual image quality assessment using a normalized "
             "Laplacian pyramid, Proc. IS&T Human Vision and Electronic Imaging, 2016"
         ),
-        calibration="calibrated (NLP_dist.m on rgb2gray luma / 255; max rel. error 2.8e-7)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="NLP_dist.m on rgb2gray luma / 255; max rel. error 2.8e-7",
         ideal_score=0.0,
         factory=NLPD,
         option_choices={"channel": ("gray", "y")},

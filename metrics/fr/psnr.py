@@ -19,7 +19,7 @@ import torch
 
 from metrics.base import IQAMetric
 from metrics.functional.color import check_channel, luma
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 from metrics.spec import above
 
 
@@ -88,7 +88,8 @@ SPECS = (
         lower_better=False,
         score_range=(0.0, float("inf")),
         paper=_PAPER,
-        calibration="calibrated (scikit-image RGB, exact to 2 decimals)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="scikit-image RGB, exact to 2 decimals",
         ideal_score=float("inf"),
         factory=PSNR,
         option_choices={"channel": ("rgb", "y")},
@@ -104,7 +105,8 @@ SPECS = (
         lower_better=False,
         score_range=(0.0, float("inf")),
         paper=_PAPER,
-        calibration="checked against its definition (no official values)",
+        calibration=Calibration.UNVERIFIED,
+        calibration_detail="checked against its definition; no official values",
         ideal_score=float("inf"),
         factory=PSNR,
         option_choices={"channel": ("rgb", "y")},

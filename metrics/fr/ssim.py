@@ -24,7 +24,7 @@ import torch
 from metrics.base import IQAMetric
 from metrics.functional.color import CHANNELS, check_channel, luma
 from metrics.functional.filters import filter2, gaussian_kernel_1d, separable_filter2
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 from metrics.spec import above, at_least
 
 K1, K2 = 0.01, 0.03
@@ -83,7 +83,8 @@ SPECS = (
         lower_better=False,
         score_range=(-1.0, 1.0),
         paper=_PAPER,
-        calibration="calibrated (authors' ssim_index.m on rgb2gray luma; max rel. error < 1e-4)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="authors' ssim_index.m on rgb2gray luma; max rel. error < 1e-4",
         ideal_score=1.0,
         factory=SSIM,
         option_choices={"channel": ("gray", "y", "rgb")},
@@ -99,7 +100,8 @@ SPECS = (
         lower_better=False,
         score_range=(-1.0, 1.0),
         paper=_PAPER,
-        calibration="checked against its definition (no official values)",
+        calibration=Calibration.UNVERIFIED,
+        calibration_detail="checked against its definition; no official values",
         ideal_score=1.0,
         factory=SSIM,
         option_choices={"channel": ("gray", "y", "rgb")},

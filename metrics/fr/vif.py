@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from metrics.base import IQAMetric
 from metrics.functional.color import rgb2gray
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 from metrics.spec import above
 
 #: Steerable pyramid filters ``sp5Filters`` (Simoncelli & Freeman 1995; Karasaridis & Simoncelli 1996).
@@ -185,7 +185,7 @@ class VIF(IQAMetric):
         return ss.reshape(n, b, h // M, w // M), lam.reshape(n, b, M * M)
 
 
-CALIBRATION = "calibrated (authors' vifvec.m on rgb2gray luma; max abs. error 3.3e-5, max rel. error 1.7e-3 = 4-decimal rounding of I03)"
+CALIBRATION = "authors' vifvec.m on rgb2gray luma; max abs. error 3.3e-5, max rel. error 1.7e-3 = 4-decimal rounding of I03"
 
 SPECS = (
     MetricSpec(
@@ -194,7 +194,8 @@ SPECS = (
         lower_better=False,
         score_range=(0.0, float("inf")),
         paper="Sheikh & Bovik, Image information and visual quality, IEEE TIP 15(2), 2006",
-        calibration=CALIBRATION,
+        calibration=Calibration.CALIBRATED,
+        calibration_detail=CALIBRATION,
         ideal_score=1.0,
         factory=VIF,
         option_ranges={"sigma_nsq": above(0)},

@@ -44,7 +44,7 @@ import torch
 from metrics.base import IQAMetric
 from metrics.functional.imresize import imresize
 from metrics.functional.similarity_maps import auto_downsample, real_power, scharr_magnitude, similarity
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 C_VS, C_GM, C_CHROM = 1.27, 386.0, 130.0
 ALPHA, LAMBDA = 0.40, 0.020
@@ -276,9 +276,8 @@ SPECS = (
             "IEEE TIP 23(10), 2014; SDSP saliency: Zhang, Gong & Zhang, SDSP: a novel saliency detection "
             "method by combining simple priors, ICIP 2013"
         ),
-        calibration=(
-            "calibrated (max rel. error 7.7e-5; variant='matlab', VSI.m/SDSP as described, is within 1.3e-2)"
-        ),
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="max rel. error 7.7e-5; variant='matlab', VSI.m/SDSP as described, is within 1.3e-2",
         ideal_score=1.0,
         factory=VSI,
         option_choices={"variant": VARIANTS},

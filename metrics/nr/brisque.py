@@ -43,7 +43,7 @@ from metrics.functional.matlab_filter2 import filter2_separable, fspecial_gaussi
 from metrics.functional.color import rgb2gray_uint8
 from metrics.functional.imresize import imresize
 from metrics.functional.nss import fit_aggd, fit_ggd, gamma_fn
-from metrics.registry import DATA_DIR, MetricSpec, Resources
+from metrics.registry import DATA_DIR, Calibration, MetricSpec, Resources
 
 MODEL_FILE = "brisque_live_allmodel.txt"
 RANGE_FILE = "brisque_live_allrange.json"
@@ -177,7 +177,8 @@ SPECS = (
             "Mittal, Moorthy & Bovik, No-reference image quality assessment in the spatial domain, "
             "IEEE Trans. Image Processing 21(12), 2012"
         ),
-        calibration="calibrated (authors' LIVE release; max rel. error 1.5e-2, I08; rtol 0.08)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="authors' LIVE release; max rel. error 1.5e-2, I08; rtol 0.08",
         factory=BRISQUE,
         options={"emulate_text_io": True},
         resources=Resources(num_cpus=1, num_gpus=0.05, memory_mb=400),

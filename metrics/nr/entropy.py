@@ -18,7 +18,7 @@ import torch
 
 from metrics.base import IQAMetric
 from metrics.functional.color import rgb2gray_uint8
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 LEVELS = 256
 
@@ -41,7 +41,8 @@ SPECS = (
         lower_better=False,
         score_range=(0.0, 8.0),
         paper="Shannon, A mathematical theory of communication, Bell System Technical Journal 27, 1948",
-        calibration="calibrated (MATLAB entropy(rgb2gray(uint8)); max rel. error 5.9e-6, the table's rounding)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="MATLAB entropy(rgb2gray(uint8)); max rel. error 5.9e-6, the table's rounding",
         factory=Entropy,
         resources=Resources(num_cpus=0.25, num_gpus=0.0, memory_mb=200),
         calibration_key="entropy",

@@ -33,7 +33,7 @@ from metrics.functional.input_checks import check_per_image, raise_if_constant
 from metrics.functional.color import rgb2gray_uint8
 from metrics.functional.imresize import imresize
 from metrics.functional.nss import fit_aggd, gamma_fn, mscn
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 from metrics.spec import at_least
 
 MODEL_PATH = Path(__file__).resolve().parent.parent / "data" / "niqe_pris_params.npz"
@@ -131,7 +131,8 @@ SPECS = (
             "Mittal, Soundararajan & Bovik, Making a completely blind image quality analyzer, "
             "IEEE Signal Processing Letters 20(3), 2013"
         ),
-        calibration="calibrated (authors' computequality.m; max rel. error 5.7e-3, I08)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="authors' computequality.m; max rel. error 5.7e-3, I08",
         factory=NIQE,
         option_ranges={"patch_size": at_least(8)},
         options={"patch_size": PATCH},

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from metrics.base import IQAMetric
 from metrics.functional.color import rgb2gray_uint8
 from metrics.functional.filters import gaussian_kernel_1d, separable_filter2
-from metrics.registry import MetricSpec, Resources
+from metrics.registry import Calibration, MetricSpec, Resources
 
 BLOCK = 16
 SEGMENT = 6
@@ -140,7 +140,8 @@ SPECS = (
             "Venkatanath N, Praneeth D, Maruthi Chandrasekhar Bh, Channappayya & Medasani, Blind image quality "
             "evaluation using perception based features, NCC 2015"
         ),
-        calibration="calibrated (max rel. error 2.0e-4, I04; all five at the official row's printed precision)",
+        calibration=Calibration.CALIBRATED,
+        calibration_detail="max rel. error 2.0e-4, I04; all five at the official row's printed precision",
         factory=PIQE,
         resources=Resources(num_cpus=0.5, num_gpus=0.02, memory_mb=300),
         calibration_key="piqe",

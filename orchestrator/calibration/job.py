@@ -73,7 +73,7 @@ def calibrate_metric(name: str, dist: torch.Tensor, ref: torch.Tensor, official:
     spec = metrics.get_spec(name)
     key = spec.calibration_key
     if key is None or key not in official.index:
-        return MetricCalibration(name, "no official values", detail=spec.calibration)
+        return MetricCalibration(name, "no official values", detail=spec.describe_calibration())
     missing_weights = _weights_note(name)
     if missing_weights:
         return MetricCalibration(name, "unverified here", key=key, detail=f"published weights not cached: {missing_weights}")
@@ -116,6 +116,13 @@ def _num(value: float) -> str:
     return f"{value:.6g}" if math.isfinite(value) else str(value)
 
 
+def _verified(name: str) -> str:
+    try:
+        return str(metrics.get_spec(name).calibration)
+    except KeyError:
+        return "–"
+
+
 def render_markdown(results: list[MetricCalibration], device: str) -> str:
     images = [name.removesuffix(".bmp") for name in CALIBRATION_IMAGES]
     lines = [
@@ -128,15 +135,18 @@ def render_markdown(results: list[MetricCalibration], device: str) -> str:
         "",
         "## Summary",
         "",
-        "| metric | status | rtol | largest relative error | s/image (5-image batch) |",
-        "| --- | --- | --- | --- | --- |",
+        "*verified*: the registry's state — calibrated (a test compares with the official values), equivalent "
+        "(a test shows pyiqa 0.1.16 and ours agree on identical weights) or unverified; *status*: this run.",
+        "",
+        "| metric | verified | status | rtol | largest relative error | s/image (5-image batch) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         rtol = f"{rtol_for(r.key):g}" if r.key else "–"
         err = f"{r.max_relative_error:.2e}" if r.ours else "–"
         secs = f"{r.seconds:.3f}" if math.isfinite(r.seconds) else "–"
         status = r.status if r.status in ("pass", "FAIL") else f"{r.status}: {r.detail}"
-        lines.append(f"| {r.name} | {status} | {rtol} | {err} | {secs} |")
+        lines.append(f"| {r.name} | {_verified(r.name)} | {status} | {rtol} | {err} | {secs} |")
     lines += ["", "## Per image", ""]
     for r in results:
         if not r.ours:

@@ -163,7 +163,7 @@ def test_simulated_model_interfaces():
     spec = spec_for(MetricCost("m", "FR", 0.5, 2.0, 0.5), time_scale=0.01)
     assert spec.name == "sim_m" and spec.resources.num_gpus == 0.5 and not spec.in_default_set
     assert spec.options["seconds_per_image"] == pytest.approx(0.005)
-    assert "simulation" in spec.calibration
+    assert "simulation" in spec.calibration_detail
     model = spec.factory(**spec.options).to("cuda").eval()
     images = [np.full((8, 8, 3), i, dtype=np.uint8) for i in range(3)]
     scores = model.score_numpy(images, images)

@@ -3,6 +3,7 @@ every classical metric: more noise gives a worse score, odd sizes and batches wo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 
 import metrics
 from metrics import MetricInputError
+from metrics.registry import Calibration
 
 ALL = metrics.available()
 
@@ -23,7 +25,11 @@ def _score(model, dist, ref):
 def test_spec_is_complete(name):
     spec = metrics.get_spec(name)
     assert spec.name == name
-    assert spec.paper and spec.calibration
+    assert spec.paper and isinstance(spec.calibration, Calibration) and spec.calibration_detail
+    if spec.calibration is Calibration.CALIBRATED:  # test_calibration.py compares it with the official row
+        assert spec.calibration_key and not _is_deep(name)
+    if spec.calibration is Calibration.EQUIVALENT:  # tests/deep compare it with pyiqa on identical weights
+        assert _is_deep(name)
     assert spec.score_range[0] < spec.score_range[1]
     model = metrics.create(name)
     doc = type(model).__module__ and __import__(type(model).__module__, fromlist=["_"]).__doc__
@@ -131,3 +137,11 @@ def test_unknown_metric_and_option_are_named():
         metrics.create("no_such_metric")
     with pytest.raises(ValueError, match="bogus"):
         metrics.create("psnr", bogus=1)
+
+
+def test_calibration_is_one_of_three_states():
+    spec = metrics.get_spec("psnr")
+    assert dataclasses.replace(spec, calibration="equivalent").calibration is Calibration.EQUIVALENT
+    with pytest.raises(ValueError, match="calibrated, equivalent, unverified"):
+        dataclasses.replace(spec, calibration="checked against its definition")
+    assert spec.describe_calibration() == f"calibrated ({spec.calibration_detail})"

@@ -56,7 +56,7 @@ class AlwaysDies(MeanAbsDiff):
 def _spec(name: str, factory, **kwargs) -> MetricSpec:
     return MetricSpec(
         name=name, mode="FR", lower_better=True, score_range=(0.0, 1.0), paper="test fixture",
-        calibration="none (test fixture)", factory=factory, resources=Resources(num_cpus=0.25), **kwargs,
+        calibration="unverified", calibration_detail="test fixture", factory=factory, resources=Resources(num_cpus=0.25), **kwargs,
     )
 
 

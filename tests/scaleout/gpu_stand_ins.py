@@ -51,7 +51,7 @@ class StandIn:
 
 SPECS = tuple(
     MetricSpec(name=name, mode="FR", lower_better=True, score_range=(0.0, 255.0), paper="test-only",
-               calibration="none (test fixture)", factory=lambda name=name: StandIn(name), in_default_set=False,
+               calibration="unverified", calibration_detail="test fixture", factory=lambda name=name: StandIn(name), in_default_set=False,
                resources=Resources(num_cpus=1.0, num_gpus=share, memory_mb=MEMORY_MB))
     for name, share in SHARES.items()
 )

@@ -105,14 +105,14 @@ def test_lower_bound_on_a_cpu_cluster_spreads_cpu_seconds_over_the_usable_cpus()
 
 
 def test_cost_model_prefers_measurements_then_pyiqa_table_then_defaults():
-    spec = MetricSpec(name="ssim", mode="FR", lower_better=False, score_range=(0, 1), paper="p", calibration="c",
+    spec = MetricSpec(name="ssim", mode="FR", lower_better=False, score_range=(0, 1), paper="p", calibration="unverified",
                       factory=lambda: None)
     measured = metric_cost(spec, "cuda", {"seconds_per_image": {"cuda": 0.2}, "load_seconds": 3, "at_pixels": 100})
     assert (measured.source, measured.seconds_per_image, measured.load_seconds) == ("measured", 0.2, 3.0)
     published = metric_cost(spec, "cpu")
     assert published.source == "pyiqa table" and published.seconds_per_image == pyiqa_table()["ssim"]["cpu"]
     unknown = metric_cost(MetricSpec(name="zzz", mode="NR", lower_better=False, score_range=(0, 1), paper="p",
-                                     calibration="c", factory=lambda: None), "cpu")
+                                     calibration="unverified", factory=lambda: None), "cpu")
     assert unknown.source == "default"
 
 
