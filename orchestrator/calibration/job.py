@@ -135,10 +135,10 @@ def render_markdown(results: list[MetricCalibration], device: str) -> str:
         "",
         "## Summary",
         "",
-        "*verified*: the registry's state — calibrated (a test compares with the official values), equivalent "
-        "(a test shows pyiqa 0.1.16 and ours agree on identical weights) or unverified; *status*: this run.",
+        "*status*: this run; *verified*: the registry's state — calibrated (a test compares with the official "
+        "values), equivalent (a test shows pyiqa 0.1.16 and ours agree on identical weights) or unverified.",
         "",
-        "| metric | verified | status | rtol | largest relative error | s/image (5-image batch) |",
+        "| metric | status | verified | rtol | largest relative error | s/image (5-image batch) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
@@ -146,7 +146,7 @@ def render_markdown(results: list[MetricCalibration], device: str) -> str:
         err = f"{r.max_relative_error:.2e}" if r.ours else "–"
         secs = f"{r.seconds:.3f}" if math.isfinite(r.seconds) else "–"
         status = r.status if r.status in ("pass", "FAIL") else f"{r.status}: {r.detail}"
-        lines.append(f"| {r.name} | {_verified(r.name)} | {status} | {rtol} | {err} | {secs} |")
+        lines.append(f"| {r.name} | {status} | {_verified(r.name)} | {rtol} | {err} | {secs} |")
     lines += ["", "## Per image", ""]
     for r in results:
         if not r.ours:
