@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import metrics
-from datasets_io.bounded import MIB, read_text_bounded, safe_load_yaml
+from datasets_io.bounded import MIB, load_yaml_mapping
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from datasets_io.download import DownloadError, MissingDatasetError, ensure_downloaded
 from datasets_io.manifest import Manifest, build_manifest
 from datasets_io.spec import DatasetOptionError, DatasetSpec
-from metrics.registry import MetricSpec, Resources, UnknownMetricError
+from metrics.registry import MetricSpec, Resources, UnknownMetricError, default_metric_names
 from orchestrator.efficiency.measured_resources import load_measured_resources, with_measured_resources
 from orchestrator.results.outlock import blocking_file, check_output_folder
 from orchestrator.run.placement import PlacementError, ResourceOverride, resource_override
@@ -87,12 +87,8 @@ def load_metric_options(path: Path | None) -> dict[str, dict[str, Any]]:
     hold ``resources: {num_cpus, num_gpus, memory_mb, workers}``, which overrides the registry for this run."""
     if path is None:
         return {}
-    text = read_text_bounded(path, MAX_METRIC_OPTION_BYTES, "metric option file", PlanError)
-    document = safe_load_yaml(text, str(path), PlanError)
-    if document is None:
-        return {}
-    if not isinstance(document, Mapping):
-        raise PlanError(f"{path}: must map metric names to option mappings, got {type(document).__name__}")
+    document = load_yaml_mapping(path, "metric option file", MAX_METRIC_OPTION_BYTES, PlanError,
+                                 shape="a mapping of metric names to option mappings")
     options: dict[str, dict[str, Any]] = {}
     for name, opts in document.items():
         if opts is None:
@@ -186,7 +182,8 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         except UnknownMetricError as exc:
             problems.append(str(exc))
     if names is None:
-        uncalibrated = sorted(name for name, spec in specs.items() if not spec.in_default_set)
+        default = set(default_metric_names())
+        uncalibrated = sorted(name for name in specs if name not in default)
         for name in uncalibrated:
             del specs[name]
         if uncalibrated and echo is not None:
