@@ -24,7 +24,7 @@ import pytest
 
 from orchestrator.run.placement import MIB
 
-from ..orchestrator.conftest import demo_root, make_fr_dataset  # noqa: F401 (a fixture)
+from ..run.conftest import demo_root, make_fr_dataset  # noqa: F401 (a fixture)
 from .cluster import REPO, kill_group, pids_using
 from .gpu_stand_ins import ENV, MEMORY_MB, SECONDS_PER_IMAGE, SHARES
 

@@ -13,7 +13,7 @@ from PIL import Image
 from scipy import stats
 
 from orchestrator.stats.analysis import ANALYSIS_COLUMNS, ANALYSIS_METRICS, analyse, cell_plot_path, run_artifacts
-from tests.analysis.conftest import RESAMPLES, make_frame, summary_for, synthetic_frames
+from tests.stats.conftest import RESAMPLES, make_frame, summary_for, synthetic_frames
 
 
 def row(summary: pd.DataFrame, dataset: str, metric: str) -> pd.Series:

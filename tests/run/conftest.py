@@ -12,7 +12,7 @@ from datasets_io.demo import ensure_demo
 
 
 REPO = Path(__file__).resolve().parents[2]
-PLUGIN = "tests.orchestrator.faulty_metrics"
+PLUGIN = "tests.run.faulty_metrics"
 
 
 def plugin_env(markers: Path) -> dict[str, str]:

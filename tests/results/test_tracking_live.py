@@ -16,7 +16,7 @@ from orchestrator.results.tracking import (DIGEST_CHARS, PENDING_FILE, LiveTrack
                                            source_tags)
 from orchestrator.run.request import BenchmarkRequest
 
-from .mlflow_server import free_port
+from tests.run.mlflow_server import free_port
 
 DIGEST = "ab" * 32  # a manifest digest: 64 hex characters
 
