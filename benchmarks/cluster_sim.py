@@ -425,10 +425,10 @@ def write_resources(bound: Bound, path: Path) -> Path:
 
 
 def bench_command(metrics: Sequence[str], datasets: Sequence[str], data_opt: Path, out: Path,
-                  batch_size: int, dry_run: bool = False) -> list[str]:
+                  batch_size: int, dry_run: bool = False, verbose: bool = False) -> list[str]:
     command = [sys.executable, "-m", "jobs.cli", "bench", "-m", *metrics, "-d", *datasets, "--data_opt", str(data_opt),
                "--use_gpu", "--out", str(out), "--batch_size", str(batch_size), "--bootstrap_resamples", "20"]
-    return command + (["--dry-run"] if dry_run else [])
+    return command + (["--dry-run"] if dry_run else []) + (["-v"] if verbose else [])
 
 
 #: The exit code recorded for a bench stopped at --timeout (as timeout(1) reports it).
@@ -436,14 +436,26 @@ TIMED_OUT = 124
 
 
 def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float) -> tuple[int, float]:
-    """Run ``command`` in its own process group, output to ``log``; returns (exit code, wall seconds). A command
-    still running after ``timeout`` seconds is stopped (its whole process group) and reports :data:`TIMED_OUT`."""
+    """Run ``command`` in its own process group, output to ``log`` with each line prefixed by the wall clock
+    (seconds since the epoch, when the line was read: comparable with scoring.json's ``started_at``); returns
+    (exit code, wall seconds). A command still running after ``timeout`` seconds is stopped (its whole process
+    group) and reports :data:`TIMED_OUT`."""
+    import threading
+
     from tests.scaleout.cluster import kill_group
 
     start = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+        def copy() -> None:
+            for raw in proc.stdout:  # type: ignore[union-attr]
+                out.write(f"{time.time():.3f} {raw.decode('utf-8', 'replace')}")
+                out.flush()
+
+        reader = threading.Thread(target=copy, daemon=True)
+        reader.start()
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -454,7 +466,27 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Path, ti
             kill_group(proc.pid, grace=5)
             proc.wait()
             raise
+        finally:
+            reader.join(timeout=10)
     return code, time.monotonic() - start
+
+
+def actor_requests(log_text: str, origin: float | None) -> dict[str, list[float]]:
+    """Per pool, when the bench asked Ray for each of its actors (seconds since ``origin``), from the
+    ``started an actor of <pool>`` lines that ``bench -v`` logs (empty without ``--bench-verbose``)."""
+    found: dict[str, list[float]] = {}
+    for line in log_text.splitlines():
+        stamp, _, message = line.partition(" ")
+        marker = message.find("started an actor of ")
+        if marker < 0:
+            continue
+        pool = message[marker + len("started an actor of "):].rsplit(" (", 1)[0]
+        try:
+            at = float(stamp) - (origin or 0.0)
+        except ValueError:
+            continue
+        found.setdefault(pool, []).append(round(at, 2))
+    return found
 
 
 # ------------------------------------------------------------------------------------------ reading the results
@@ -608,6 +640,9 @@ def write_report(report: dict, intervals, out: Path) -> tuple[Path, Path]:
         ax.axvline(report["lower_bound_s"], color="tab:green", linestyle=":", label="lower bound")
     if report.get("predicted_s"):
         ax.axvline(report["predicted_s"], color="tab:purple", linestyle="-.", label="planner's prediction")
+    asked = sorted(t for times_ in (report.get("actor_requests_s") or {}).values() for t in times_)
+    if asked:
+        ax.plot(asked, [gpus * 0.03] * len(asked), "|", color="tab:orange", markersize=12, label="actor asked for")
     efficiency = report.get("efficiency")
     title = f"{report.get('profile', '')}: makespan {makespan:.1f} s, bound {report.get('lower_bound_s') or 0:.1f} s" \
             + (f", efficiency {efficiency:.0%}" if efficiency else "") \
@@ -672,6 +707,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         f"memory available now less {MEMORY_HEADROOM_GB:g} GB)")
     p.add_argument("--timeout", type=float, default=900.0, help="stop the bench after this many seconds (default: 900)")
     p.add_argument("--out", type=Path, default=Path("results/sim"), help="where sim_report.json and gpu_use.png go")
+    p.add_argument("--bench-verbose", action="store_true",
+                   help="run `bench -v`: its log then says when each actor was asked for (actor_requests in the report)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (datasets, bench output, logs)")
     p.add_argument("--dry-run", action="store_true", help="generate the data and run `bench --dry-run` only (no Ray)")
     p.add_argument("--predict-only", action="store_true",
@@ -747,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Ray cluster up at {cluster.gcs_address} (temp {cluster.temp_dir}); running the bench ...", flush=True)
         bench_out = work / "bench"
         command = bench_command([c.name for c in costs], [d.key for d in sizes], data_opt, bench_out,
-                                args.batch_size, dry_run=args.dry_run)
+                                args.batch_size, dry_run=args.dry_run, verbose=args.bench_verbose)
         log = work / "bench.log"
         code, wall = run_logged(command, env, work, log, args.timeout)
         text = log.read_text(errors="replace")
@@ -772,6 +809,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load_average": os.getloadavg(),
         }
         report = summarise(intervals, bound, scoring, planner, wall, code, config)
+        report["actor_requests_s"] = actor_requests(text, report["started_at"])
         report_path, plot_path = write_report(report, intervals, args.out)
         (args.out / "bench.log").write_text(text, encoding="utf-8")
         print(summary_block(report))

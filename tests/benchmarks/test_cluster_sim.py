@@ -281,6 +281,7 @@ def test_report_and_plot_writer(tmp_path):
     assert report["images_scored"] == 19 and report["errors"] == 1
     assert report["busy_gpu_seconds"] == pytest.approx(4 * 0.5 + 2 * 1.0 + 2 * 0.5)
     assert report["scoring_json"]["pools"][0]["pool"] == "sim_a"
+    report["actor_requests_s"] = {"sim_a": [0.5, 3.0]}
     report_path, plot_path = sim.write_report(report, synthetic_intervals(), tmp_path / "out")
     assert json.loads(report_path.read_text())["efficiency"] == pytest.approx(0.29)
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -311,6 +312,16 @@ def test_read_intervals_groups_rows_into_actor_calls(tmp_path):
     calls = sim.read_intervals(tmp_path, {"sim_a": 0.25})
     assert calls[["metric", "started", "images", "errors", "share"]].values.tolist() == [
         ["sim_a", 1.0, 2, 0, 0.25], ["sim_a", 5.0, 2, 1, 0.25]]
+
+
+def test_the_bench_log_is_timestamped_and_gives_the_actor_requests(tmp_path):
+    before = time.time()
+    code, _ = sim.run_logged(["bash", "-c", "echo 'DEBUG orchestrator.run.schedule: started an actor of a+b (2 now)'; "
+                              "echo other"], dict(os.environ), tmp_path, tmp_path / "log", timeout=30)
+    text = (tmp_path / "log").read_text()
+    assert code == 0 and len(text.splitlines()) == 2 and float(text.split()[0]) >= before
+    requests = sim.actor_requests(text, origin=before)
+    assert list(requests) == ["a+b"] and 0 <= requests["a+b"][0] < 30
 
 
 def test_a_bench_past_its_timeout_is_stopped_with_its_process_group(tmp_path):
