@@ -625,10 +625,24 @@ def write_report(report: dict, intervals, out: Path) -> tuple[Path, Path]:
     report_path = out / "sim_report.json"
     report_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     origin = report.get("started_at")
-    times, levels = busy_steps(intervals, origin)
-    fig, ax = plt.subplots(figsize=(10, 4.5))
+    zero = origin if origin is not None else (float(intervals["started"].min()) if len(intervals) else 0.0)
+    times, levels = busy_steps(intervals, zero)
+    if len(intervals):
+        intervals.to_csv(out / "intervals.csv", index=False)
+    fig, (ax, by_metric) = plt.subplots(2, 1, figsize=(10, 8), sharex=True, height_ratios=(3, 2))
     if times:
         ax.step(times, levels, where="post", label="GPU shares busy (actor calls × share)")
+    # Below: the GPU shares each of the (up to 8) costliest metrics keeps busy.
+    top = sorted(report.get("per_metric", {}).items(), key=lambda item: -item[1].get("gpu_seconds", 0.0))[:8]
+    for name, _ in top:
+        mine_times, mine_levels = busy_steps(intervals[intervals["metric"] == name], zero) if len(intervals) \
+            else ([], [])
+        if mine_times:
+            by_metric.step(mine_times, mine_levels, where="post", label=name, linewidth=1)
+    by_metric.set(xlabel="seconds since scheduling started" if origin is not None else "seconds since the first "
+                  "image started", ylabel="GPUs busy, by metric")
+    if top:
+        by_metric.legend(loc="upper right", fontsize="x-small", ncol=2)
     gpus = report["gpus"]
     makespan = report.get("makespan_s") or 0.0
     end = max([*(times or [0.0]), makespan, report.get("lower_bound_s") or 0.0, report.get("predicted_s") or 0.0, 1.0])
@@ -647,8 +661,7 @@ def write_report(report: dict, intervals, out: Path) -> tuple[Path, Path]:
     title = f"{report.get('profile', '')}: makespan {makespan:.1f} s, bound {report.get('lower_bound_s') or 0:.1f} s" \
             + (f", efficiency {efficiency:.0%}" if efficiency else "") \
             + (f", predicted {report['predicted_s']:.1f} s" if report.get("predicted_s") else "")
-    xlabel = "seconds since scheduling started" if origin is not None else "seconds since the first image started"
-    ax.set(xlabel=xlabel, ylabel="GPUs", ylim=(0, gpus * 1.15))
+    ax.set(ylabel="GPUs", ylim=(0, gpus * 1.15))
     ax.set_title(title, fontsize="medium")
     ax.legend(loc="lower left", fontsize="x-small")
     fig.tight_layout()
