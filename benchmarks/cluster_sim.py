@@ -81,7 +81,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.sim_metrics import (  # noqa: E402
-    COSTS_ENV, MEMORY_MB, SCALE_ENV, DatasetSize, MetricCost, SimProfileError, load_costs, load_datasets,
+    COSTS_ENV, MEMORY_MB, SCALE_ENV, TRACE_ENV, TRACE_MARK, DatasetSize, MetricCost, SimProfileError, load_costs,
+    load_datasets,
 )
 
 PROFILES = REPO / "benchmarks" / "sim_profiles"
@@ -471,6 +472,19 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Path, ti
     return code, time.monotonic() - start
 
 
+def actor_traces(log_text: str, origin: float | None) -> list[dict]:
+    """The simulated models' trace lines (``--bench-verbose``): per actor its metric, when its model was built
+    (worker up, imports done) and loaded (seconds since ``origin``), and the GPU ids Ray gave it."""
+    import re
+
+    found = []
+    for match in re.finditer(TRACE_MARK + r" metric=(\S*) pid=(\d+) built=([\d.]+) loaded=([\d.]+) gpus=(\S*)", log_text):
+        metric, pid, built, loaded, gpus = match.groups()
+        found.append({"metric": metric, "pid": int(pid), "built_s": round(float(built) - (origin or 0.0), 2),
+                      "loaded_s": round(float(loaded) - (origin or 0.0), 2), "gpus": gpus})
+    return sorted(found, key=lambda t: t["built_s"])
+
+
 def actor_requests(log_text: str, origin: float | None) -> dict[str, list[float]]:
     """Per pool, when the bench asked Ray for each of its actors (seconds since ``origin``), from the
     ``started an actor of <pool>`` lines that ``bench -v`` logs (empty without ``--bench-verbose``)."""
@@ -721,7 +735,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=900.0, help="stop the bench after this many seconds (default: 900)")
     p.add_argument("--out", type=Path, default=Path("results/sim"), help="where sim_report.json and gpu_use.png go")
     p.add_argument("--bench-verbose", action="store_true",
-                   help="run `bench -v`: its log then says when each actor was asked for (actor_requests in the report)")
+                   help="run `bench -v`: its log then says when each actor was asked for and when its model was built "
+                        "and loaded, on which GPU (actor_requests_s / actor_traces in the report)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (datasets, bench output, logs)")
     p.add_argument("--dry-run", action="store_true", help="generate the data and run `bench --dry-run` only (no Ray)")
     p.add_argument("--predict-only", action="store_true",
@@ -790,6 +805,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         resources = write_resources(bound, work / "home" / "resources.json")
         data_opt = generate_datasets(sizes, work / "data")
         env = sim_env(costs_csv, time_scale, work / "home", resources)
+        if args.bench_verbose:
+            env[TRACE_ENV] = "1"
         shares = {w.name: w.gpu_share for w in bound.work}
         if not args.dry_run:
             cluster = start_sim_cluster(args.cpus, args.gpus, env)
@@ -823,6 +840,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         report = summarise(intervals, bound, scoring, planner, wall, code, config)
         report["actor_requests_s"] = actor_requests(text, report["started_at"])
+        report["actor_traces"] = actor_traces(text, report["started_at"])
         report_path, plot_path = write_report(report, intervals, args.out)
         (args.out / "bench.log").write_text(text, encoding="utf-8")
         print(summary_block(report))

@@ -33,6 +33,9 @@ from metrics.spec import MetricSpec, Resources
 
 COSTS_ENV = "IQABENCH_SIM_COSTS"
 SCALE_ENV = "IQABENCH_SIM_TIME_SCALE"
+#: Set (by the simulator with ``--bench-verbose``): each simulated model prints one :data:`TRACE_MARK` line.
+TRACE_ENV = "IQABENCH_SIM_TRACE"
+TRACE_MARK = "sim-actor-trace"
 PREFIX = "sim_"
 COST_COLUMNS = ("metric", "mode", "seconds_per_image", "load_seconds", "gpu_share")
 DATASET_COLUMNS = ("dataset", "mode", "images")
@@ -202,8 +205,14 @@ class SimulatedMetric:
         self.spec: MetricSpec | None = None
         self.options: dict[str, Any] = {}
         self.device = "cpu"
+        built = time.time()
         if self.load_seconds > 0:
             time.sleep(self.load_seconds)
+        if os.environ.get(TRACE_ENV) == "1":
+            # One line on the worker's stdout (the driver shows it with ``bench -v``): when this model was built
+            # (the Ray worker process up and its imports done), when it had loaded, and which (fake) GPU Ray gave.
+            print(f"{TRACE_MARK} metric={metric} pid={os.getpid()} built={built:.3f} loaded={time.time():.3f} "
+                  f"gpus={os.environ.get('CUDA_VISIBLE_DEVICES', '-')}", flush=True)
 
     # What ``metrics.create`` calls on every model (``model.to(device).eval()``): the device is only recorded.
     def to(self, device: Any) -> "SimulatedMetric":

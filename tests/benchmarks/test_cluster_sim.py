@@ -324,6 +324,16 @@ def test_the_bench_log_is_timestamped_and_gives_the_actor_requests(tmp_path):
     assert list(requests) == ["a+b"] and 0 <= requests["a+b"][0] < 30
 
 
+def test_actor_traces_of_simulated_models(monkeypatch, capsys):
+    monkeypatch.setenv("IQABENCH_SIM_TRACE", "1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")
+    SimulatedMetric(0.0, 0.01, metric="m")
+    line = capsys.readouterr().out
+    traces = sim.actor_traces("(PoolActor pid=1) " + line, origin=float(line.split("built=")[1].split()[0]) - 1.0)
+    assert len(traces) == 1 and traces[0]["metric"] == "m" and traces[0]["gpus"] == "2"
+    assert traces[0]["built_s"] == pytest.approx(1.0) and traces[0]["loaded_s"] >= 1.0
+
+
 def test_a_bench_past_its_timeout_is_stopped_with_its_process_group(tmp_path):
     started = time.monotonic()
     code, wall = sim.run_logged(["bash", "-c", "sleep 60 & sleep 60"], dict(os.environ), tmp_path,
