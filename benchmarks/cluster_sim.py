@@ -806,7 +806,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_opt = generate_datasets(sizes, work / "data")
         env = sim_env(costs_csv, time_scale, work / "home", resources)
         if args.bench_verbose:
-            env[TRACE_ENV] = "1"
+            env.update({TRACE_ENV: "1", "RAY_DEDUP_LOGS": "0"})  # Ray would fold the actors' trace lines into one
         shares = {w.name: w.gpu_share for w in bound.work}
         if not args.dry_run:
             cluster = start_sim_cluster(args.cpus, args.gpus, env)
