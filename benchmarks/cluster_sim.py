@@ -41,6 +41,11 @@ Usage::
 lower bound is about ``--target-seconds`` (30 s), but never so small that the shortest per-image sleep drops under
 1 ms (Ray's per-call overhead would then dominate), rounded down to 1, 2 or 5 × 10^k. ``--dataset-scale`` scales
 every dataset's image count (at least 1 image). ``--metrics`` / ``--only-datasets`` pick subsets.
+``--bench-verbose`` runs ``bench -v`` and has every simulated model print one trace line: the report then has,
+per pool, when the bench asked Ray for each actor (``actor_requests_s``) and, per actor, when its model was built
+(worker process up, imports done), when it had loaded and which fake GPU Ray gave it (``actor_traces``), all in
+seconds since ``started_at``; ``gpu_use.png`` marks the requests. The bench log (each line prefixed by the wall
+clock) and ``intervals.csv`` (one row per actor call) are written beside the report.
 Memory guard: a simulated actor holds ~0.1 GB (a Ray worker without torch); the run is refused when the most
 actors the cluster could hold at once (GPUs ÷ the smallest GPU share, CPUs ÷ the smallest CPU reservation of the
 planner's pools) times that exceeds ``--memory-gb`` (default: the memory available now less 2 GB).
