@@ -3,46 +3,65 @@
 Starts a private local Ray cluster with fake GPUs (``ray start --num-gpus N``, own process group, private temp
 folder, free loopback ports, token auth; stopped by process group, never ``ray stop``), generates tiny datasets
 (8×8 RGB PNGs, pyiqa meta-info CSVs, a ``--data_opt`` YAML), and runs the REAL ``python -m jobs.cli bench
---use_gpu`` against it with simulated metrics (``benchmarks/sim_metrics.py``, a metric plugin whose models sleep
-a configured time per image and declare a configured GPU share). Then it reads the per-image Parquet files
-``scores/<dataset>/<metric>.parquet`` (columns ``started``/``finished``: when the actor call that scored the image
-began and ended) and reports::
+--use_gpu`` against it, once, on the whole matrix (FR metrics score FR datasets only, NR metrics every dataset),
+with simulated metrics (``benchmarks/sim_metrics.py``, a metric plugin whose models sleep a configured time per
+image, declare a configured GPU share and score through ``score_numpy``, so their actors never import torch).
 
-    makespan     = last finished − first started  (the scoring phase; the bench's wall time is reported apart)
+The planner is told the truth, as a user would after ``iqabench efficiency``: the simulator writes a
+``resources.json`` with each sim metric's scaled seconds per image (``cuda`` and ``cpu``), load seconds and
+``at_pixels`` = 64 (the generated 8×8 images: no size scaling), and points ``IQABENCH_RESOURCES`` at it (no
+``host_peak_mb`` / ``gpu`` keys: memory and GPU shares stay the ones the sim specs declare). It reports::
+
+    makespan     = finished_at − started_at of <bench out>/scoring.json: the whole scheduling phase, actor
+                   start-up included (the Parquet intervals' first start → last finish only if it is missing)
     lower bound  = Σ_metrics images × scaled seconds per image × GPU share  ÷  GPUs   +   the longest load
     efficiency   = lower bound ÷ makespan
+    predicted    = the planner's own prediction (scoring.json ``predicted_seconds``), and its error
+                   |predicted − makespan| ÷ makespan
 
-FR metrics score only FR datasets, NR metrics every dataset. It prints one summary block and writes
-``sim_report.json`` and ``gpu_use.png`` (GPU shares busy over time, from the actor calls' intervals × share, with
-the cluster's GPUs as a line) under ``--out``.
+and writes ``sim_report.json`` (with the bench's ``scoring.json`` and its pools section) and ``gpu_use.png``
+(GPU shares busy over time, from the actor calls' Parquet intervals × share, time 0 = ``started_at``, with the
+cluster's GPUs, the bound and the prediction marked) under ``--out``.
+
+``--predict-only`` starts nothing: it builds the planner's pools and prediction
+(``orchestrator.run.pools.make_pools`` / ``predict``, one ``MetricDemand`` per metric: work = images × seconds per
+image, its GPU share and load) for ``--gpus`` / ``--cpus`` and prints the predicted makespan and bounds; its time
+scale is 1 (real seconds) unless ``--time-scale`` is given. That is how the full-zoo projection is made::
+
+    PYTHONPATH=. .venv/bin/python benchmarks/cluster_sim.py --predict-only --gpus 64 --cpus 512 \\
+        --costs benchmarks/sim_profiles/default_costs.csv --datasets benchmarks/sim_profiles/default_datasets.csv
 
 Usage::
 
     PYTHONPATH=. .venv/bin/python benchmarks/cluster_sim.py \\
         --costs benchmarks/sim_profiles/three_metric_costs.csv \\
-        --datasets benchmarks/sim_profiles/three_metric_datasets.csv --gpus 4 --cpus 8 --out results/sim
+        --datasets benchmarks/sim_profiles/three_metric_datasets.csv --gpus 4 --cpus 8 --out results/sim/three
 
 ``--time-scale`` multiplies every cost (per-image seconds and load seconds); by default it is chosen so that the
 lower bound is about ``--target-seconds`` (30 s), but never so small that the shortest per-image sleep drops under
 1 ms (Ray's per-call overhead would then dominate), rounded down to 1, 2 or 5 × 10^k. ``--dataset-scale`` scales
 every dataset's image count (at least 1 image). ``--metrics`` / ``--only-datasets`` pick subsets.
-``--max-actors`` refuses a run whose one dataset pass could start more actors than that (the machine is shared).
-Its default is 8 GB over what one actor holds: ~0.45 GB where the scoring actor imports torch for every model
-(16 actors), ~0.1 GB where it scores ``numpy_scoring`` models without torch (80 actors); the simulator reads
-``orchestrator/run/actors.py`` to tell which.
+``--bench-verbose`` runs ``bench -v`` and has every simulated model print one trace line: the report then has,
+per pool, when the bench asked Ray for each actor (``actor_requests_s``) and, per actor, when its model was built
+(worker process up, imports done), when it had loaded and which fake GPU Ray gave it (``actor_traces``), all in
+seconds since ``started_at``; ``gpu_use.png`` marks the requests. The bench log (each line prefixed by the wall
+clock) and ``intervals.csv`` (one row per actor call) are written beside the report.
+Memory guard: a simulated actor holds ~0.1 GB (a Ray worker without torch); the run is refused when the most
+actors the cluster could hold at once (GPUs ÷ the smallest GPU share, CPUs ÷ the smallest CPU reservation of the
+planner's pools) times that exceeds ``--memory-gb`` (default: the memory available now less 2 GB).
 
 Profiles (``benchmarks/sim_profiles/``, documented in its README.md; CSVs carry no comments):
 
 - ``default_costs.csv``: the 80 metrics of pyiqa's efficiency table (``Efficiency_benchmark.csv``): seconds per
   image = its ``cuda_v100`` column (1080×800 images, batch 1, decode + forward); GPU share = the smallest of
   1/16, 1/8, 1/4, 1/2, 1 of a 16 GB V100 that holds its ``Peak GPU Mem (GB)``; load seconds = an ASSUMPTION:
-  1 s + 2 s per GB of peak GPU memory, capped at 6 s (weights read and moved to the GPU); mode FR for the
-  full-reference metrics (psnr, psnry, ssim, ssimc, ms_ssim, cw_ssim, fsim, gmsd, mad, nlpd, vif, vsi, lpips*,
-  dists, pieapp, ahiq, ckdn, topiq_fr*, wadiqam_fr, stlpips*, msswd, deepdc), NR for the rest.
+  1 s + 2 s per GB of peak GPU memory, capped at 6 s; mode FR for the full-reference metrics, NR for the rest.
 - ``default_datasets.csv``: the 18 entries of pyiqa's ``default_dataset_configs.yml`` with their scored (test)
-  sizes at full scale; run it with ``--dataset-scale 0.05``. Sizes and their sources are in the README.
+  sizes at full scale; run it scaled (``--dataset-scale 0.01``). Sizes and their sources are in the README.
 - ``three_metric_costs.csv`` / ``three_metric_datasets.csv``: 0.002 / 0.02 / 0.1 s per image, 1 / 3 / 5 s load,
   0.25 / 0.5 / 1 GPU; NR datasets of 400 / 200 / 100 images.
+- ``ten_metric_costs.csv`` / ``ten_metric_datasets.csv``: an unseen profile (10 metrics, 0.013–0.51 s per image,
+  GPU shares 1/16–1, mixed FR/NR, loads 1–6 s; 5 mixed datasets of a few hundred images).
 """
 
 from __future__ import annotations
@@ -58,7 +77,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -67,8 +86,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.sim_metrics import (  # noqa: E402
-    COSTS_ENV, FAKE_GPUS_ENV, SCALE_ENV, DatasetSize, MetricCost, SimProfileError, load_costs, load_datasets,
-    sim_name,
+    COSTS_ENV, MEMORY_MB, SCALE_ENV, TRACE_ENV, TRACE_MARK, DatasetSize, MetricCost, SimProfileError, load_costs,
+    load_datasets,
 )
 
 PROFILES = REPO / "benchmarks" / "sim_profiles"
@@ -77,20 +96,11 @@ IMAGE_SIZE = 8
 #: Distorted images per generated reference image (FR datasets).
 DIST_PER_REF = 25
 MIN_SLEEP_S = 0.001
-#: Host memory (GB, proportional set size measured on this VM) of one scoring actor holding a simulated model:
-#: an actor that imports torch for every model, and one that scores ``numpy_scoring`` models without torch.
-ACTOR_GB = {"torch": 0.45, "numpy": 0.1}
-#: What the actors of one pass may hold together by default (--max-actors = this ÷ one actor's memory).
-ACTOR_BUDGET_GB = 8.0
-
-
-def actor_kind() -> str:
-    """``numpy`` when the scoring actor of this tree scores ``numpy_scoring`` models without torch, else ``torch``."""
-    try:
-        source = (REPO / "orchestrator" / "run" / "actors.py").read_text(encoding="utf-8")
-    except OSError:
-        return "torch"
-    return "numpy" if "numpy_scoring" in source else "torch"
+#: Host memory (GB) of one scoring actor holding a simulated model: a Ray worker that never imports torch
+#: (~70 MB measured on this VM), rounded up.
+ACTOR_GB = 0.1
+#: Memory left to everything else when --memory-gb is derived from the memory available now.
+MEMORY_HEADROOM_GB = 2.0
 OBJECT_STORE_BYTES = 300 * 2**20
 
 
@@ -110,6 +120,11 @@ class MetricWork:
     @property
     def gpu_seconds(self) -> float:
         return self.images * self.seconds_per_image * self.gpu_share
+
+    @property
+    def work_seconds(self) -> float:
+        """Seconds one actor needs for every image of the metric."""
+        return self.images * self.seconds_per_image
 
 
 @dataclass(frozen=True)
@@ -193,11 +208,85 @@ def pick(items: Sequence, wanted: Sequence[str] | None, name_of, what: str, sour
     return [item for item in items if id(item) in chosen]
 
 
-def max_actors_per_pass(costs: Sequence[MetricCost], datasets: Sequence[DatasetSize], cpus: int) -> int:
-    """Upper bound on the actors one dataset pass can start: each metric gets at most max(1, CPUs // metrics)
-    actors (the placement's CPU cap), so a pass holds at most max(metrics of the pass, CPUs)."""
-    most = max((sum(applies(c.mode, d.mode) for c in costs) for d in datasets), default=0)
-    return max(most, cpus) if most else 0
+# ------------------------------------------------------------------------------------------------ the planner
+
+
+def planner_cluster(gpus: float, cpus: float):
+    """The cluster shape the bench sees on the simulated node (one node; Ray's memory left unchecked)."""
+    from orchestrator.run.pools import ClusterShape
+
+    return ClusterShape(float(cpus), (float(gpus),))
+
+
+def planner_demands(bound: Bound) -> list:
+    """What the bench's planner knows of each metric once ``resources.json`` tells it the truth: one
+    ``MetricDemand`` per metric with images (work = images × seconds per image, its GPU share and load)."""
+    from orchestrator.run.pools import MetricDemand
+
+    return [MetricDemand(w.name, 1.0, w.gpu_share, MEMORY_MB, w.load_seconds, w.work_seconds)
+            for w in bound.work if w.images]
+
+
+def planner_prediction(bound: Bound, cpus: float):
+    """(pools, prediction) of ``orchestrator.run.pools`` for ``bound``'s work on ``bound.gpus`` GPUs, ``cpus``."""
+    from orchestrator.run.pools import make_pools, predict
+
+    cluster = planner_cluster(bound.gpus, cpus)
+    pools = make_pools(planner_demands(bound), cluster)
+    return pools, predict(pools, cluster)
+
+
+def most_actors(pools: Sequence, gpus: float, cpus: float) -> int:
+    """The most actors ``pools`` can hold at once on the cluster: GPUs ÷ the smallest GPU share, CPUs ÷ the
+    smallest CPU reservation (whichever is fewer)."""
+    cluster = planner_cluster(gpus, cpus)
+    limits = [cluster.usable_cpus / min(p.num_cpus for p in pools)] if pools else [0.0]
+    shares = [p.num_gpus for p in pools if p.num_gpus > 0]
+    if shares:
+        limits.append(cluster.gpus / min(shares))
+    return int(math.floor(min(limits) * 1.001))  # reservations are rounded to 3 decimals
+
+
+def available_gb() -> float | None:
+    """MemAvailable of /proc/meminfo in GB (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    except OSError:
+        return None
+    return None
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    seconds = max(0.0, float(seconds))
+    if seconds < 600:
+        return f"{seconds:.1f} s"
+    minutes, s = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{s:02d} ({seconds / 3600:.2f} h)"
+
+
+def prediction_block(bound: Bound, cpus: float, pools: Sequence, prediction) -> str:
+    actors_first = sum(prediction.initial_workers.values())
+    actors_peak = sum(prediction.peak_workers.values())
+    lines = [
+        "== planner prediction (orchestrator.run.pools, no Ray) ==",
+        f"cluster      {bound.gpus:g} GPUs, {cpus:g} CPUs; time scale {bound.time_scale:g}",
+        f"work         {sum(1 for w in bound.work if w.images)} metrics, {bound.images} metric-images, "
+        f"{bound.gpu_seconds:.1f} GPU-s (longest load {bound.longest_load:.1f} s)",
+        f"pools        {len(pools)} ({sum(len(p.metrics) for p in pools)} metrics; {actors_first} actors at first, "
+        f"Σ of pool peaks {actors_peak})" + (f"; waiting for room at first: {len(prediction.deferred)}"
+                                             if prediction.deferred else ""),
+        f"predicted    {clock(prediction.makespan)}",
+        f"lower bound  {clock(bound.seconds)} (simulator: GPU-s ÷ GPUs + longest load; planner's own "
+        f"{clock(prediction.lower_bound)})",
+        f"efficiency   {bound.seconds / prediction.makespan if prediction.makespan else 1:.1%} predicted "
+        f"(bound ÷ predicted makespan)",
+    ]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------- dataset generation
@@ -290,8 +379,9 @@ def start_sim_cluster(cpus: int, gpus: int, env: dict[str, str], timeout: float 
     return cluster
 
 
-def sim_env(costs_csv: Path, time_scale: float, home: Path) -> dict[str, str]:
-    """The environment of the Ray node and of the bench: token auth, the plugin and its costs, a private home."""
+def sim_env(costs_csv: Path, time_scale: float, home: Path, resources: Path) -> dict[str, str]:
+    """The environment of the Ray node and of the bench: token auth, the plugin and its costs, the measured
+    resources (``resources``), a private home."""
     from tests.scaleout.cluster import cluster_env
 
     env = {k: v for k, v in cluster_env(secrets.token_hex(24)).items() if not k.startswith("IQABENCH_")}
@@ -300,10 +390,8 @@ def sim_env(costs_csv: Path, time_scale: float, home: Path) -> dict[str, str]:
         "IQABENCH_METRIC_PLUGINS": PLUGIN,
         COSTS_ENV: str(costs_csv),
         SCALE_ENV: repr(float(time_scale)),
-        FAKE_GPUS_ENV: "1",
         "IQABENCH_HOME": str(home),
-        # No measured resources: the planner sees what the sim specs declare.
-        "IQABENCH_RESOURCES": str(home / "no-resources.json"),
+        "IQABENCH_RESOURCES": str(resources),
     })
     return env
 
@@ -320,25 +408,33 @@ def write_costs(costs: Sequence[MetricCost], path: Path) -> Path:
 
 
 #: What today's bench says when a matrix names FR metrics and NR datasets together.
-REFUSED_MIX = "is full-reference but dataset"
 
 
-def single_run(costs: Sequence[MetricCost], sizes: Sequence[DatasetSize]) -> list[tuple[list, list]]:
-    return [(list(costs), list(sizes))]
+def resources_document(bound: Bound) -> dict:
+    """``resources.json`` as ``iqabench efficiency`` would write it for the sim metrics: scaled seconds per image
+    (``cuda`` and ``cpu`` alike), scaled load seconds, ``at_pixels`` = the generated image's pixels (so the cost
+    model scales nothing). No ``host_peak_mb`` / ``gpu`` keys: they would override the declared memory and GPU
+    shares."""
+    from orchestrator.efficiency.measured_resources import VERSION
+
+    return {"version": VERSION, "metrics": {
+        w.name: {"seconds_per_image": {"cuda": w.seconds_per_image, "cpu": w.seconds_per_image},
+                 "load_seconds": w.load_seconds, "at_pixels": IMAGE_SIZE * IMAGE_SIZE,
+                 "source": "benchmarks/cluster_sim.py (simulated metric: its configured cost)"}
+        for w in bound.work}}
 
 
-def split_runs(costs: Sequence[MetricCost], sizes: Sequence[DatasetSize]) -> list[tuple[list, list]]:
-    """FR datasets with every metric, then NR datasets with the NR metrics (empty groups left out)."""
-    groups = [(list(costs), [d for d in sizes if d.mode == "FR"]),
-              ([c for c in costs if c.mode == "NR"], [d for d in sizes if d.mode == "NR"])]
-    return [(m, d) for m, d in groups if m and d]
+def write_resources(bound: Bound, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(resources_document(bound), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
 
 
 def bench_command(metrics: Sequence[str], datasets: Sequence[str], data_opt: Path, out: Path,
-                  batch_size: int, dry_run: bool = False) -> list[str]:
+                  batch_size: int, dry_run: bool = False, verbose: bool = False) -> list[str]:
     command = [sys.executable, "-m", "jobs.cli", "bench", "-m", *metrics, "-d", *datasets, "--data_opt", str(data_opt),
                "--use_gpu", "--out", str(out), "--batch_size", str(batch_size), "--bootstrap_resamples", "20"]
-    return command + (["--dry-run"] if dry_run else [])
+    return command + (["--dry-run"] if dry_run else []) + (["-v"] if verbose else [])
 
 
 #: The exit code recorded for a bench stopped at --timeout (as timeout(1) reports it).
@@ -346,14 +442,26 @@ TIMED_OUT = 124
 
 
 def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Path, timeout: float) -> tuple[int, float]:
-    """Run ``command`` in its own process group, output to ``log``; returns (exit code, wall seconds). A command
-    still running after ``timeout`` seconds is stopped (its whole process group) and reports :data:`TIMED_OUT`."""
+    """Run ``command`` in its own process group, output to ``log`` with each line prefixed by the wall clock
+    (seconds since the epoch, when the line was read: comparable with scoring.json's ``started_at``); returns
+    (exit code, wall seconds). A command still running after ``timeout`` seconds is stopped (its whole process
+    group) and reports :data:`TIMED_OUT`."""
+    import threading
+
     from tests.scaleout.cluster import kill_group
 
     start = time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+        def copy() -> None:
+            for raw in proc.stdout:  # type: ignore[union-attr]
+                out.write(f"{time.time():.3f} {raw.decode('utf-8', 'replace')}")
+                out.flush()
+
+        reader = threading.Thread(target=copy, daemon=True)
+        reader.start()
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -364,17 +472,50 @@ def run_logged(command: list[str], env: dict[str, str], cwd: Path, log: Path, ti
             kill_group(proc.pid, grace=5)
             proc.wait()
             raise
+        finally:
+            reader.join(timeout=10)
     return code, time.monotonic() - start
+
+
+def actor_traces(log_text: str, origin: float | None) -> list[dict]:
+    """The simulated models' trace lines (``--bench-verbose``): per actor its metric, when its model was built
+    (worker up, imports done) and loaded (seconds since ``origin``), and the GPU ids Ray gave it."""
+    import re
+
+    found = []
+    for match in re.finditer(TRACE_MARK + r" metric=(\S*) pid=(\d+) built=([\d.]+) loaded=([\d.]+) gpus=(\S*)", log_text):
+        metric, pid, built, loaded, gpus = match.groups()
+        found.append({"metric": metric, "pid": int(pid), "built_s": round(float(built) - (origin or 0.0), 2),
+                      "loaded_s": round(float(loaded) - (origin or 0.0), 2), "gpus": gpus})
+    return sorted(found, key=lambda t: t["built_s"])
+
+
+def actor_requests(log_text: str, origin: float | None) -> dict[str, list[float]]:
+    """Per pool, when the bench asked Ray for each of its actors (seconds since ``origin``), from the
+    ``started an actor of <pool>`` lines that ``bench -v`` logs (empty without ``--bench-verbose``)."""
+    found: dict[str, list[float]] = {}
+    for line in log_text.splitlines():
+        stamp, _, message = line.partition(" ")
+        marker = message.find("started an actor of ")
+        if marker < 0:
+            continue
+        pool = message[marker + len("started an actor of "):].rsplit(" (", 1)[0]
+        try:
+            at = float(stamp) - (origin or 0.0)
+        except ValueError:
+            continue
+        found.setdefault(pool, []).append(round(at, 2))
+    return found
 
 
 # ------------------------------------------------------------------------------------------ reading the results
 
 
-INTERVAL_COLUMNS = ["run", "dataset", "metric", "started", "finished", "share", "images", "errors"]
+INTERVAL_COLUMNS = ["dataset", "metric", "started", "finished", "share", "images", "errors"]
 
 
-def read_intervals(out: Path, shares: dict[str, float], run: int = 0):
-    """One row per actor call found in ``out/scores/*/*.parquet``: run, dataset, metric, started, finished, share,
+def read_intervals(out: Path, shares: dict[str, float]):
+    """One row per actor call found in ``out/scores/*/*.parquet``: dataset, metric, started, finished, share,
     images, errors (the images of a call share its started/finished)."""
     import pandas as pd
 
@@ -391,25 +532,30 @@ def read_intervals(out: Path, shares: dict[str, float], run: int = 0):
         frame = frame.assign(failed=frame["error"].notna())
         keys = [c for c in ("started", "finished", "node_id") if c in frame.columns]
         calls = frame.groupby(keys, dropna=False).agg(images=("failed", "size"), errors=("failed", "sum")).reset_index()
-        calls["run"], calls["dataset"], calls["metric"], calls["share"] = run, dataset, metric, shares[metric]
+        calls["dataset"], calls["metric"], calls["share"] = dataset, metric, shares[metric]
         frames.append(calls[INTERVAL_COLUMNS])
     if not frames:
         return pd.DataFrame(columns=INTERVAL_COLUMNS)
     return pd.concat(frames, ignore_index=True).sort_values("started", ignore_index=True)
 
 
-def busy_steps(intervals) -> tuple[list[float], list[float]]:
-    """(times since the first start, GPU shares busy from each time on): a step function."""
+def read_scoring(out: Path) -> dict | None:
+    """The bench's ``<out>/scoring.json`` (None when it is missing or unreadable)."""
+    try:
+        document = json.loads((out / "scoring.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def busy_steps(intervals, origin: float | None = None) -> tuple[list[float], list[float]]:
+    """(times since ``origin`` (default: the first start), GPU shares busy from each time on): a step function."""
     if len(intervals) == 0:
         return [], []
-    # Each bench run starts where the previous one's scoring ended (the gap between two processes is left out).
-    offset, origin = 0.0, {}
-    for run, part in sorted(intervals.groupby("run"), key=lambda item: item[1]["started"].min()):
-        origin[run] = float(part["started"].min()) - offset
-        offset += float(part["finished"].max() - part["started"].min())
+    origin = float(intervals["started"].min()) if origin is None else float(origin)
     events: dict[float, float] = {}
     for row in intervals.itertuples():
-        start, end = row.started - origin[row.run], row.finished - origin[row.run]
+        start, end = float(row.started) - origin, float(row.finished) - origin
         events[start] = events.get(start, 0.0) + row.share
         events[end] = events.get(end, 0.0) - row.share
     times, level, levels = sorted(events), 0.0, []
@@ -419,17 +565,33 @@ def busy_steps(intervals) -> tuple[list[float], list[float]]:
     return times, levels
 
 
-def makespan_of(intervals) -> float | None:
-    """Σ over bench runs of (last finished − first started): the scoring phase(s), without the time between two
-    bench processes when the matrix had to be split (that time is in the bench wall time)."""
+def span_of(intervals) -> float | None:
+    """Last finished − first started of the actor calls (the scoring of images, without actor start-up)."""
     if len(intervals) == 0:
         return None
-    spans = intervals.groupby("run").agg(first=("started", "min"), last=("finished", "max"))
-    return float((spans["last"] - spans["first"]).sum())
+    return float(intervals["finished"].max() - intervals["started"].min())
 
 
-def summarise(intervals, bound: Bound, bench_wall: float | None, bench_code: int | None, config: dict) -> dict:
-    makespan = makespan_of(intervals)
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def summarise(intervals, bound: Bound, scoring: dict | None, planner: dict | None, bench_wall: float | None,
+              bench_code: int | None, config: dict) -> dict:
+    """The report: ``scoring`` is the bench's scoring.json (None: missing), ``planner`` the simulator's own replay
+    of the planner (``predicted_s``, ``lower_bound_s``, actor counts)."""
+    started_at = _number((scoring or {}).get("started_at"))
+    finished_at = _number((scoring or {}).get("finished_at"))
+    span = span_of(intervals)
+    if started_at is not None and finished_at is not None:
+        makespan, source = finished_at - started_at, "scoring.json finished_at − started_at"
+    else:
+        makespan, source = span, "Parquet intervals (scoring.json missing): first image started → last finished"
+    predicted = _number((scoring or {}).get("predicted_seconds"))
     per_metric = {}
     for w in bound.work:
         mine = intervals[intervals["metric"] == w.name] if len(intervals) else intervals
@@ -439,6 +601,8 @@ def summarise(intervals, bound: Bound, bench_wall: float | None, bench_code: int
             "errors": int(mine["errors"].sum()) if len(mine) else 0,
             "seconds_per_image": w.seconds_per_image, "load_seconds": w.load_seconds, "gpu_seconds": w.gpu_seconds,
             "busy_gpu_seconds": float(((mine["finished"] - mine["started"]) * mine["share"]).sum()) if len(mine) else 0.0,
+            "first_started_s": (float(mine["started"].min()) - started_at) if len(mine) and started_at else None,
+            "last_finished_s": (float(mine["finished"].max()) - started_at) if len(mine) and started_at else None,
         }
     busy = float(((intervals["finished"] - intervals["started"]) * intervals["share"]).sum()) if len(intervals) else 0.0
     return {
@@ -450,13 +614,22 @@ def summarise(intervals, bound: Bound, bench_wall: float | None, bench_code: int
         "longest_load_s": bound.longest_load,
         "lower_bound_s": bound.seconds,
         "makespan_s": makespan,
-        "span_s": float(intervals["finished"].max() - intervals["started"].min()) if len(intervals) else None,
+        "makespan_source": source,
+        "span_s": span,
+        "first_image_after_s": (float(intervals["started"].min()) - started_at) if len(intervals) and started_at else None,
         "efficiency": (bound.seconds / makespan) if makespan else None,
+        "predicted_s": predicted,
+        "prediction_error": (abs(predicted - makespan) / makespan) if predicted is not None and makespan else None,
+        "planner_lower_bound_s": _number((scoring or {}).get("lower_bound_seconds")),
+        "planner_replay": planner,
         "busy_gpu_seconds": busy,
         "mean_gpus_busy": (busy / makespan) if makespan else None,
         "bench_wall_s": bench_wall,
         "bench_exit_code": bench_code,
+        "started_at": started_at,
+        "finished_at": finished_at,
         "per_metric": per_metric,
+        "scoring_json": scoring,
     }
 
 
@@ -470,20 +643,46 @@ def write_report(report: dict, intervals, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     report_path = out / "sim_report.json"
     report_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-    times, levels = busy_steps(intervals)
-    fig, ax = plt.subplots(figsize=(9, 4))
+    origin = report.get("started_at")
+    zero = origin if origin is not None else (float(intervals["started"].min()) if len(intervals) else 0.0)
+    times, levels = busy_steps(intervals, zero)
+    if len(intervals):
+        intervals.to_csv(out / "intervals.csv", index=False)
+    fig, (ax, by_metric) = plt.subplots(2, 1, figsize=(10, 8), sharex=True, height_ratios=(3, 2))
     if times:
         ax.step(times, levels, where="post", label="GPU shares busy (actor calls × share)")
+    # Below: the GPU shares each of the (up to 8) costliest metrics keeps busy.
+    top = sorted(report.get("per_metric", {}).items(), key=lambda item: -item[1].get("gpu_seconds", 0.0))[:8]
+    for name, _ in top:
+        mine_times, mine_levels = busy_steps(intervals[intervals["metric"] == name], zero) if len(intervals) \
+            else ([], [])
+        if mine_times:
+            by_metric.step(mine_times, mine_levels, where="post", label=name, linewidth=1)
+    by_metric.set(xlabel="seconds since scheduling started" if origin is not None else "seconds since the first "
+                  "image started", ylabel="GPUs busy, by metric")
+    if top:
+        by_metric.legend(loc="upper right", fontsize="x-small", ncol=2)
     gpus = report["gpus"]
-    end = max([*(times or [0.0]), report.get("lower_bound_s") or 0.0, 1.0])
+    makespan = report.get("makespan_s") or 0.0
+    end = max([*(times or [0.0]), makespan, report.get("lower_bound_s") or 0.0, report.get("predicted_s") or 0.0, 1.0])
     ax.hlines(gpus, 0, end, colors="black", linestyles="--", label=f"{gpus:g} GPUs")
+    if origin is not None:
+        ax.axvline(0, color="tab:gray", linewidth=1, label="scheduling started (started_at)")
+        ax.axvline(makespan, color="tab:red", linewidth=1, label="scheduling finished (finished_at)")
     if report.get("lower_bound_s"):
         ax.axvline(report["lower_bound_s"], color="tab:green", linestyle=":", label="lower bound")
+    if report.get("predicted_s"):
+        ax.axvline(report["predicted_s"], color="tab:purple", linestyle="-.", label="planner's prediction")
+    asked = sorted(t for times_ in (report.get("actor_requests_s") or {}).values() for t in times_)
+    if asked:
+        ax.plot(asked, [gpus * 0.03] * len(asked), "|", color="tab:orange", markersize=12, label="actor asked for")
     efficiency = report.get("efficiency")
-    title = f"{report.get('profile', '')}: makespan {report.get('makespan_s') or 0:.1f} s, " \
-            f"bound {report.get('lower_bound_s') or 0:.1f} s" + (f", efficiency {efficiency:.0%}" if efficiency else "")
-    ax.set(xlabel="seconds since the first image started", ylabel="GPUs", title=title, ylim=(0, gpus * 1.15))
-    ax.legend(loc="upper right", fontsize="small")
+    title = f"{report.get('profile', '')}: makespan {makespan:.1f} s, bound {report.get('lower_bound_s') or 0:.1f} s" \
+            + (f", efficiency {efficiency:.0%}" if efficiency else "") \
+            + (f", predicted {report['predicted_s']:.1f} s" if report.get("predicted_s") else "")
+    ax.set(ylabel="GPUs", ylim=(0, gpus * 1.15))
+    ax.set_title(title, fontsize="medium")
+    ax.legend(loc="lower left", fontsize="x-small")
     fig.tight_layout()
     plot_path = out / "gpu_use.png"
     fig.savefig(plot_path, dpi=100)
@@ -496,6 +695,8 @@ def summary_block(report: dict) -> str:
         return "n/a" if value is None else f"{value:.1f} s"
 
     efficiency = report.get("efficiency")
+    error = report.get("prediction_error")
+    replay = report.get("planner_replay") or {}
     return "\n".join([
         "== cluster simulation ==",
         f"profile      {report['profile']}",
@@ -505,11 +706,14 @@ def summary_block(report: dict) -> str:
         f"{report['images_scored']}/{report['images_expected']} metric-images scored, {report['errors']} errors",
         f"GPU-seconds  {report['gpu_seconds']:.1f} (longest load {report['longest_load_s']:.1f} s)",
         f"lower bound  {sec(report['lower_bound_s'])}",
-        f"makespan     {sec(report['makespan_s'])}  (scoring: first image started → last finished)",
+        f"makespan     {sec(report['makespan_s'])}  ({report['makespan_source']}; first image after "
+        f"{sec(report.get('first_image_after_s'))}, images {sec(report.get('span_s'))})",
         f"efficiency   {'n/a' if efficiency is None else f'{efficiency:.1%}'}  (bound ÷ makespan; "
         f"mean GPUs busy {report['mean_gpus_busy'] or 0:.2f} of {report['gpus']})",
-        f"bench wall   {sec(report['bench_wall_s'])}  ({len(report.get('bench_runs', [])) or 1} bench run(s), "
-        f"exit code {report['bench_exit_code']})",
+        f"predicted    {sec(report.get('predicted_s'))}  (the bench's planner; error "
+        f"{'n/a' if error is None else f'{error:.1%}'} of the makespan; replayed here "
+        f"{sec(replay.get('predicted_s'))})",
+        f"bench wall   {sec(report['bench_wall_s'])}  (exit code {report['bench_exit_code']})",
     ])
 
 
@@ -522,26 +726,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--datasets", type=Path, required=True, help="datasets CSV: dataset,mode,images")
     p.add_argument("--gpus", type=int, default=4, help="fake GPUs of the simulated node (default: 4)")
     p.add_argument("--cpus", type=int, default=8, help="CPUs of the simulated node (default: 8)")
-    p.add_argument("--time-scale", type=float, help="multiplies every cost (default: auto, see --target-seconds)")
+    p.add_argument("--time-scale", type=float,
+                   help="multiplies every cost (default: auto, see --target-seconds; 1 with --predict-only)")
     p.add_argument("--target-seconds", type=float, default=30.0,
                    help="auto time scale: aim the lower bound at about this many seconds (default: 30)")
     p.add_argument("--dataset-scale", type=float, default=1.0, help="multiplies every dataset's image count (default: 1)")
     p.add_argument("--metrics", nargs="+", metavar="METRIC", help="only these metrics of the costs CSV")
     p.add_argument("--only-datasets", nargs="+", metavar="DATASET", help="only these datasets of the datasets CSV")
     p.add_argument("--batch-size", type=int, default=8, help="bench --batch_size (default: 8)")
-    p.add_argument("--max-actors", type=int,
-                   help=f"refuse a run whose dataset pass could start more actors (default: {ACTOR_BUDGET_GB:g} GB ÷ "
-                        f"one actor's memory: {ACTOR_GB['torch']} GB with torch, {ACTOR_GB['numpy']} GB without)")
+    p.add_argument("--memory-gb", type=float,
+                   help=f"refuse a run whose actors could hold more than this ({ACTOR_GB:g} GB each; default: the "
+                        f"memory available now less {MEMORY_HEADROOM_GB:g} GB)")
     p.add_argument("--timeout", type=float, default=900.0, help="stop the bench after this many seconds (default: 900)")
     p.add_argument("--out", type=Path, default=Path("results/sim"), help="where sim_report.json and gpu_use.png go")
+    p.add_argument("--bench-verbose", action="store_true",
+                   help="run `bench -v`: its log then says when each actor was asked for and when its model was built "
+                        "and loaded, on which GPU (actor_requests_s / actor_traces in the report)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (datasets, bench output, logs)")
     p.add_argument("--dry-run", action="store_true", help="generate the data and run `bench --dry-run` only (no Ray)")
+    p.add_argument("--predict-only", action="store_true",
+                   help="no Ray, no data: print the planner's predicted makespan and the lower bound")
     args = p.parse_args(argv)
-    for name in ("gpus", "cpus", "batch_size", "max_actors"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
+    for name in ("gpus", "cpus", "batch_size"):
+        if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.time_scale is not None and not args.time_scale > 0:
         p.error("--time-scale must be > 0")
+    if args.memory_gb is not None and not args.memory_gb > 0:
+        p.error("--memory-gb must be > 0")
     return args
 
 
@@ -560,87 +772,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not costs:
         print("cluster_sim: error: no metric applies to the chosen datasets", file=sys.stderr)
         return 2
-    time_scale = args.time_scale or auto_time_scale(costs, sizes, args.gpus, args.target_seconds)
+    if args.predict_only:
+        time_scale = args.time_scale or 1.0
+    else:
+        time_scale = args.time_scale or auto_time_scale(costs, sizes, args.gpus, args.target_seconds)
     bound = lower_bound(costs, sizes, args.gpus, time_scale)
+    pools, prediction = planner_prediction(bound, args.cpus)
+    planner = {"predicted_s": prediction.makespan, "lower_bound_s": prediction.lower_bound, "pools": len(pools),
+               "initial_actors": sum(prediction.initial_workers.values()),
+               "peak_actors": sum(prediction.peak_workers.values()), "deferred": list(prediction.deferred)}
+    if args.predict_only:
+        print(prediction_block(bound, args.cpus, pools, prediction))
+        return 0
     shortest = min(w.seconds_per_image for w in bound.work)
-    actors = max_actors_per_pass(costs, sizes, args.cpus)
     print(f"Simulating {len(costs)} metrics × {len(sizes)} datasets ({sum(d.images for d in sizes)} images) on "
           f"{args.gpus} fake GPUs / {args.cpus} CPUs, time scale {time_scale:g}")
     print(f"Lower bound {bound.seconds:.1f} s = {bound.gpu_seconds:.1f} GPU-s / {args.gpus} GPUs + longest load "
-          f"{bound.longest_load:.1f} s; shortest per-image sleep {shortest * 1000:.2f} ms; up to {actors} actors a pass")
+          f"{bound.longest_load:.1f} s; shortest per-image sleep {shortest * 1000:.2f} ms; planner predicts "
+          f"{prediction.makespan:.1f} s with {len(pools)} pools")
     if shortest < MIN_SLEEP_S:
         print(f"warning: per-image sleeps under {MIN_SLEEP_S * 1000:g} ms: Ray's per-call overhead will dominate")
-    kind = actor_kind()
-    max_actors = args.max_actors or int(ACTOR_BUDGET_GB / ACTOR_GB[kind])
-    if actors > max_actors and not args.dry_run:
-        print(f"cluster_sim: error: one dataset pass could start {actors} actors (~{actors * ACTOR_GB[kind]:.0f} GB "
-              f"with this tree's {'torch-importing ' if kind == 'torch' else ''}scoring actor) > --max-actors "
-              f"{max_actors}; pick fewer --metrics or --cpus, or raise --max-actors if the machine has the memory",
-              file=sys.stderr)
+    actors = most_actors(pools, args.gpus, args.cpus)
+    budget = args.memory_gb
+    if budget is None:
+        free = available_gb()
+        budget = max(free - MEMORY_HEADROOM_GB, 1.0) if free is not None else math.inf
+    if actors * ACTOR_GB > budget and not args.dry_run:
+        print(f"cluster_sim: error: the cluster could hold {actors} simulated actors at once (~{actors * ACTOR_GB:.1f} "
+              f"GB at {ACTOR_GB:g} GB each) > --memory-gb {budget:.1f}; pick fewer --gpus / --cpus, or raise "
+              f"--memory-gb if the machine has the memory", file=sys.stderr)
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="iqs-simwork-"))
     cluster = None
     try:
         costs_csv = write_costs(costs, work / "sim_costs.csv")
+        resources = write_resources(bound, work / "home" / "resources.json")
         data_opt = generate_datasets(sizes, work / "data")
-        env = sim_env(costs_csv, time_scale, work / "home")
+        env = sim_env(costs_csv, time_scale, work / "home", resources)
+        if args.bench_verbose:
+            env.update({TRACE_ENV: "1", "RAY_DEDUP_LOGS": "0"})  # Ray would fold the actors' trace lines into one
         shares = {w.name: w.gpu_share for w in bound.work}
         if not args.dry_run:
             cluster = start_sim_cluster(args.cpus, args.gpus, env)
             env = {**env, "RAY_ADDRESS": cluster.gcs_address}
             print(f"Ray cluster up at {cluster.gcs_address} (temp {cluster.temp_dir}); running the bench ...", flush=True)
-        deadline = time.monotonic() + args.timeout
-        runs: list[dict] = []
-        frames = []
-        for groups in (single_run(costs, sizes), split_runs(costs, sizes)):
-            runs, frames = [], []
-            for index, (metrics, datasets) in enumerate(groups):
-                command = bench_command([c.name for c in metrics], [d.key for d in datasets], data_opt,
-                                        work / f"bench{index}", args.batch_size, dry_run=args.dry_run)
-                log = work / f"bench{index}.log"
-                code, wall = run_logged(command, env, work, log, max(1.0, deadline - time.monotonic()))
-                text = log.read_text(errors="replace")
-                runs.append({"metrics": [c.name for c in metrics], "datasets": [d.key for d in datasets],
-                             "exit_code": code, "wall_s": wall, "command": " ".join(command[1:]), "log": text})
-                if not args.dry_run:
-                    frames.append(read_intervals(work / f"bench{index}", shares, run=index))
-                if code == TIMED_OUT:
-                    print(f"cluster_sim: the bench did not finish within --timeout {args.timeout:g} s and was stopped; "
-                          "the report covers the bench runs that finished", file=sys.stderr)
-                    break
-            if not (len(groups) == 1 and runs[0]["exit_code"] == 2 and REFUSED_MIX in runs[0]["log"]):
-                break
-            print("This bench refuses FR metrics × NR datasets in one matrix: running FR datasets (every metric), "
-                  "then NR datasets (NR metrics) as two bench runs", flush=True)
-        for run in runs:
-            if run["exit_code"] != 0:
-                print(f"bench ({', '.join(run['datasets'])}) exited with code {run['exit_code']}; last lines:\n"
-                      + "\n".join(run["log"].splitlines()[-30:]), file=sys.stderr)
+        bench_out = work / "bench"
+        command = bench_command([c.name for c in costs], [d.key for d in sizes], data_opt, bench_out,
+                                args.batch_size, dry_run=args.dry_run, verbose=args.bench_verbose)
+        log = work / "bench.log"
+        code, wall = run_logged(command, env, work, log, args.timeout)
+        text = log.read_text(errors="replace")
+        if code == TIMED_OUT:
+            print(f"cluster_sim: the bench did not finish within --timeout {args.timeout:g} s and was stopped",
+                  file=sys.stderr)
+        if code != 0:
+            print(f"bench exited with code {code}; last lines:\n" + "\n".join(text.splitlines()[-30:]), file=sys.stderr)
         if args.dry_run:
-            for run in runs:
-                print(run["log"][-6000:])
-            print(f"bench --dry-run exit code(s) {[r['exit_code'] for r in runs]}"
-                  + (f"; files under {work}" if args.keep else ""))
-            return max(r["exit_code"] for r in runs)
-        import pandas as pd
-
-        intervals = pd.concat(frames, ignore_index=True) if frames else read_intervals(work / "none", shares)
-        code = max(r["exit_code"] for r in runs)
-        wall = sum(r["wall_s"] for r in runs)
+            print(text[-6000:])
+            print(f"bench --dry-run exit code {code}" + (f"; files under {work}" if args.keep else ""))
+            return code
+        intervals = read_intervals(bench_out, shares)
+        scoring = read_scoring(bench_out)
         config = {
             "profile": f"{args.costs.name} + {args.datasets.name}", "costs_csv": str(args.costs),
             "datasets_csv": str(args.datasets), "gpus": args.gpus, "cpus": args.cpus, "time_scale": time_scale,
             "dataset_scale": args.dataset_scale, "batch_size": args.batch_size,
             "datasets": {d.key: {"dataset": d.dataset, "mode": d.mode, "images": d.images} for d in sizes},
-            "bench_runs": [{k: v for k, v in r.items() if k != "log"} for r in runs],
-            "timed_out": any(r["exit_code"] == TIMED_OUT for r in runs),
+            "bench_command": " ".join(command[1:]), "timed_out": code == TIMED_OUT,
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_average": os.getloadavg(),
         }
-        report = summarise(intervals, bound, wall, code, config)
+        report = summarise(intervals, bound, scoring, planner, wall, code, config)
+        report["actor_requests_s"] = actor_requests(text, report["started_at"])
+        report["actor_traces"] = actor_traces(text, report["started_at"])
         report_path, plot_path = write_report(report, intervals, args.out)
+        (args.out / "bench.log").write_text(text, encoding="utf-8")
         print(summary_block(report))
-        print(f"wrote {report_path} and {plot_path}" + (f"; kept {work}" if args.keep else ""))
+        print(f"wrote {report_path}, {plot_path} and bench.log" + (f"; kept {work}" if args.keep else ""))
         if report["errors"]:
             print(f"warning: {report['errors']} image(s) failed; see summary.csv of the bench output "
                   f"(--keep keeps it)", file=sys.stderr)

@@ -9,20 +9,10 @@ seconds at time scale 1) becomes one :class:`MetricSpec` named ``sim_<metric>`` 
 built and ``seconds_per_image × scale`` per image when it scores, and returns deterministic pseudo-random scores
 (a hash of the image bytes): a stand-in for a metric's cost, not a metric.
 
-This module never imports torch itself (an actor that imports torch holds ~450 MB; a simulated cluster may run
-dozens of actors); until ``import metrics`` stops importing torch, importing ``metrics.spec`` still loads it
-(``metrics/__init__.py``). The model offers two interfaces:
-
-- ``numpy_scoring = True`` and ``score_numpy(dist, ref)`` (lists of uint8 H×W×3 arrays → one float64 per image),
-  for the scoring actor that takes numpy models;
-- ``to(device)``, ``eval()`` and ``__call__(dist, ref)`` on N×3×H×W tensors, for today's actor, which calls
-  ``model(dist, ref).detach().to("cpu", torch.float64).numpy()``: the scores come back as a float64 ndarray
-  subclass that also answers ``detach``, ``to`` and ``numpy``.
-
-Today's actor moves the images to ``cuda`` for a metric that holds a GPU share, which fails on the simulator's
-fake GPUs (no CUDA). When ``IQABENCH_SIM_FAKE_GPUS=1`` (set by the simulator) and CUDA is not available, building
-a simulated model makes that actor keep simulated models' tensors on the CPU (see :func:`_tolerate_fake_gpus`);
-an actor that scores through ``score_numpy`` never needs it.
+This module never imports torch (nor does ``import metrics.spec``): the model sets ``numpy_scoring = True`` and
+offers ``score_numpy(dist, ref)`` (lists of uint8 H×W×3 arrays → one float64 per image), which the scoring actor
+(``orchestrator/run/actors.py``) calls without importing torch, so a simulated actor holds ~70 MB and never
+touches CUDA (the simulator's GPUs are fake).
 """
 
 from __future__ import annotations
@@ -32,7 +22,6 @@ import hashlib
 import math
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +33,9 @@ from metrics.spec import MetricSpec, Resources
 
 COSTS_ENV = "IQABENCH_SIM_COSTS"
 SCALE_ENV = "IQABENCH_SIM_TIME_SCALE"
-FAKE_GPUS_ENV = "IQABENCH_SIM_FAKE_GPUS"
+#: Set (by the simulator with ``--bench-verbose``): each simulated model prints one :data:`TRACE_MARK` line.
+TRACE_ENV = "IQABENCH_SIM_TRACE"
+TRACE_MARK = "sim-actor-trace"
 PREFIX = "sim_"
 COST_COLUMNS = ("metric", "mode", "seconds_per_image", "load_seconds", "gpu_share")
 DATASET_COLUMNS = ("dataset", "mode", "images")
@@ -193,19 +184,6 @@ def time_scale_from_env() -> float:
     return scale
 
 
-class SimScores(np.ndarray):
-    """A float64 score array that also answers ``detach()``, ``to(...)`` and ``numpy()`` like a tensor."""
-
-    def detach(self) -> "SimScores":
-        return self
-
-    def to(self, *args: Any, **kwargs: Any) -> "SimScores":
-        return self
-
-    def numpy(self) -> np.ndarray:
-        return np.asarray(self, dtype=np.float64)
-
-
 def _hash_score(salt: bytes, *images: Any) -> float:
     h = hashlib.blake2b(salt, digest_size=8)
     for image in images:
@@ -227,25 +205,22 @@ class SimulatedMetric:
         self.spec: MetricSpec | None = None
         self.options: dict[str, Any] = {}
         self.device = "cpu"
-        _tolerate_fake_gpus()
+        built = time.time()
         if self.load_seconds > 0:
             time.sleep(self.load_seconds)
+        if os.environ.get(TRACE_ENV) == "1":
+            # One line on the worker's stdout (the driver shows it with ``bench -v``): when this model was built
+            # (the Ray worker process up and its imports done), when it had loaded, and which (fake) GPU Ray gave.
+            print(f"{TRACE_MARK} metric={metric} pid={os.getpid()} built={built:.3f} loaded={time.time():.3f} "
+                  f"gpus={os.environ.get('CUDA_VISIBLE_DEVICES', '-')}", flush=True)
 
-    # The interface of today's actor (torch modules): model.to(device).eval(), then model(dist, ref).
+    # What ``metrics.create`` calls on every model (``model.to(device).eval()``): the device is only recorded.
     def to(self, device: Any) -> "SimulatedMetric":
         self.device = str(device)
         return self
 
     def eval(self) -> "SimulatedMetric":
         return self
-
-    def __call__(self, dist: Any, ref: Any = None) -> SimScores:
-        n = int(dist.shape[0])
-        self._spend(n)
-        dist_np = dist.numpy() if hasattr(dist, "numpy") else np.asarray(dist)
-        ref_np = None if ref is None else (ref.numpy() if hasattr(ref, "numpy") else np.asarray(ref))
-        values = [_hash_score(self.salt, dist_np[i], None if ref_np is None else ref_np[i]) for i in range(n)]
-        return np.asarray(values, dtype=np.float64).view(SimScores)
 
     # The numpy interface: uint8 H×W×3 images in, one float64 per image out.
     def score_numpy(self, dist: list[np.ndarray], ref: list[np.ndarray] | None = None) -> np.ndarray:
@@ -256,33 +231,6 @@ class SimulatedMetric:
     def _spend(self, n: int) -> None:
         if n > 0 and self.seconds_per_image > 0:
             time.sleep(self.seconds_per_image * n)
-
-
-def _tolerate_fake_gpus() -> None:
-    """On fake GPUs (``IQABENCH_SIM_FAKE_GPUS=1``, torch loaded, no CUDA): let today's actor score simulated
-    models on the CPU instead of moving their tensors to a CUDA device that does not exist.
-
-    Wraps ``orchestrator.run.actors.ScoreWith._forward`` (if that actor is loaded and has it) so that, for a
-    simulated model, the actor's device reads ``cpu``. Nothing is imported here; real metrics are untouched.
-    """
-    if os.environ.get(FAKE_GPUS_ENV) != "1":
-        return
-    torch = sys.modules.get("torch")
-    actors = sys.modules.get("orchestrator.run.actors")
-    if torch is None or actors is None or torch.cuda.is_available():
-        return
-    score_with = getattr(actors, "ScoreWith", None)
-    forward = getattr(score_with, "_forward", None)
-    if forward is None or getattr(forward, "_sim_fake_gpus", False):
-        return
-
-    def _forward(self, *args, **kwargs):
-        if getattr(self.model, "simulated", False):
-            self.device = "cpu"
-        return forward(self, *args, **kwargs)
-
-    _forward._sim_fake_gpus = True  # type: ignore[attr-defined]
-    score_with._forward = _forward
 
 
 def spec_for(cost: MetricCost, time_scale: float) -> MetricSpec:
