@@ -20,8 +20,9 @@ from typing import Iterable, Mapping, Sequence
 
 from orchestrator.run.placement import MIB, PlacementError, pack_gpus
 
-#: CPUs left free for the decode tasks.
+#: CPUs left free for the decode tasks (at least; a big cluster keeps :data:`DECODE_SHARE` of its CPUs).
 DECODE_RESERVE_CPUS = 0.5
+DECODE_SHARE = 0.1
 #: An extra actor must bring a pool's finish forward by at least this fraction to be worth starting.
 WORTH_GAIN = 0.05
 
@@ -39,9 +40,15 @@ class ClusterShape:
         return float(sum(self.gpus_per_node))
 
     @property
+    def decode_cpus(self) -> float:
+        """CPUs kept free for the decode tasks: :data:`DECODE_RESERVE_CPUS`, or a tenth of a big cluster's, at most
+        a quarter of a small one's."""
+        return min(max(DECODE_RESERVE_CPUS, DECODE_SHARE * self.cpus), self.cpus / 4)
+
+    @property
     def usable_cpus(self) -> float:
         """CPUs for actors: all but the decode tasks' reserve."""
-        return max(self.cpus - min(DECODE_RESERVE_CPUS, self.cpus / 4), 0.1)
+        return max(self.cpus - self.decode_cpus, 0.1)
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,9 @@ class Scheduler:
         self.started = time.monotonic()
         self.rows_scored = 0
         self.max_decoded = max(16, 4 * CALLS_PER_ACTOR * max(1, int(cluster.gpus * 4 or cluster.cpus)))
+        #: Decode tasks at once: as many as the CPUs kept free for decoding hold.
+        self.max_decoding = max(1, int(cluster.decode_cpus / DECODE_TASK_CPUS))
+        self.undecoded: set[Any] = set()
 
     # ------------------------------------------------------------------ pools
     def _add_pool(self, spec: PoolSpec) -> None:
@@ -225,6 +228,15 @@ class Scheduler:
         self.held.remove(pool.spec)
 
     # ------------------------------------------------------------------ blocks
+    def _decoding(self) -> int:
+        """Decode tasks not finished yet (checked without waiting)."""
+        import ray
+
+        if self.undecoded:
+            ready, _ = ray.wait(list(self.undecoded), num_returns=len(self.undecoded), timeout=0, fetch_local=False)
+            self.undecoded.difference_update(ready)
+        return len(self.undecoded)
+
     def _decoded(self, block: Block) -> Any:
         import ray
 
@@ -236,9 +248,12 @@ class Scheduler:
             batch = {c: block.rows[c].to_numpy(zero_copy_only=False) for c in columns}
             ref = ray.remote(decode_batch).options(num_cpus=DECODE_TASK_CPUS).remote(batch, **block.decode)
             self.decoded[block.index] = ref
+            self.undecoded.add(ref)
         return ref
 
     def _may_decode(self, pool: PoolState, block: int) -> bool:
+        if block not in self.decoded and self._decoding() >= self.max_decoding:
+            return False  # decode tasks never take more CPUs than their reserve: actors waiting to start get theirs
         if block in self.decoded or len(self.decoded) < self.max_decoded:
             return True
         fronts = [p.queue[0] for p in self.pools.values() if p.queue and p.given_up is None]
@@ -251,8 +266,9 @@ class Scheduler:
             for index in pool.live_actors:
                 if index in pool.recovering:
                     continue
-                # An actor still loading its model holds one block (ready the moment it is), a working one two.
-                limit = CALLS_PER_ACTOR if index in pool.ready_at else 1
+                # A working actor holds two blocks; one still loading its model holds one only while no actor of
+                # its pool works yet (a block waiting on a loading actor would otherwise hold the pool's end).
+                limit = CALLS_PER_ACTOR if index in pool.ready_at else (0 if pool.ready_at else 1)
                 while pool.queue and pool.inflight[index] < limit and self._may_decode(pool, pool.queue[0]):
                     b = pool.queue.popleft()
                     block = self.blocks[b]
@@ -270,7 +286,7 @@ class Scheduler:
         waiting.discard(pool_name)
         if not waiting:
             self.consumers.pop(b, None)
-            self.decoded.pop(b, None)
+            self.undecoded.discard(self.decoded.pop(b, None))
 
     def _deliver(self, pool: PoolState, b: int, result: dict[str, Any]) -> None:
         block = self.blocks[b]
@@ -300,7 +316,7 @@ class Scheduler:
         actors died more than :data:`ACTOR_MAX_RESTARTS` times is retired."""
         pool.queue.appendleft(b)
         pool.queue = deque(sorted(set(pool.queue)))
-        self.decoded.pop(b, None)  # decoded again, should the decode itself have been what failed
+        self.undecoded.discard(self.decoded.pop(b, None))  # decoded again, should the decode itself have failed
         if index in pool.recovering:
             return
         pool.deaths += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -147,7 +148,12 @@ def size_run(plan: Plan, pending: dict[str, list[Cell]], store: CellStore | None
 
 class CellCommitter:
     """Buffers each cell's streamed rows, appends them to the store in parts, and commits a cell (its table and
-    summary row) as soon as its last image has come back."""
+    summary row) as soon as its last image has come back.
+
+    The writes happen on one background thread, in the order they were asked for (a cell's parts before its
+    commit), so that the scheduler keeps feeding the actors while cells are written; an error of a write (a full
+    disk) is raised in the scheduler's thread at the next :meth:`tick` or at :meth:`finish`.
+    """
 
     def __init__(self, plan: Plan, pending: dict[str, list[Cell]], store: CellStore, sizing: RunSizing,
                  checkpoint_every: int, summary_row: Callable[[DatasetPass, Cell, pd.DataFrame, float], SummaryRow],
@@ -162,6 +168,7 @@ class CellCommitter:
         self.expected: dict[str, int] = {}
         self.received: dict[str, int] = {}
         self.buffers: dict[str, list[pd.DataFrame]] = {}
+        self.buffered: dict[str, int] = {}
         self.last_flush = time.monotonic()
         self.passes = {}
         for item in sizing.work:
@@ -172,40 +179,57 @@ class CellCommitter:
                 self.expected[cell.key] = int(item.masks[cell.metric].sum())
                 self.received[cell.key] = 0
                 self.buffers[cell.key] = []
+                self.buffered[cell.key] = 0
+        #: Cells whose commit was asked for (the write itself may still be under way).
         self.committed: set[str] = set()
+        # A run of many cells flushes less often: every flush writes one part per cell.
+        self.flush_seconds = max(FLUSH_SECONDS, 0.05 * len(self.cells))
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iqabench-commit")
+        self._writes: list[Future] = []
 
     def start(self) -> None:
         """Commit the cells a killed run left complete (every image scored, not committed)."""
         for (index, _), cell in self.cells.items():
             if self.expected[cell.key] == 0:
-                self._commit(index, cell)
+                self._ask_commit(index, cell)
 
     def rows(self, index: int, metric: str, part: pd.DataFrame) -> None:
         cell = self.cells[(index, metric)]
         self.buffers[cell.key].append(part)
+        self.buffered[cell.key] += len(part)
         self.received[cell.key] += len(part)
         if self.received[cell.key] >= self.expected[cell.key]:
-            self._flush(cell.key)
-            self._commit(index, cell)
-        elif sum(len(p) for p in self.buffers[cell.key]) >= self.checkpoint_every:
-            self._flush(cell.key)
+            self._ask_flush(cell.key)
+            self._ask_commit(index, cell)
+        elif self.buffered[cell.key] >= self.checkpoint_every:
+            self._ask_flush(cell.key)
 
     def tick(self) -> None:
-        """Flush every buffer at least every :data:`FLUSH_SECONDS` (what a killed driver can lose)."""
-        if time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+        """Flush every buffer at least every ``flush_seconds`` (what a killed driver can lose); raise a write's
+        error."""
+        self._raise_failed_write()
+        if time.monotonic() - self.last_flush >= self.flush_seconds:
             for key in self.buffers:
-                self._flush(key)
+                self._ask_flush(key)
             self.last_flush = time.monotonic()
 
-    def _flush(self, key: str) -> None:
+    def _raise_failed_write(self) -> None:
+        done = [f for f in self._writes if f.done()]
+        self._writes = [f for f in self._writes if not f.done()]
+        for future in done:
+            future.result()
+
+    def _ask_flush(self, key: str) -> None:
         if self.buffers[key]:
-            self.store.append_part(key, pd.concat(self.buffers[key], ignore_index=True))
-            self.buffers[key] = []
+            parts, self.buffers[key], self.buffered[key] = self.buffers[key], [], 0
+            self._writes.append(self._writer.submit(self.store.append_part, key, pd.concat(parts, ignore_index=True)))
+
+    def _ask_commit(self, index: int, cell: Cell) -> None:
+        if cell.key not in self.committed:
+            self.committed.add(cell.key)
+            self._writes.append(self._writer.submit(self._commit, index, cell))
 
     def _commit(self, index: int, cell: Cell) -> None:
-        if cell.key in self.committed:
-            return
-        self.committed.add(cell.key)
         dataset_pass = self.passes[index]
         frame = cell_frame(dataset_pass.manifest.table, self.store.load_parts(cell.key))
         construct = frame["error"].dropna()
@@ -224,17 +248,22 @@ class CellCommitter:
         self.on_done(cell, row, None, frame)
 
     def finish(self, given_up: dict[str, str]) -> None:
-        """Flush what is buffered; cells of metrics given up stay uncommitted (their parts resume a rerun)."""
+        """Flush what is buffered and wait for every write; cells of metrics given up stay uncommitted (their parts
+        resume a rerun)."""
         for key in self.buffers:
-            self._flush(key)
+            self._ask_flush(key)
         for (index, metric), cell in self.cells.items():
             if cell.key in self.committed:
                 continue
             reason = given_up.get(metric)
             if reason is None and self.received[cell.key] >= self.expected[cell.key]:
-                self._commit(index, cell)
+                self._ask_commit(index, cell)
             else:
-                self.on_done(cell, None, reason or "not run: results missing", None)
+                self._writes.append(self._writer.submit(
+                    self.on_done, cell, None, reason or "not run: results missing", None))
+        self._writer.shutdown(wait=True)
+        for future in self._writes:
+            future.result()
 
 
 def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cluster: ClusterShape,
