@@ -33,6 +33,9 @@ import pyarrow as pa
 
 from metrics.registry import module_of
 from orchestrator.results.columns import RESULT_FIELDS, column
+# Imported with this module, not when the first actor starts: a driver run by `ray job submit` must not need its
+# working directory again once scoring has begun (Ray may clean a job's working directory up while it runs).
+from orchestrator.run.actors import PoolActor, decode_batch
 from orchestrator.run.pools import ClusterShape, Held, PoolSpec, grow
 from orchestrator.run.placement import MIB
 
@@ -199,8 +202,6 @@ class Scheduler:
     def _start_actor(self, pool: PoolState) -> None:
         import ray
 
-        from orchestrator.run.actors import PoolActor
-
         spec = pool.spec
         stages = [{"metric": m, "options": dict(self.options.get(m, {})), "device": spec.device,
                    "batch_size": self.batch_size, "num_threads": spec.threads, "module": module_of(m)}
@@ -239,8 +240,6 @@ class Scheduler:
 
     def _decoded(self, block: Block) -> Any:
         import ray
-
-        from orchestrator.run.actors import decode_batch
 
         ref = self.decoded.get(block.index)
         if ref is None:
