@@ -46,7 +46,7 @@ def read_text_bounded(path: str | Path, limit: int, what: str, error: type[Excep
 def safe_load_yaml(text: str, source: str, error: type[Exception]) -> Any:
     """The YAML document of ``text`` (safe loader); invalid YAML raises ``error`` in one line naming ``source``."""
     try:
-        return yaml.load(text, Loader=_SAFE_LOADER)
+        return yaml.load(text, Loader=_SAFE_LOADER)  # CSafeLoader, else yaml.SafeLoader: safe either way
     except yaml.YAMLError as exc:
         problem = " ".join(str(exc).split())
         raise error(f"{source}: not valid YAML: {problem[:300]}") from exc
