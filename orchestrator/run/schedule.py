@@ -72,7 +72,6 @@ class DatasetWork:
     rows: pa.Table
     masks: dict[str, np.ndarray]
     decode: dict[str, Any]
-    pixels: float = 1.0
 
 
 @dataclass
@@ -165,7 +164,6 @@ class Scheduler:
         self.readies: dict[Any, tuple[str, int]] = {}
         self.given_up: dict[str, str] = {}  # metric -> reason
         self.started = time.monotonic()
-        self.rows_scored = 0
         self.max_decoded = max(16, 4 * CALLS_PER_ACTOR * max(1, int(cluster.gpus * 4 or cluster.cpus)))
         #: Decode tasks at once: as many as the CPUs kept free for decoding hold.
         self.max_decoding = max(1, int(cluster.decode_cpus / DECODE_TASK_CPUS))
@@ -307,7 +305,6 @@ class Scheduler:
         pool.rows_done += rows
         pool.blocks_done += 1
         pool.busy_seconds += busy
-        self.rows_scored += rows
 
     def _failed(self, pool: PoolState, index: int, b: int, exc: BaseException) -> None:
         """A call failed: its block is given again. The first failure of an actor counts as one death (its other

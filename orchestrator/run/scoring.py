@@ -121,8 +121,8 @@ def size_run(plan: Plan, pending: dict[str, list[Cell]], store: CellStore | None
         resize = dataset_pass.dataset.augment.get("resize")
         paths = rows["dist_path"].to_pylist() if rows.num_rows else []
         pixels = typical_pixels(paths, resize)
-        work.append(DatasetWork(index, rows, masks, {"resize": resize, "with_ref": dataset_pass.dataset.mode in ("FR", "2AFC")},
-                                pixels))
+        work.append(DatasetWork(index, rows, masks,
+                                {"resize": resize, "with_ref": dataset_pass.dataset.mode in ("FR", "2AFC")}))
         factor = 2 if dataset_pass.dataset.mode == "2AFC" else 1  # both candidates are scored
         for cell in cells:
             r = plan.resources(cell)
@@ -130,9 +130,8 @@ def size_run(plan: Plan, pending: dict[str, list[Cell]], store: CellStore | None
             resources[cell.metric] = (r, on_gpu)
             cost = costs.setdefault(cell.metric, metric_cost(cell.spec, "cuda" if on_gpu else "cpu",
                                                              measured.get(cell.metric)))
-            per_image[(dataset_pass.dataset.key, cell.metric)] = cost.seconds_for(pixels) * factor
-            work_seconds[cell.metric] = work_seconds.get(cell.metric, 0.0) + \
-                int(masks[cell.metric].sum()) * cost.seconds_for(pixels) * factor
+            seconds = per_image[(dataset_pass.dataset.key, cell.metric)] = cost.seconds_for(pixels) * factor
+            work_seconds[cell.metric] = work_seconds.get(cell.metric, 0.0) + int(masks[cell.metric].sum()) * seconds
     demands = []
     for metric, (r, on_gpu) in resources.items():
         override = plan.overrides.get(metric)
