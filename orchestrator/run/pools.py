@@ -23,8 +23,11 @@ from orchestrator.run.placement import MIB, PlacementError, pack_gpus
 #: CPUs left free for the decode tasks (at least; a big cluster keeps :data:`DECODE_SHARE` of its CPUs).
 DECODE_RESERVE_CPUS = 0.5
 DECODE_SHARE = 0.1
-#: An extra actor must bring a pool's finish forward by at least this fraction to be worth starting.
+#: An extra actor is worth starting when it brings its pool's finish forward by at least this fraction...
 WORTH_GAIN = 0.05
+#: ... or by more than this many model loads (a long pool on a big cluster: with a fraction alone, a pool of 20
+#: actors could never get a 21st, however much work it had left).
+WORTH_LOADS = 2.0
 
 
 @dataclass(frozen=True)
@@ -121,10 +124,11 @@ def check_fits(pools: Sequence[PoolSpec], cluster: ClusterShape) -> None:
 
 def worth_another(left: float, have: int, load_seconds: float) -> bool:
     """Whether one more actor (which works only after loading its model) ends a pool with ``left`` single-actor
-    seconds of work and ``have`` working actors sooner by at least :data:`WORTH_GAIN`."""
+    seconds of work and ``have`` working actors sooner by at least :data:`WORTH_GAIN` of its time left, or by
+    more than :data:`WORTH_LOADS` model loads."""
     now = left / have
     later = load_seconds + max(0.0, left - have * load_seconds) / (have + 1)
-    return later < now * (1 - WORTH_GAIN)
+    return later < now * (1 - WORTH_GAIN) or now - later > WORTH_LOADS * load_seconds
 
 
 def grow(pools: Sequence[PoolSpec], workers: Mapping[str, int], remaining: Mapping[str, float],
