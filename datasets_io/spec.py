@@ -44,6 +44,10 @@ class DatasetSpec:
     split_file: str | None = None
     split_ratio: str = "802"
     phase: str | None = None
+    #: pyiqa's ``override_phase``: replaces ``phase`` (and ``--test_phase``) when set.
+    override_phase: str | None = None
+    #: pyiqa's legacy ``dmos_max``: opinion scores are DMOS, turned into MOS as ``dmos_max - dmos`` (None: as read).
+    dmos_max: float | None = None
     mos_range: tuple[float, float] | None = None
     lower_better: bool = False
     mos_normalize: bool = False
@@ -67,8 +71,17 @@ class DatasetSpec:
 
     @property
     def effective_phase(self) -> str:
-        """The phase whose rows are scored when a split is used (``phase``, else ``test``)."""
-        return self.phase or DEFAULT_PHASE
+        """The phase whose rows are scored when a split is used (``override_phase``, else ``phase``, else
+        ``test``), as pyiqa's datasets choose it."""
+        return self.override_phase or self.phase or DEFAULT_PHASE
+
+    @property
+    def mos_lower_better(self) -> bool:
+        """Whether the scores compared with a metric are better when lower: ``lower_better`` of the file, undone by
+        ``mos_normalize`` (which maps to higher-better) and flipped by ``dmos_max`` (DMOS → MOS)."""
+        if self.mos_normalize:
+            return False
+        return self.lower_better != (self.dmos_max is not None)
 
     @property
     def split_label(self) -> str:

@@ -52,8 +52,19 @@ def read_results_csv(path: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
     return header, table
 
 
-def write_results_csv(summary: pd.DataFrame, path: Path) -> None:
-    """Write (merging into an existing file) the pyiqa-format table of ``summary``'s cells."""
+def _first_plcc(cells: dict[str, str], first: str | None) -> float:
+    """The PLCC of a row's first-column cell (NaN when absent or not a number), pyiqa's sort key."""
+    try:
+        value = float(cells.get(first or "", "").split("/")[0])
+    except ValueError:
+        return math.nan
+    return value
+
+
+def write_results_csv(summary: pd.DataFrame, path: Path, pyiqa_order: bool = False) -> None:
+    """Write (merging into an existing file) the pyiqa-format table of ``summary``'s cells. ``pyiqa_order``: rows
+    sorted as pyiqa's ``benchmark_results.py --update_benchmark`` sorts them, by the PLCC of the first dataset column,
+    ascending, rows without one last (otherwise: the existing rows, then the new ones, in order)."""
     header, table = read_results_csv(path) if path.exists() else ([], {})
     for row in summary.itertuples(index=False):
         two_afc = math.isfinite(getattr(row, "accuracy_2afc", math.nan))
@@ -65,7 +76,11 @@ def write_results_csv(summary: pd.DataFrame, path: Path) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([METRIC_HEADER, *header])
-    for metric, cells in table.items():
+    rows = list(table.items())
+    if pyiqa_order:
+        first = header[0] if header else None
+        rows.sort(key=lambda item: (math.isnan(_first_plcc(item[1], first)), _first_plcc(item[1], first)))
+    for metric, cells in rows:
         writer.writerow([metric, *(cells.get(h, "") for h in header)])
     write_text_atomic(buffer.getvalue(), path)
 
