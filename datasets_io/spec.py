@@ -77,11 +77,9 @@ class DatasetSpec:
 
     @property
     def mos_lower_better(self) -> bool:
-        """Whether the scores compared with a metric are better when lower: ``lower_better`` of the file, undone by
-        ``mos_normalize`` (which maps to higher-better) and flipped by ``dmos_max`` (DMOS → MOS)."""
-        if self.mos_normalize:
-            return False
-        return self.lower_better != (self.dmos_max is not None)
+        """Whether the scores compared with a metric are better when lower: ``lower_better`` of the file, unless
+        ``mos_normalize`` or ``dmos_max`` (DMOS → ``dmos_max - dmos``) made them higher-better."""
+        return self.lower_better and not self.mos_normalize and self.dmos_max is None
 
     @property
     def split_label(self) -> str:

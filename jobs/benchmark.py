@@ -19,8 +19,8 @@ HELP = "run a metric × dataset benchmark on Ray and log it to MLflow"
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--metric_names", nargs="+", metavar="METRIC",
                         help="metrics to score (default: every registered metric that applies)")
-    parser.add_argument("-d", "--dataset_names", nargs="+", metavar="DATASET", default=["demo"],
-                        help="datasets (default: the embedded demo)")
+    parser.add_argument("-d", "--dataset_names", nargs="+", metavar="DATASET",
+                        help="datasets (default: every entry of --data_opt, as in pyiqa; without it the embedded demo)")
     parser.add_argument("--metric_opt", type=Path,
                         help="YAML: metric name → options (ours), or pyiqa's format (name → {metric_opts: {type: "
                              "...}, metric_mode, lower_better}), whose metrics join the run")
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         request = BenchmarkRequest(
             metrics=tuple(args.metric_names) if args.metric_names else None,
-            datasets=tuple(args.dataset_names),
+            datasets=tuple(args.dataset_names or (() if args.data_opt else ("demo",))),
             metric_opt=args.metric_opt,
             extra_metric_opts=tuple(args.extra_metric_opts),
             data_opt=args.data_opt,

@@ -12,7 +12,7 @@ import metrics
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from datasets_io.download import DownloadError, MissingDatasetError, ensure_downloaded
 from datasets_io.manifest import Manifest, build_manifest
-from datasets_io.options import with_split_override
+from datasets_io.options import load_options_file, with_split_override
 from datasets_io.spec import DatasetOptionError, DatasetSpec
 from metrics.registry import MetricSpec, Resources, UnknownMetricError, default_metric_names
 from orchestrator.efficiency.measured_resources import load_measured_resources, with_measured_resources
@@ -205,11 +205,13 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
     problems: list[str] = _output_problems(request)
     entries: dict[str, MetricEntry] = {}
     refused: set[str] = set()
+    unreadable = False  # the whole --metric_opt file: a name it may define is not unknown for that
     try:
         entries, entry_problems, refused = load_metric_entries(request.metric_opt)
         problems += entry_problems
     except MetricOptionError as exc:
         problems.append(str(exc))
+        unreadable = True
     extra: dict[str, Any] = {}
     try:
         extra = parse_extra_options(request.extra_metric_opts)
@@ -226,7 +228,8 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         try:
             specs[name] = metrics.get_spec(name)
         except UnknownMetricError as exc:
-            problems.append(str(exc))
+            if not unreadable:
+                problems.append(str(exc))
     if names is None:
         default = set(default_metric_names())
         uncalibrated = sorted(name for name in specs if name not in default)
@@ -287,7 +290,15 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
 
     problems += _split_flag_problems(request)
     datasets: list[DatasetSpec] = []
-    for key in dict.fromkeys(request.datasets):
+    keys = request.datasets
+    if not keys and request.data_opt is not None:  # pyiqa runs every dataset its --data_opt file holds
+        try:
+            keys = tuple(load_options_file(request.data_opt, request.data_root))
+            if not keys:
+                problems.append(f"{request.data_opt}: holds no dataset entry (name datasets with -d)")
+        except DatasetOptionError as exc:
+            problems.append(str(exc))
+    for key in dict.fromkeys(keys):
         try:
             datasets.append(_with_split_flags(resolve_dataset(key, request.data_opt, request.data_root), request))
         except (UnknownDatasetError, DatasetOptionError) as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 class BenchmarkRequest:
     #: Metric names; ``None`` means every registered metric that applies to the datasets.
     metrics: tuple[str, ...] | None = None
+    #: Dataset keys; empty: every entry of ``data_opt`` (as pyiqa's benchmark runs them).
     datasets: tuple[str, ...] = ("demo",)
     metric_opt: Path | None = None
     #: ``--extra_metric_opts KEY=VALUE ...``: options applied to every metric, as pyiqa applies them.
@@ -66,5 +67,5 @@ class BenchmarkRequest:
             raise ValueError(f"--wait_for_lock must be >= 0 seconds, got {self.wait_for_lock}")
         if self.test_phase is not None and self.test_phase not in ("train", "val", "test"):
             raise ValueError(f"--test_phase must be train, val or test, got {self.test_phase!r}")
-        if not self.datasets:
-            raise ValueError("at least one dataset is required")
+        if not self.datasets and self.data_opt is None:
+            raise ValueError("at least one dataset is required (-d, or the entries of --data_opt)")
