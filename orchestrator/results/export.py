@@ -73,16 +73,21 @@ def write_results_csv(summary: pd.DataFrame, path: Path, pyiqa_order: bool = Fal
             header.append(col)
         cell = _fmt(row.accuracy_2afc) if two_afc else format_cell(row.plcc, row.srcc, row.krcc)
         table.setdefault(row.metric, {})[col] = cell
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([METRIC_HEADER, *header])
     rows = list(table.items())
     if pyiqa_order:
         first = header[0] if header else None
         rows.sort(key=lambda item: (math.isnan(_first_plcc(item[1], first)), _first_plcc(item[1], first)))
-    for metric, cells in rows:
-        writer.writerow([metric, *(cells.get(h, "") for h in header)])
-    write_text_atomic(buffer.getvalue(), path)
+    write_text_atomic(format_table(header, rows), path)
+
+
+def format_table(header: list[str], rows: list[tuple[str, dict[str, str]]], first: str = METRIC_HEADER) -> str:
+    """A CSV of ``first`` + ``header`` columns, one line per (row name, {column: cell}); absent cells are empty."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([first, *header])
+    for name, cells in rows:
+        writer.writerow([name, *(cells.get(h, "") for h in header)])
+    return buffer.getvalue()
 
 
 def write_summary_csv(summary: pd.DataFrame, path: Path) -> None:
