@@ -26,7 +26,7 @@ OPTION = "pretrained_model_path"
 _ACTIVE: ContextVar[Path | None] = ContextVar("custom_weights", default=None)
 
 
-def replaced_file(metric_name: str) -> "WeightFile":
+def replaced_file(metric_name: str) -> WeightFile:
     """The one weight file of ``metric_name`` that a custom checkpoint replaces; ``ValueError`` if there is none
     (a classical metric) or more than one (the option would be ambiguous)."""
     from metrics.deep.weights import weight_files
@@ -69,7 +69,7 @@ def active() -> Path | None:
     return _ACTIVE.get()
 
 
-def load(wf: "WeightFile", path: Path) -> "LoadedWeights":
+def load(wf: WeightFile, path: Path) -> LoadedWeights:
     """The custom checkpoint at ``path`` standing for ``wf`` (never a verified published file)."""
     import torch
 

@@ -182,9 +182,7 @@ def translate(type_name: Any, pyiqa_options: Mapping[str, Any],
                     raise PyiqaTypeError(f"{type_name} option {key!r} must be one of "
                                          f"{', '.join(map(repr, rule.values))}, got {options[key]!r}")
             ours[rule.option] = value
-        elif key == WEIGHTS_PATH and entry.deep:
-            ours[key] = value
-        elif own_options is None or key in own_options:
+        elif (key == WEIGHTS_PATH and entry.deep) or own_options is None or key in own_options:
             ours[key] = value
         else:
             pyiqa_names = sorted({*entry.options, *(k for v in entry.implied.values() for k in v),

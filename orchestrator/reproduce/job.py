@@ -17,9 +17,15 @@ from typing import Callable
 import pandas as pd
 
 import metrics
+from orchestrator.reproduce.tables import (
+    PROTOCOLS,
+    SRCC_TOLERANCE,
+    Protocol,
+    published,
+    srcc_of,
+)
 from orchestrator.results.export import CELL_SUFFIX, format_cell, format_table
 from orchestrator.results.files import write_text_atomic
-from orchestrator.reproduce.tables import PROTOCOLS, SRCC_TOLERANCE, Protocol, published, srcc_of
 from orchestrator.run.benchmark import run_benchmark
 from orchestrator.run.outcome import BenchmarkResult
 from orchestrator.run.plan import PlanError, parameter_fingerprint

@@ -14,7 +14,12 @@ import torch
 
 import metrics
 from datasets_io.remote import read_image_uri
-from tests._helpers.pyiqa_examples import EXAMPLE_DATA_OPTS, LIVE_SPLIT, make_live, metric_opts_with_custom
+from tests._helpers.pyiqa_examples import (
+    EXAMPLE_DATA_OPTS,
+    LIVE_SPLIT,
+    make_live,
+    metric_opts_with_custom,
+)
 from tests._helpers.random_weights import FILES
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]

@@ -11,8 +11,13 @@ import pytest
 
 from orchestrator.run.plan import PlanError, build_plan
 from orchestrator.run.request import BenchmarkRequest
-from tests._helpers.pyiqa_examples import (EXAMPLE_DATA_OPTS, EXAMPLE_METRIC_OPTS, LIVE_SPLIT, make_live,
-                                           metric_opts_with_custom)
+from tests._helpers.pyiqa_examples import (
+    EXAMPLE_DATA_OPTS,
+    EXAMPLE_METRIC_OPTS,
+    LIVE_SPLIT,
+    make_live,
+    metric_opts_with_custom,
+)
 
 PSNR_Y_ONLY = EXAMPLE_METRIC_OPTS[:EXAMPLE_METRIC_OPTS.index("custom_metric:")]
 
