@@ -144,6 +144,8 @@ def _select_split(spec: DatasetSpec, frame: pd.DataFrame, all_rows: bool) -> tup
 
 
 def _normalise(spec: DatasetSpec, mos: pd.Series) -> pd.Series:
+    if spec.dmos_max is not None:  # pyiqa's legacy DMOS datasets: mos = dmos_max - dmos
+        return spec.dmos_max - mos
     if spec.mos_normalize and spec.mos_range is not None:
         low, high = spec.mos_range
         mos = (mos - low) / (high - low)

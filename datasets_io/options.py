@@ -9,7 +9,9 @@ whole entries by key. A data root replaces the ``./datasets/`` prefix of every p
 
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -26,14 +28,17 @@ MAX_OPTION_FILE_BYTES = 16 * MIB
 
 _KNOWN_FIELDS = {
     "name", "type", "dataroot_target", "dataroot_ref", "meta_info_file", "split_index", "split_file", "phase",
-    "split_ratio", "mos_range", "lower_better", "mos_normalize", "augment", "mode", "val_types",
+    "split_ratio", "mos_range", "lower_better", "mos_normalize", "augment", "mode", "val_types", "override_phase",
+    "dmos_max", "io_backend",
 }  # fmt: skip
 # Fields pyiqa's training options carry that do not affect which images are scored; accepted and ignored.
 _IGNORED_FIELDS = {
     "num_worker_per_gpu", "batch_size_per_gpu", "use_shuffle", "dataset_enlarge_ratio", "prefetch_mode",
-    "img_range", "val_num", "list_imgs", "test_target", "override_phase",
+    "img_range", "val_num", "list_imgs", "test_target",
 }  # fmt: skip
-_PHASES = ("train", "val", "test")
+#: Dataset types whose labels are not opinion scores, so that pyiqa's ``dmos_max`` never applied to them.
+_NO_DMOS_KINDS = frozenset({"AVADataset", "BAPPSDataset", "PieAPPDataset"})
+PHASES = ("train", "val", "test")
 
 
 def _fail(source: str, key: str, field_name: str, message: str) -> DatasetOptionError:
@@ -76,9 +81,15 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
     for optional in ("dataroot_ref", "split_file", "phase", "name", "mode"):
         if entry.get(optional) is not None and not isinstance(entry[optional], str):
             raise _fail(source, key, optional, f"must be a string, got {entry[optional]!r}")
-    phase = entry.get("phase")
-    if phase is not None and phase not in _PHASES:
-        raise _fail(source, key, "phase", f"must be one of {', '.join(_PHASES)}, got {phase!r}")
+    for phase_field in ("phase", "override_phase"):
+        value = entry.get(phase_field)
+        if value is not None and value not in PHASES:
+            raise _fail(source, key, phase_field, f"must be one of {', '.join(PHASES)}, got {value!r}")
+    dmos_max = _dmos_max(entry, source, key, kind)
+    io_backend = entry.get("io_backend")
+    if io_backend is not None and io_backend != {"type": "disk"}:
+        raise _fail(source, key, "io_backend", f"pyiqa's early datasets read images through BasicSR's file client "
+                    f"({io_backend!r}); images are read from disk here: only {{type: disk}} is accepted")
     split_index = entry.get("split_index")
     if split_index is not None and (isinstance(split_index, bool) or not isinstance(split_index, (str, int))):
         raise _fail(source, key, "split_index", f"must be a column name or an integer, got {split_index!r}")
@@ -131,7 +142,9 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
         split_index=split_index,
         split_file=_rebase(entry.get("split_file"), data_root),
         split_ratio=str(split_ratio),
-        phase=phase,
+        phase=entry.get("phase"),
+        override_phase=entry.get("override_phase"),
+        dmos_max=dmos_max,
         mos_range=mos_range,
         lower_better=bool(entry.get("lower_better", False)),
         mos_normalize=bool(entry.get("mos_normalize", False)),
@@ -140,6 +153,36 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
         val_types=val_types,
         source=source,
     )
+
+
+def _dmos_max(entry: Mapping[str, Any], source: str, key: str, kind: str) -> float | None:
+    """pyiqa's legacy ``dmos_max`` (a non-zero number: ``mos = dmos_max - dmos``; 0 or absent: unused, as there)."""
+    value = entry.get("dmos_max")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail(source, key, "dmos_max", f"must be a finite number (pyiqa scored dmos_max - dmos), got {value!r}")
+    if not value:
+        return None
+    if kind in _NO_DMOS_KINDS:
+        raise _fail(source, key, "dmos_max", f"pyiqa's {kind} never read it (its labels are not DMOS); remove it")
+    if entry.get("mos_normalize"):
+        raise _fail(source, key, "dmos_max", "with mos_normalize: pyiqa's legacy datasets turned DMOS into "
+                    "dmos_max - dmos and had no mos_normalize, its current ones ignore dmos_max; keep one of them")
+    return float(value)
+
+
+def with_split_override(spec: DatasetSpec, split_file: str | Path | None, test_phase: str | None) -> DatasetSpec:
+    """``spec`` as pyiqa's ``benchmark_results.py --split_file F [--test_phase P]`` sets it: F is the dataset's
+    split pickle (its ``split_index`` kept, 1 when it has none) and P its ``phase``; ``override_phase`` still wins."""
+    if split_file is None:
+        return spec
+    changes: dict[str, Any] = {"split_file": os.fspath(split_file)}
+    if isinstance(spec.split_index, str):  # a split column name; a pickle is indexed by split number
+        changes["split_index"] = None
+    if test_phase is not None:
+        changes["phase"] = test_phase
+    return replace(spec, **changes)
 
 
 _SHAPE = "a mapping of dataset key → options"

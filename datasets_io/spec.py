@@ -44,6 +44,10 @@ class DatasetSpec:
     split_file: str | None = None
     split_ratio: str = "802"
     phase: str | None = None
+    #: pyiqa's ``override_phase``: replaces ``phase`` (and ``--test_phase``) when set.
+    override_phase: str | None = None
+    #: pyiqa's legacy ``dmos_max``: opinion scores are DMOS, turned into MOS as ``dmos_max - dmos`` (None: as read).
+    dmos_max: float | None = None
     mos_range: tuple[float, float] | None = None
     lower_better: bool = False
     mos_normalize: bool = False
@@ -67,8 +71,15 @@ class DatasetSpec:
 
     @property
     def effective_phase(self) -> str:
-        """The phase whose rows are scored when a split is used (``phase``, else ``test``)."""
-        return self.phase or DEFAULT_PHASE
+        """The phase whose rows are scored when a split is used (``override_phase``, else ``phase``, else
+        ``test``), as pyiqa's datasets choose it."""
+        return self.override_phase or self.phase or DEFAULT_PHASE
+
+    @property
+    def mos_lower_better(self) -> bool:
+        """Whether the scores compared with a metric are better when lower: ``lower_better`` of the file, unless
+        ``mos_normalize`` or ``dmos_max`` (DMOS → ``dmos_max - dmos``) made them higher-better."""
+        return self.lower_better and not self.mos_normalize and self.dmos_max is None
 
     @property
     def split_label(self) -> str:

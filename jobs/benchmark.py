@@ -1,7 +1,8 @@
 """``iqabench bench`` / ``python -m jobs.benchmark``: score metrics × datasets and compare with human opinion.
 
 Flags follow pyiqa's ``benchmark_results.py``: ``-m/--metric_names``, ``-d/--dataset_names``, ``--metric_opt``,
-``--data_opt``, ``--save_result_path``, ``--batch_size``, ``--use_gpu``.
+``--extra_metric_opts``, ``--data_opt``, ``--split_file``, ``--test_phase``, ``--save_result_path``,
+``--update_benchmark``, ``--batch_size``, ``--use_gpu``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,22 @@ HELP = "run a metric × dataset benchmark on Ray and log it to MLflow"
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--metric_names", nargs="+", metavar="METRIC",
                         help="metrics to score (default: every registered metric that applies)")
-    parser.add_argument("-d", "--dataset_names", nargs="+", metavar="DATASET", default=["demo"],
-                        help="datasets (default: the embedded demo)")
-    parser.add_argument("--metric_opt", type=Path, help="YAML: metric name → options")
+    parser.add_argument("-d", "--dataset_names", nargs="+", metavar="DATASET",
+                        help="datasets (default: every entry of --data_opt, as in pyiqa; without it the embedded demo)")
+    parser.add_argument("--metric_opt", type=Path,
+                        help="YAML: metric name → options (ours), or pyiqa's format (name → {metric_opts: {type: "
+                             "...}, metric_mode, lower_better}), whose metrics join the run")
+    parser.add_argument("--extra_metric_opts", nargs="+", metavar="KEY=VALUE", default=(),
+                        help="options applied to every metric, as in pyiqa (pyiqa's option names or ours)")
     parser.add_argument("--data_opt", type=Path, help="pyiqa dataset option YAML overriding the built-in entries")
+    parser.add_argument("--split_file", type=Path, help="a pyiqa split pickle used for every dataset (as pyiqa)")
+    parser.add_argument("--test_phase", choices=("train", "val", "test"),
+                        help="with --split_file: the phase scored (default: the dataset's, else test)")
     parser.add_argument("--data_root", help="directory that replaces the ./datasets/ prefix of dataset paths")
     parser.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: ./results)")
     parser.add_argument("--save_result_path", type=Path, help="where to write the pyiqa-format results CSV")
+    parser.add_argument("--update_benchmark", type=Path, metavar="CSV",
+                        help="write the results into this existing pyiqa results CSV, sorted as pyiqa sorts it")
     parser.add_argument("--batch_size", type=int, default=8, help="images per model call (default: 8)")
     parser.add_argument("--use_gpu", action="store_true", help="place metrics on GPUs as the registry declares")
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
@@ -60,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         request = BenchmarkRequest(
             metrics=tuple(args.metric_names) if args.metric_names else None,
-            datasets=tuple(args.dataset_names),
+            datasets=tuple(args.dataset_names or (() if args.data_opt else ("demo",))),
             metric_opt=args.metric_opt,
+            extra_metric_opts=tuple(args.extra_metric_opts),
             data_opt=args.data_opt,
+            split_file=args.split_file,
+            test_phase=args.test_phase,
+            update_benchmark=args.update_benchmark,
             data_root=args.data_root,
             out=args.out,
             save_result_path=args.save_result_path,

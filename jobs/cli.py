@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "mlflow-sync": "mlflow_sync",
     "weights": "weights",
     "efficiency": "efficiency",
+    "reproduce": "reproduce",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
+from metrics import custom_weights
 from metrics.option_checks import check_option_values
 from metrics.registry import MetricSpec, Resources, UnknownMetricError, get_spec
 from metrics.registry import registry as _registry
@@ -58,8 +59,11 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
     An option the spec does not declare but whose value is the factory's own default is dropped: asking for
     ``data_range: 1.0`` is asking for the default, so it builds the same metric and keys the same cached cell.
+    ``pretrained_model_path`` (a deep metric's own checkpoint, :mod:`metrics.custom_weights`) is checked there.
     """
     spec = get_spec(name)
+    options = dict(options)
+    weights_path = options.pop(custom_weights.OPTION, None)
     params = inspect.signature(spec.factory).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         unknown = sorted((set(spec.options) | set(options)) - set(params))
@@ -73,6 +77,8 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     }
     merged = {**spec.options, **explicit}
     check_option_values(spec, merged, dict(params))
+    if weights_path is not None:
+        merged[custom_weights.OPTION] = str(custom_weights.check(name, weights_path))
     return merged
 
 
@@ -80,7 +86,9 @@ def create(name: str, device: str | torch.device = "cpu", **options: Any) -> IQA
     """Build metric ``name`` on ``device`` in eval mode, with ``options`` over the spec's defaults."""
     spec = get_spec(name)
     merged = check_options(name, options)
-    model = spec.factory(**merged)
+    factory_options = {k: v for k, v in merged.items() if k != custom_weights.OPTION}
+    with custom_weights.loading_from(merged.get(custom_weights.OPTION)):
+        model = spec.factory(**factory_options)
     model.spec = spec
     model.options = merged
     return model.to(device).eval()

@@ -107,6 +107,14 @@ class MetricSpec:
     option_choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     #: Numeric options with a range (option → :class:`OptionRange`), e.g. ``{"data_range": above(0)}``.
     option_ranges: Mapping[str, OptionRange] = field(default_factory=dict)
+    #: The registered metric whose factory and weight files build this one, for a named variant made by an option
+    #: file (pyiqa's ``psnr-y: {metric_opts: {type: PSNR, ...}}``); None: the metric itself.
+    builds: str | None = None
+
+    @property
+    def registered_name(self) -> str:
+        """The name the registry knows this metric's factory by (``builds``, else ``name``)."""
+        return self.builds or self.name
 
     def __post_init__(self) -> None:
         if self.mode not in ("FR", "NR"):

@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from metrics import custom_weights
 from metrics.base import IQAMetric
 from metrics.deep import weights
 from metrics.deep.weights import LoadedWeights, WeightFile, load_module
@@ -29,7 +30,13 @@ class DeepMetric(IQAMetric):
         self.weight_sha256: dict[str, str] = {}
 
     def load_weights(self, wf: WeightFile) -> LoadedWeights:
-        loaded = weights.load(wf)
+        """Load ``wf`` (verified), or the user's checkpoint in its place while :mod:`metrics.custom_weights` names
+        one (the trained file only: torchvision backbones stay as published)."""
+        custom = custom_weights.active()
+        if custom is not None and wf.source != "torchvision":
+            loaded = custom_weights.load(wf, custom)
+        else:
+            loaded = weights.load(wf)
         self.weight_sha256[wf.filename] = loaded.sha256
         return loaded
 

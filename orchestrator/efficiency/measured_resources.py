@@ -121,5 +121,5 @@ def with_measured_resources(spec: MetricSpec, measured: Mapping[str, Mapping[str
     """``spec`` with ``resources`` replaced by the measured ones (``measured``: from
     :func:`load_measured_resources`; default: the default file). A metric that was not measured is unchanged."""
     measured = load_measured_resources() if measured is None else measured
-    resources = measured_resources(spec, measured.get(spec.name), batch_size)
+    resources = measured_resources(spec, measured.get(spec.registered_name), batch_size)
     return spec if resources == spec.resources else replace(spec, resources=resources)

@@ -52,8 +52,19 @@ def read_results_csv(path: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
     return header, table
 
 
-def write_results_csv(summary: pd.DataFrame, path: Path) -> None:
-    """Write (merging into an existing file) the pyiqa-format table of ``summary``'s cells."""
+def _first_plcc(cells: dict[str, str], first: str | None) -> float:
+    """The PLCC of a row's first-column cell (NaN when absent or not a number), pyiqa's sort key."""
+    try:
+        value = float(cells.get(first or "", "").split("/")[0])
+    except ValueError:
+        return math.nan
+    return value
+
+
+def write_results_csv(summary: pd.DataFrame, path: Path, pyiqa_order: bool = False) -> None:
+    """Write (merging into an existing file) the pyiqa-format table of ``summary``'s cells. ``pyiqa_order``: rows
+    sorted as pyiqa's ``benchmark_results.py --update_benchmark`` sorts them, by the PLCC of the first dataset column,
+    ascending, rows without one last (otherwise: the existing rows, then the new ones, in order)."""
     header, table = read_results_csv(path) if path.exists() else ([], {})
     for row in summary.itertuples(index=False):
         two_afc = math.isfinite(getattr(row, "accuracy_2afc", math.nan))
@@ -62,12 +73,21 @@ def write_results_csv(summary: pd.DataFrame, path: Path) -> None:
             header.append(col)
         cell = _fmt(row.accuracy_2afc) if two_afc else format_cell(row.plcc, row.srcc, row.krcc)
         table.setdefault(row.metric, {})[col] = cell
+    rows = list(table.items())
+    if pyiqa_order:
+        first = header[0] if header else None
+        rows.sort(key=lambda item: (math.isnan(_first_plcc(item[1], first)), _first_plcc(item[1], first)))
+    write_text_atomic(format_table(header, rows), path)
+
+
+def format_table(header: list[str], rows: list[tuple[str, dict[str, str]]], first: str = METRIC_HEADER) -> str:
+    """A CSV of ``first`` + ``header`` columns, one line per (row name, {column: cell}); absent cells are empty."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([METRIC_HEADER, *header])
-    for metric, cells in table.items():
-        writer.writerow([metric, *(cells.get(h, "") for h in header)])
-    write_text_atomic(buffer.getvalue(), path)
+    writer.writerow([first, *header])
+    for name, cells in rows:
+        writer.writerow([name, *(cells.get(h, "") for h in header)])
+    return buffer.getvalue()
 
 
 def write_summary_csv(summary: pd.DataFrame, path: Path) -> None:

@@ -111,11 +111,12 @@ def _one_line(exc: BaseException) -> str:
 class ScoreWith:
     """Holds one metric model; scores the batch's rows and appends its columns.
 
-    ``module`` names the metric's declaring module, so the actor imports only that one (not every family).
+    ``module`` names the metric's declaring module, so the actor imports only that one (not every family);
+    ``builds`` the registered metric whose model it holds when ``metric`` is a named variant (pyiqa's ``psnr-y``).
     """
 
     def __init__(self, metric: str, options: dict[str, Any], device: str = "cpu", batch_size: int = 8,
-                 num_threads: int = 1, module: str | None = None) -> None:
+                 num_threads: int = 1, module: str | None = None, builds: str | None = None) -> None:
         import ray
 
         import metrics
@@ -131,7 +132,7 @@ class ScoreWith:
         try:
             if module is not None:
                 load_module_specs(module)
-            self.model = metrics.create(metric, device=device, **options)
+            self.model = metrics.create(builds or metric, device=device, **options)
             self.full_reference = self.model.spec.mode == "FR"
             #: A model that scores uint8 numpy images itself (the cluster simulator's stand-ins): no torch here.
             self.numpy_scoring = bool(getattr(self.model, "numpy_scoring", False))

@@ -153,8 +153,12 @@ def _run_locked(plan: Plan, request: BenchmarkRequest, out: Path, echo: Echo) ->
     result.results_csv = Path(request.save_result_path) if request.save_result_path else out / "benchmark_results.csv"
     write_summary_csv(summary, out / "summary.csv")
     write_results_csv(summary, result.results_csv)
+    if request.update_benchmark is not None:
+        write_results_csv(summary, Path(request.update_benchmark), pyiqa_order=True)
     write_text_atomic(json.dumps(plan.as_dict(), indent=2, default=str), out / "plan.json")
-    echo(f"Wrote {out / 'summary.csv'}, {result.results_csv} and per-image Parquet files under {out / 'scores'}")
+    updated = f", updated {request.update_benchmark}" if request.update_benchmark is not None else ""
+    echo(f"Wrote {out / 'summary.csv'}, {result.results_csv}{updated} and per-image Parquet files under "
+         f"{out / 'scores'}")
 
     live.finish(result)
     if result.tracking_error:
@@ -231,7 +235,7 @@ def _with_analysis(out: Path, summary: pd.DataFrame, frames: dict, request: Benc
 
 
 def _mos_lower_better(dataset_pass: DatasetPass) -> bool:
-    return dataset_pass.dataset.lower_better and not dataset_pass.dataset.mos_normalize
+    return dataset_pass.dataset.mos_lower_better
 
 
 def _summary_row(dataset_pass: DatasetPass, cell: Cell, frame: pd.DataFrame, estimated: float = math.nan) -> SummaryRow:

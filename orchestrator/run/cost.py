@@ -83,7 +83,7 @@ def metric_cost(spec: MetricSpec, device: str, measured: Mapping[str, Any] | Non
     if seconds is not None:
         at = _positive(entry.get("at_pixels")) or REFERENCE_PIXELS
         return MetricCost(spec.name, kind, seconds, load or DEFAULT_LOAD_SECONDS[kind], at, "measured")
-    published = pyiqa_table().get(spec.name)
+    published = pyiqa_table().get(spec.registered_name)
     if published is not None and published[kind] > 0:
         # A bigger model takes longer to load: the process start, plus ~2 s per GB it holds on the GPU.
         base = DEFAULT_LOAD_SECONDS[kind]

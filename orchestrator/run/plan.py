@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import metrics
-from datasets_io.bounded import MIB, load_yaml_mapping
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from datasets_io.download import DownloadError, MissingDatasetError, ensure_downloaded
 from datasets_io.manifest import Manifest, build_manifest
+from datasets_io.options import load_options_file, with_split_override
 from datasets_io.spec import DatasetOptionError, DatasetSpec
 from metrics.registry import MetricSpec, Resources, UnknownMetricError, default_metric_names
 from orchestrator.efficiency.measured_resources import load_measured_resources, with_measured_resources
+from orchestrator.results.export import ResultsCsvError, read_results_csv
 from orchestrator.results.outlock import blocking_file, check_output_folder
 from orchestrator.run.placement import PlacementError, ResourceOverride, resource_override
 from orchestrator.run.cells import Cell
+from orchestrator.run.metric_options import (MAX_METRIC_OPTION_BYTES, MetricEntry, MetricOptionError,
+                                             load_metric_entries, parse_extra_options, with_extra_options)
 from orchestrator.run.request import BenchmarkRequest
+
+__all__ = ["MAX_METRIC_OPTION_BYTES", "DatasetPass", "Plan", "PlanError", "build_plan", "cell_key", "describe_plan",
+           "parameter_fingerprint"]
 
 
 class PlanError(ValueError):
@@ -75,30 +81,6 @@ class Plan:
         }
 
 
-#: The largest ``--metric_opt`` file accepted, refused unread above it: a real one is a few hundred bytes, and
-#: parsing YAML costs ~6 s per MiB of keys here (16 MiB took 90 s), so 1 MiB bounds a hostile file to seconds.
-MAX_METRIC_OPTION_BYTES = 1 * MIB
-#: Reserved key of a metric's ``--metric_opt`` entry: per-run resource overrides (not a metric option).
-RESOURCES_KEY = "resources"
-
-
-def load_metric_options(path: Path | None) -> dict[str, dict[str, Any]]:
-    """``--metric_opt`` YAML: a mapping of metric name → mapping of options (safe-loaded). A metric's mapping may
-    hold ``resources: {num_cpus, num_gpus, memory_mb, workers}``, which overrides the registry for this run."""
-    if path is None:
-        return {}
-    document = load_yaml_mapping(path, "metric option file", MAX_METRIC_OPTION_BYTES, PlanError,
-                                 shape="a mapping of metric names to option mappings")
-    options: dict[str, dict[str, Any]] = {}
-    for name, opts in document.items():
-        if opts is None:
-            opts = {}
-        if not isinstance(name, str) or not isinstance(opts, Mapping):
-            raise PlanError(f"{path}: entry {name!r} must map to a mapping of options, got {opts!r}")
-        options[name] = dict(opts)
-    return options
-
-
 #: Problems a :class:`PlanError` lists one by one (the rest are counted).
 MAX_LISTED_PROBLEMS = 20
 
@@ -113,37 +95,61 @@ def _plan_error(what: str, problems: list[str]) -> PlanError:
     return PlanError(f"{what}:\n  - " + "\n  - ".join(listed + more))
 
 
-def parameter_fingerprint(metric: MetricSpec, fetch: bool) -> dict[str, str]:
-    """sha256 of every parameter and weight file the metric loads (weights fetched first when ``fetch``)."""
+def parameter_fingerprint(metric: MetricSpec, fetch: bool, options: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """sha256 of every parameter and weight file the metric loads (weights fetched first when ``fetch``); a custom
+    checkpoint (option ``pretrained_model_path``) stands, under its own key, for the published file it replaces."""
     from datasets_io.manifest import file_sha256
+    from metrics import custom_weights
     from metrics.deep import weights
 
+    name = metric.registered_name
     found = {f"data/{path.name}": file_sha256(path) for path in metric.parameter_paths()}
-    if weights.weight_files(metric.name):
-        if fetch:
-            weights.download([metric.name])
-        found.update(weights.fingerprint(metric.name))
+    custom = (options or {}).get(custom_weights.OPTION)
+    if custom is None:
+        if weights.weight_files(name):
+            if fetch:
+                weights.download([name])
+            found.update(weights.fingerprint(name))
+        return found
+    replaced = custom_weights.replaced_file(name)
+    for wf in weights.weight_files(name):
+        if wf == replaced:
+            continue
+        path = weights.fetch(wf) if fetch else weights.cached_path(wf)
+        if path is None:
+            raise weights.WeightsMissingError(f"{wf.filename} (of {name}) is not in the cache")
+        found[wf.filename], _ = weights.verify(wf, path)
+    found[f"{custom_weights.OPTION} (for {replaced.filename})"] = custom_weights.sha256_of(custom)
     return found
 
 
 def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest, split: str,
              parameters: Mapping[str, str] | None = None) -> str:
     """Content hash identifying a cell's result: metric, options, implementation version, the sha256 of its
-    parameter files, the dataset manifest digest and the split."""
-    payload = json.dumps(
-        {
-            "metric": metric.name,
-            "version": metric.version,
-            "options": dict(options),
-            "parameters": dict(parameters or {}),
-            "dataset": manifest.spec.key,
-            "manifest": manifest.digest,
-            "split": split,
-        },
-        sort_keys=True,
-        default=str,
-    )
+    parameter files, the dataset manifest digest and the split (and, for a named variant, the registered metric
+    that builds it and its direction)."""
+    content = {
+        "metric": metric.name,
+        "version": metric.version,
+        "options": dict(options),
+        "parameters": dict(parameters or {}),
+        "dataset": manifest.spec.key,
+        "manifest": manifest.digest,
+        "split": split,
+    }
+    if metric.builds is not None:  # a named variant: what builds it and its direction are part of its result
+        content.update(builds=metric.builds, lower_better=metric.lower_better)
+    payload = json.dumps(content, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def _spec_of(entry: MetricEntry) -> MetricSpec:
+    """The spec of an entry: the registered one, or a named variant of the registered metric that builds it."""
+    spec = metrics.get_spec(entry.builds)
+    if entry.builds == entry.name and entry.lower_better in (None, spec.lower_better):
+        return spec
+    lower_better = spec.lower_better if entry.lower_better is None else entry.lower_better
+    return replace(spec, name=entry.name, builds=entry.builds, lower_better=lower_better, in_default_set=False)
 
 
 def _applies(metric: MetricSpec, dataset: DatasetSpec) -> bool:
@@ -151,6 +157,35 @@ def _applies(metric: MetricSpec, dataset: DatasetSpec) -> bool:
     if dataset.mode == "2AFC":
         return metric.mode == "FR"
     return dataset.mode == "FR" or metric.mode == "NR"
+
+
+def _with_split_flags(dataset: DatasetSpec, request: BenchmarkRequest) -> DatasetSpec:
+    """``dataset`` with ``--split_file`` / ``--test_phase`` applied (pyiqa's benchmark applies them to every
+    dataset); the built-in demo has no meta-info split to choose from and is left as it is."""
+    if dataset.source == "builtin demo":
+        return dataset
+    return with_split_override(dataset, request.split_file, request.test_phase)
+
+
+def _split_flag_problems(request: BenchmarkRequest) -> list[str]:
+    """Why ``--split_file``, ``--test_phase`` or ``--update_benchmark`` cannot be used, one line each."""
+    problems = []
+    if request.split_file is not None and not Path(request.split_file).is_file():
+        problems.append(f"--split_file {request.split_file}: not a file (a pyiqa split pickle was expected)")
+    if request.test_phase is not None and request.split_file is None:
+        problems.append(f"--test_phase {request.test_phase} without --split_file: pyiqa's benchmark ignores it "
+                        "then; give the split file, or set 'phase' in the dataset options")
+    if request.update_benchmark is not None:
+        target = Path(request.update_benchmark)
+        if not target.is_file():
+            problems.append(f"--update_benchmark {target}: not a file (pyiqa updates an existing results CSV)")
+        else:
+            try:
+                read_results_csv(target)
+            except (ResultsCsvError, OSError, UnicodeDecodeError) as exc:
+                problems.append(f"--update_benchmark {exc}" if isinstance(exc, ResultsCsvError)
+                                else f"--update_benchmark {target}: cannot be read ({exc})")
+    return problems
 
 
 def _output_problems(request: BenchmarkRequest) -> list[str]:
@@ -168,19 +203,33 @@ def _output_problems(request: BenchmarkRequest) -> list[str]:
 def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = None) -> Plan:
     """Resolve and validate every metric, option and dataset; collect all problems into one error."""
     problems: list[str] = _output_problems(request)
-    metric_options = {}
+    entries: dict[str, MetricEntry] = {}
+    refused: set[str] = set()
+    unreadable = False  # the whole --metric_opt file: a name it may define is not unknown for that
     try:
-        metric_options = load_metric_options(request.metric_opt)
-    except PlanError as exc:
+        entries, entry_problems, refused = load_metric_entries(request.metric_opt)
+        problems += entry_problems
+    except MetricOptionError as exc:
+        problems.append(str(exc))
+        unreadable = True
+    extra: dict[str, Any] = {}
+    try:
+        extra = parse_extra_options(request.extra_metric_opts)
+    except MetricOptionError as exc:
         problems.append(str(exc))
 
-    names = list(request.metrics) if request.metrics else None
+    # As in pyiqa's benchmark, the metrics of a pyiqa-format option file join those named with -m.
+    from_file = [name for name, entry in entries.items() if entry.from_pyiqa]
+    names = list(dict.fromkeys([*(request.metrics or ()), *from_file])) or None
     specs: dict[str, MetricSpec] = {}
     for name in names or metrics.available():
+        if name in refused or (name in entries and entries[name].from_pyiqa):
+            continue
         try:
             specs[name] = metrics.get_spec(name)
         except UnknownMetricError as exc:
-            problems.append(str(exc))
+            if not unreadable:
+                problems.append(str(exc))
     if names is None:
         default = set(default_metric_names())
         uncalibrated = sorted(name for name in specs if name not in default)
@@ -189,15 +238,22 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         if uncalibrated and echo is not None:
             echo("Not in the default set (not calibrated; name it with -m to run it): " + ", ".join(uncalibrated))
     registered = set(metrics.available())
-    for name in metric_options:
-        if name not in specs:
+    for name, entry in entries.items():
+        if not entry.from_pyiqa and name not in specs:
             where = "is not a registered metric" if name not in registered else "is not in the run (-m)"
             problems.append(f"{request.metric_opt}: options for {name!r}, which {where}")
+    run_entries: dict[str, MetricEntry] = {}
+    for name in [*specs, *from_file]:
+        try:
+            run_entries[name] = with_extra_options(entries.get(name) or MetricEntry(name, name), extra)
+        except MetricOptionError as exc:
+            problems.append(str(exc))
+    specs = {name: _spec_of(entry) for name, entry in run_entries.items()}
     overrides: dict[str, ResourceOverride] = {}
-    for name, opts in metric_options.items():
-        if RESOURCES_KEY in opts:
+    for name, entry in run_entries.items():
+        if entry.resources is not None:
             try:
-                overrides[name] = resource_override(name, opts.pop(RESOURCES_KEY), source=str(request.metric_opt))
+                overrides[name] = resource_override(name, entry.resources, source=str(request.metric_opt))
             except (PlacementError, ValueError, TypeError) as exc:
                 problems.append(str(exc))
     # Resource needs measured by `iqabench efficiency` (resources.json) replace the registry's estimates.
@@ -207,11 +263,21 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         problems.append(str(exc))
         measured = {}
     specs = {name: with_measured_resources(spec, measured, request.batch_size) for name, spec in specs.items()}
+    resolved_options: dict[str, dict[str, Any]] = {}
+    for name, spec in list(specs.items()):
+        try:
+            resolved_options[name] = metrics.check_options(spec.registered_name, run_entries[name].options)
+        except ValueError as exc:
+            source = request.metric_opt if name in entries else None
+            problems.append(f"{source or 'metric options'}: {exc}" if spec.builds is None
+                            else f"{source or 'metric options'}: metric {name!r} (built as {spec.builds}): {exc}")
+            del specs[name]
     fingerprints: dict[str, dict[str, str]] = {}
     skipped: list[str] = []
     for name in list(specs):
         try:
-            fingerprints[name] = parameter_fingerprint(specs[name], fetch=names is not None)
+            fingerprints[name] = parameter_fingerprint(specs[name], fetch=names is not None,
+                                                       options=resolved_options[name])
         except (OSError, RuntimeError, ValueError) as exc:
             if names is None:  # the default set: leave out metrics whose weights are not here, and say so
                 skipped.append(name)
@@ -221,17 +287,20 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
     if skipped and echo is not None:
         echo("Not in the default set (weights not cached; `iqabench weights download METRIC` fetches them, "
              "`-m METRIC` names the missing file): " + ", ".join(skipped))
-    resolved_options: dict[str, dict[str, Any]] = {}
-    for name in specs:
-        try:
-            resolved_options[name] = metrics.check_options(name, metric_options.get(name, {}))
-        except ValueError as exc:
-            problems.append(f"{request.metric_opt or 'metric options'}: {exc}")
 
+    problems += _split_flag_problems(request)
     datasets: list[DatasetSpec] = []
-    for key in dict.fromkeys(request.datasets):
+    keys = request.datasets
+    if not keys and request.data_opt is not None:  # pyiqa runs every dataset its --data_opt file holds
         try:
-            datasets.append(resolve_dataset(key, request.data_opt, request.data_root))
+            keys = tuple(load_options_file(request.data_opt, request.data_root))
+            if not keys:
+                problems.append(f"{request.data_opt}: holds no dataset entry (name datasets with -d)")
+        except DatasetOptionError as exc:
+            problems.append(str(exc))
+    for key in dict.fromkeys(keys):
+        try:
+            datasets.append(_with_split_flags(resolve_dataset(key, request.data_opt, request.data_root), request))
         except (UnknownDatasetError, DatasetOptionError) as exc:
             problems.append(str(exc))
 
@@ -263,9 +332,9 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         if dataset.key == "demo" and dataset.source == "builtin demo":
             continue
         try:
-            datasets[index] = ensure_downloaded(
+            datasets[index] = _with_split_flags(ensure_downloaded(
                 dataset.key, request.data_root, data_opt=request.data_opt, download=request.download
-            )
+            ), request)
         except (MissingDatasetError, DownloadError) as exc:
             problems.append(str(exc))
     if problems:

@@ -10,12 +10,20 @@ from pathlib import Path
 class BenchmarkRequest:
     #: Metric names; ``None`` means every registered metric that applies to the datasets.
     metrics: tuple[str, ...] | None = None
+    #: Dataset keys; empty: every entry of ``data_opt`` (as pyiqa's benchmark runs them).
     datasets: tuple[str, ...] = ("demo",)
     metric_opt: Path | None = None
+    #: ``--extra_metric_opts KEY=VALUE ...``: options applied to every metric, as pyiqa applies them.
+    extra_metric_opts: tuple[str, ...] = ()
     data_opt: Path | None = None
     data_root: str | None = None
+    #: ``--split_file``: the split pickle of every dataset (pyiqa's); ``--test_phase``: the phase scored with it.
+    split_file: Path | None = None
+    test_phase: str | None = None
     out: Path = Path("results")
     save_result_path: Path | None = None
+    #: ``--update_benchmark``: a pyiqa results CSV the run's cells are written into, sorted as pyiqa sorts it.
+    update_benchmark: Path | None = None
     batch_size: int = 8
     use_gpu: bool = False
     limit: int | None = None
@@ -57,5 +65,7 @@ class BenchmarkRequest:
             raise ValueError(f"--plan_cluster needs CPUS > 0 and GPUS >= 0, got {self.plan_cluster}")
         if not self.wait_for_lock >= 0:
             raise ValueError(f"--wait_for_lock must be >= 0 seconds, got {self.wait_for_lock}")
-        if not self.datasets:
-            raise ValueError("at least one dataset is required")
+        if self.test_phase is not None and self.test_phase not in ("train", "val", "test"):
+            raise ValueError(f"--test_phase must be train, val or test, got {self.test_phase!r}")
+        if not self.datasets and self.data_opt is None:
+            raise ValueError("at least one dataset is required (-d, or the entries of --data_opt)")

@@ -25,7 +25,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -143,8 +143,11 @@ class Scheduler:
 
     def __init__(self, work: list[DatasetWork], pools: list[PoolSpec], cluster: ClusterShape, batch_size: int,
                  options: dict[str, dict[str, Any]], on_rows: OnRows,
-                 on_progress: Callable[["Scheduler"], None] | None = None) -> None:
+                 on_progress: Callable[["Scheduler"], None] | None = None,
+                 builds: Mapping[str, str] | None = None) -> None:
         self.cluster = cluster
+        #: metric → the registered metric that builds it (a named variant's; absent: the metric itself).
+        self.builds = dict(builds or {})
         self.batch_size = batch_size
         self.options = options
         self.on_rows = on_rows
@@ -202,7 +205,8 @@ class Scheduler:
 
         spec = pool.spec
         stages = [{"metric": m, "options": dict(self.options.get(m, {})), "device": spec.device,
-                   "batch_size": self.batch_size, "num_threads": spec.threads, "module": module_of(m)}
+                   "batch_size": self.batch_size, "num_threads": spec.threads,
+                   "module": module_of(self.builds.get(m, m)), "builds": self.builds.get(m)}
                   for m in spec.metrics]
         resources: dict[str, Any] = {"num_cpus": spec.num_cpus, "memory": int(spec.memory_mb) * MIB}
         if spec.num_gpus > 0:

@@ -129,7 +129,7 @@ def size_run(plan: Plan, pending: dict[str, list[Cell]], store: CellStore | None
             on_gpu = request.use_gpu and r.num_gpus > 0
             resources[cell.metric] = (r, on_gpu)
             cost = costs.setdefault(cell.metric, metric_cost(cell.spec, "cuda" if on_gpu else "cpu",
-                                                             measured.get(cell.metric)))
+                                                             measured.get(cell.spec.registered_name)))
             seconds = per_image[(dataset_pass.dataset.key, cell.metric)] = cost.seconds_for(pixels) * factor
             work_seconds[cell.metric] = work_seconds.get(cell.metric, 0.0) + int(masks[cell.metric].sum()) * seconds
     demands = []
@@ -278,6 +278,7 @@ def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cl
     committer.start()
     total_rows = sum(sum(int(m.sum()) for m in w.masks.values()) for w in sizing.work)
     options = {cell.metric: dict(cell.options) for cells in pending.values() for cell in cells}
+    builds = {cell.metric: cell.spec.registered_name for cells in pending.values() for cell in cells}
     state = {"last": 0.0}
 
     def progress(scheduler: Scheduler) -> None:
@@ -297,7 +298,8 @@ def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cl
              f"ETA {_clock(scheduler.eta_seconds())}" + (f"; furthest behind: {lagging}" if lagging else ""))
 
     started, started_at = time.perf_counter(), time.time()
-    scheduler = Scheduler(sizing.work, sizing.pools, cluster, request.batch_size, options, committer.rows, progress)
+    scheduler = Scheduler(sizing.work, sizing.pools, cluster, request.batch_size, options, committer.rows, progress,
+                          builds=builds)
     given_up = scheduler.run() if sizing.work else {}
     committer.finish(given_up)
     elapsed = time.perf_counter() - started

@@ -175,3 +175,32 @@ def zip_bomb(name: str, size: int) -> bytes:
                 member.write(chunk)
             member.write(bytes(size % len(chunk)))
     return buffer.getvalue()
+
+
+def fr_files(folder: str, dist_dir: str, ref_dir: str | None, refs: int = 2, dists: int = 3,
+             seed: int = 500) -> tuple[bytes, bytes]:
+    """(archive, meta CSV) of a small FR dataset under ``folder``: ``refs`` references × ``dists`` distortions,
+    references in ``ref_dir`` (None: next to the distorted images, as LIVE keeps them)."""
+    files, rows = {}, []
+    for r in range(refs):
+        ref_name = f"ref{r}.png" if ref_dir else f"refimgs/ref{r}.png"
+        files[f"{folder}/{ref_dir + '/' if ref_dir else ''}{ref_name}"] = png(seed + r, (16, 16))
+        for d in range(dists):
+            dist_name = f"r{r}_d{d}.png" if ref_dir else f"wn/r{r}_d{d}.png"
+            files[f"{folder}/{dist_dir + '/' if dist_dir else ''}{dist_name}"] = png(seed + 10 * (r + 1) + d, (16, 16))
+            rows.append([ref_name, dist_name, round(1.0 + d + 0.1 * r, 3)])
+    return tgz(files), csv_text(["ref_name", "dist_name", "mos"], rows)
+
+
+def populate_fr_table(hub) -> None:
+    """The four datasets of pyiqa's FR table (CSIQ, LIVE, TID2008, TID2013), small and made up, on the fake hub."""
+    for key, folder, dist_dir, ref_dir, meta_name, seed in (
+            ("csiq", "CSIQ", "dst_imgs", "src_imgs", "CSIQ", 500),
+            ("tid2008", "tid2008", "distorted_images", "reference_images", "TID2008", 600),
+            ("tid2013", "tid2013", "distorted_images", "reference_images", "TID2013", 700)):
+        archive, meta = fr_files(folder, dist_dir, ref_dir, seed=seed)
+        hub.add(DATASETS_REPO, f"{key}.tgz", archive)
+        hub.add(META_REPO, f"meta_info_{meta_name}Dataset.csv", meta)
+    archive, meta = fr_files("LIVEIQA_release2", "", None, seed=800)
+    hub.add(DATASETS_REPO, "live.tgz", archive)
+    hub.add(META_REPO, "meta_info_LIVEIQADataset.csv", meta)

@@ -1,0 +1,207 @@
+"""pyiqa's metric ``type`` names (its ``ARCH_REGISTRY`` class names, ``pyiqa/archs/*_arch.py``) → our registered
+metrics and option names: the one table that reads pyiqa's ``metric_opts``.
+
+A pyiqa entry ``{type: T, opt: value, ...}`` (``metric_opts`` of a ``--metric_opt`` file, or a metric of pyiqa's
+``default_model_configs.py``) becomes one of our registered metrics plus our options (:func:`translate`):
+
+* ``select``: the pyiqa option whose value chooses among our metrics, each with its own weights (``MUSIQ``'s
+  ``pretrained`` picks ``musiq-ava`` ..., ``LPIPS``'s ``net`` ``lpips-vgg``); ``default`` when it is absent;
+* ``options``: each other pyiqa option, either :class:`Rename` (one of our options, its values mapped) or
+  :class:`Only` (what our implementation computes; any other value is refused, naming the one supported);
+* ``implied``: values a pyiqa option must take for the chosen metric (``CFANet``'s ``use_ref`` is true exactly for
+  the full-reference TOPIQ checkpoints);
+* ``pretrained`` (every deep type): true, or the value ``select`` reads; ``false`` only with
+  ``pretrained_model_path`` (pyiqa would otherwise score an untrained network); ``pretrained_model_path`` passes
+  through to :mod:`metrics.custom_weights`;
+* an option pyiqa does not have but our metric does (``precision``) passes through under its own name.
+
+pyiqa's ``test_y_channel`` is our ``channel`` as our metrics of pyiqa's names read it: ``psnry`` is PSNR on the
+``y`` luma, ``ssim`` SSIM on the ``gray`` (NTSC, pyiqa's YIQ) luma, ``ssimc`` on RGB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from metrics.custom_weights import OPTION as WEIGHTS_PATH
+
+#: pyiqa's option turning the published weights on or off (a dataset name for some architectures).
+PRETRAINED = "pretrained"
+
+
+@dataclass(frozen=True)
+class Rename:
+    """A pyiqa option that is one of ours: ``option`` (ours), values mapped by ``values`` (None: unchanged)."""
+
+    option: str
+    values: Mapping[Any, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Only:
+    """A pyiqa option our implementation supports at one value (what it computes)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class PyiqaType:
+    #: Our metric when ``select`` is absent (pyiqa's default for the architecture).
+    default: str
+    #: (pyiqa option, its value → our metric), or None when the type is one metric.
+    select: tuple[str, Mapping[Any, str]] | None = None
+    options: Mapping[str, Rename | Only] = field(default_factory=dict)
+    #: our metric → {pyiqa option: the value it must have for that metric}.
+    implied: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Whether the type loads trained weights (takes ``pretrained`` / ``pretrained_model_path``).
+    deep: bool = False
+    #: Other registered metrics of this type: the same factory with other options (``psnry`` of ``PSNR``).
+    also: tuple[str, ...] = ()
+
+
+_Y_SSIM = {"channels": Only(3), "downsample": Only(False), "color_space": Only("yiq")}
+
+#: The table (pyiqa 0.1.16's architectures that we register).
+PYIQA_TYPES: dict[str, PyiqaType] = {
+    "PSNR": PyiqaType("psnr", None, {"test_y_channel": Rename("channel", {False: "rgb", True: "y"}),
+                                     "data_range": Rename("data_range"), "crop_border": Only(0),
+                                     "color_space": Only("yiq")}, also=("psnry",)),
+    "SSIM": PyiqaType("ssim", None, {**_Y_SSIM, "test_y_channel": Rename("channel", {True: "gray", False: "rgb"}),
+                                     "crop_border": Only(0)}, also=("ssimc",)),
+    "MS_SSIM": PyiqaType("ms_ssim", None, {**_Y_SSIM, "test_y_channel": Only(True), "is_prod": Only(True)}),
+    "CW_SSIM": PyiqaType("cw_ssim", None, {
+        "channels": Only(1), "level": Rename("levels"), "ori": Rename("orientations"), "K": Rename("k"),
+        "guardb": Only(0), "test_y_channel": Only(True), "color_space": Only("yiq")}),
+    "GMSD": PyiqaType("gmsd", None, {"channels": Only(3), "test_y_channel": Only(True)}),
+    "NLPD": PyiqaType("nlpd", None, {"channels": Only(1), "test_y_channel": Only(True), "k": Only(6)}),
+    "MAD": PyiqaType("mad", None, {"channels": Only(3), "test_y_channel": Only(False)}),
+    "VSI": PyiqaType("vsi", None, {"data_range": Only(1.0)}),
+    "VIF": PyiqaType("vif", None, {"channels": Only(1), "level": Only(4), "ori": Only(6)}),
+    "FSIM": PyiqaType("fsim", None, {"chromatic": Rename("chromatic"), "scales": Only(4), "orientations": Only(4)}),
+    "BRISQUE": PyiqaType("brisque", None, {"test_y_channel": Only(True), "kernel_size": Only(7),
+                                           "version": Only("original")}),
+    "NIQE": PyiqaType("niqe", None, {"test_y_channel": Only(True), "channels": Only(1), "color_space": Only("yiq"),
+                                     "crop_border": Only(0), "version": Only("original")}),
+    "PIQE": PyiqaType("piqe"),
+    "Entropy": PyiqaType("entropy"),
+    "LPIPS": PyiqaType("lpips", ("net", {"alex": "lpips", "vgg": "lpips-vgg"}),
+                       {"version": Only("0.1"), "lpips": Only(True), "spatial": Only(False)}, deep=True),
+    "DISTS": PyiqaType("dists", deep=True),
+    "CKDN": PyiqaType("ckdn", deep=True),
+    "CNNIQA": PyiqaType("cnniqa", (PRETRAINED, {"koniq10k": "cnniqa"}), deep=True),
+    "DBCNN": PyiqaType("dbcnn", (PRETRAINED, {"koniq": "dbcnn"}), deep=True),
+    "HyperNet": PyiqaType("hyperiqa", None, {"base_model_name": Only("resnet50")}, deep=True),
+    "MUSIQ": PyiqaType("musiq", (PRETRAINED, {"koniq10k": "musiq", "ava": "musiq-ava", "spaq": "musiq-spaq",
+                                              "paq2piq": "musiq-paq2piq"}), deep=True),
+    "NIMA": PyiqaType("nima-vgg16-ava", None, {"base_model_name": Only("vgg16"), "num_classes": Only(10),
+                                               "train_dataset": Only("ava")}, deep=True),
+    "PAQ2PIQ": PyiqaType("paq2piq", None, {"backbone": Only("resnet18")}, deep=True),
+    "PieAPP": PyiqaType("pieapp", None, {"patch_size": Only(64), "stride": Only(27)}, deep=True),
+    "CFANet": PyiqaType(
+        "topiq_nr",
+        ("model_name", {"cfanet_fr_kadid_res50": "topiq_fr", "cfanet_fr_pipal_res50": "topiq_fr-pipal",
+                        "cfanet_nr_koniq_res50": "topiq_nr", "cfanet_nr_spaq_res50": "topiq_nr-spaq"}),
+        {"semantic_model_name": Only("resnet50")},
+        implied={"topiq_fr": {"use_ref": True}, "topiq_fr-pipal": {"use_ref": True},
+                 "topiq_nr": {"use_ref": False}, "topiq_nr-spaq": {"use_ref": False}},
+        deep=True),
+    "WaDIQaM": PyiqaType(
+        "wadiqam_fr", ("metric_type", {"FR": "wadiqam_fr", "NR": "wadiqam_nr"}), {},
+        implied={"wadiqam_fr": {"model_name": "wadiqam_fr_kadid"}, "wadiqam_nr": {"model_name": "wadiqam_nr_koniq"}},
+        deep=True),
+}
+
+
+class PyiqaTypeError(ValueError):
+    """A pyiqa ``metric_opts`` that cannot be built here; the message is one phrase (the caller names the file)."""
+
+
+def known_types() -> str:
+    return ", ".join(sorted(PYIQA_TYPES))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one kind (True is not 1; 1 and 1.0 are one number)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def _lookup(mapping: Mapping[Any, Any], value: Any) -> tuple[bool, Any]:
+    for key, mapped in mapping.items():
+        if _same(key, value):
+            return True, mapped
+    return False, None
+
+
+def translate(type_name: Any, pyiqa_options: Mapping[str, Any],
+              own_options_of: Callable[[str], frozenset[str] | None] | None = None,
+              default: str | None = None) -> tuple[str, dict[str, Any]]:
+    """(our metric, our options) for pyiqa's ``{type: type_name, **pyiqa_options}``; :class:`PyiqaTypeError` names
+    the first option that cannot be honoured. ``own_options_of(metric)``: our options of the chosen metric, which
+    pass through unchanged (None: any option pyiqa does not have passes through, to be checked by the metric).
+    ``default``: the metric when no option selects one (else the type's default)."""
+    if not isinstance(type_name, str) or type_name not in PYIQA_TYPES:
+        raise PyiqaTypeError(f"unknown metric type {type_name!r} (known types: {known_types()})")
+    entry = PYIQA_TYPES[type_name]
+    options = dict(pyiqa_options)
+    metric = default or entry.default
+    key = entry.select[0] if entry.select is not None else None
+    # pyiqa's `pretrained` is a dataset name where it selects weights, and true/false everywhere (read below).
+    if key is not None and key in options and not (key == PRETRAINED and isinstance(options[key], bool)):
+        found, chosen = _lookup(entry.select[1], options[key])
+        if not found:
+            accepted = ", ".join(repr(v) for v in entry.select[1])
+            raise PyiqaTypeError(f"{type_name} option {key!r} must be one of {accepted}, got {options[key]!r}")
+        metric = chosen
+        del options[key]
+    own_options = own_options_of(metric) if own_options_of is not None else None
+    ours: dict[str, Any] = {}
+    if entry.deep and PRETRAINED in options:
+        pretrained = options.pop(PRETRAINED)
+        if not isinstance(pretrained, bool):
+            raise PyiqaTypeError(f"{type_name} option {PRETRAINED!r} must be true or false, got {pretrained!r}")
+        if not pretrained and WEIGHTS_PATH not in options:
+            raise PyiqaTypeError(f"{type_name} option {PRETRAINED!r} is false without {WEIGHTS_PATH!r}: pyiqa would "
+                                 "score an untrained network with random weights; give the checkpoint to score")
+    for key, value in options.items():
+        rule = entry.options.get(key)
+        if key in entry.implied.get(metric, {}):
+            if not _same(value, entry.implied[metric][key]):
+                raise PyiqaTypeError(f"{type_name} option {key!r} must be {entry.implied[metric][key]!r} for "
+                                     f"{metric}, got {value!r}")
+        elif isinstance(rule, Only):
+            if not _same(value, rule.value):
+                raise PyiqaTypeError(f"{type_name} option {key!r}: only {rule.value!r} is supported here (what "
+                                     f"{metric} computes), got {value!r}")
+        elif isinstance(rule, Rename):
+            if rule.values is not None:
+                found, value = _lookup(rule.values, value)
+                if not found:
+                    raise PyiqaTypeError(f"{type_name} option {key!r} must be one of "
+                                         f"{', '.join(map(repr, rule.values))}, got {options[key]!r}")
+            ours[rule.option] = value
+        elif (key == WEIGHTS_PATH and entry.deep) or own_options is None or key in own_options:
+            ours[key] = value
+        else:
+            pyiqa_names = sorted({*entry.options, *(k for v in entry.implied.values() for k in v),
+                                  *([entry.select[0]] if entry.select else []),
+                                  *([PRETRAINED, WEIGHTS_PATH] if entry.deep else [])})
+            raise PyiqaTypeError(f"{type_name} has no option {key!r} here (pyiqa options: "
+                                 f"{', '.join(pyiqa_names) or 'none'}; {metric}'s own: "
+                                 f"{', '.join(sorted(own_options)) or 'none'})")
+    return metric, ours
+
+
+def pyiqa_form(metric: str) -> tuple[str, dict[str, Any]] | None:
+    """(pyiqa type, the pyiqa options that choose it) of our registered ``metric``, or None when the table has no
+    type building it (so ``--extra_metric_opts`` can be read in pyiqa's terms for a metric named with ``-m``)."""
+    for type_name, entry in PYIQA_TYPES.items():
+        if entry.select is not None:
+            for value, chosen in entry.select[1].items():
+                if chosen == metric:
+                    return type_name, {entry.select[0]: value}
+        if metric in (entry.default, *entry.also):
+            return type_name, {}
+    return None
