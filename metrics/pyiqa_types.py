@@ -16,7 +16,7 @@ A pyiqa entry ``{type: T, opt: value, ...}`` (``metric_opts`` of a ``--metric_op
 * an option pyiqa does not have but our metric does (``precision``) passes through under its own name.
 
 pyiqa's ``test_y_channel`` is our ``channel`` as our metrics of pyiqa's names read it: ``psnry`` is PSNR on the
-``y`` luma, ``ssim`` SSIM on the ``gray`` (NTSC, pyiqa's YIQ) luma, ``ssimc`` on RGB.
+``yiq`` luma (unrounded NTSC), ``ssim`` SSIM on the ``gray`` (NTSC, pyiqa's YIQ) luma, ``ssimc`` on RGB.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ _Y_SSIM = {"channels": Only(3), "downsample": Only(False), "color_space": Only("
 
 #: The table (pyiqa 0.1.16's architectures that we register).
 PYIQA_TYPES: dict[str, PyiqaType] = {
-    "PSNR": PyiqaType("psnr", None, {"test_y_channel": Rename("channel", {False: "rgb", True: "y"}),
+    "PSNR": PyiqaType("psnr", None, {"test_y_channel": Rename("channel", {False: "rgb", True: "yiq"}),
                                      "data_range": Rename("data_range"), "crop_border": Only(0),
                                      "color_space": Only("yiq")}, also=("psnry",)),
     "SSIM": PyiqaType("ssim", None, {**_Y_SSIM, "test_y_channel": Rename("channel", {True: "gray", False: "rgb"}),

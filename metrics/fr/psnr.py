@@ -2,15 +2,18 @@
 
 PSNR = 10 log10(peak² / MSE), MSE over every pixel (and channel) of the image. ``psnr`` works on RGB exactly as
 scikit-image's ``peak_signal_noise_ratio`` does for uint8 images (data range 255, i.e. 1.0 for inputs in
-[0, 1]); ``psnry`` works on the luma channel of MATLAB's ``rgb2ycbcr`` (rounded as for uint8 input), the
-convention of super-resolution papers. Identical images give +inf, as in scikit-image.
+[0, 1]); ``psnry`` works on the luma of NTSC YIQ (0.299 R + 0.587 G + 0.114 B, unrounded), which is what pyiqa's
+``psnry`` (``PSNR(test_y_channel=True)``) computes. ``channel="y"`` gives the super-resolution papers' convention
+instead: the luma of MATLAB's ``rgb2ycbcr``, rounded as for uint8 input. Identical images give +inf, as in
+scikit-image.
 
 Paper: the classical definition; see e.g. Huynh-Thu & Ghanbari, "Scope of validity of PSNR in image/video
 quality assessment", Electronics Letters 44(13), 2008.
 
 Calibration (5 TID2013 pairs, ``official_scores.csv``, scikit-image on RGB): ``psnr`` matches the official
 2-decimal values exactly (largest relative error below 2.5e-4, the rounding of the table). ``psnry`` has no
-official values; it is checked against its definition computed independently in the tests.
+official values; it is checked against its definition computed independently and against pyiqa 0.1.16's
+``psnry`` in the tests.
 """
 
 from __future__ import annotations
@@ -18,15 +21,20 @@ from __future__ import annotations
 import torch
 
 from metrics.base import IQAMetric
-from metrics.functional.color import check_channel, luma
+from metrics.functional.color import check_channel, luma, rgb2yiq
 from metrics.registry import Calibration, MetricSpec, Resources
 from metrics.spec import above
+
+
+#: ``rgb`` every channel; ``yiq`` NTSC luma, unrounded (pyiqa's ``test_y_channel``); ``y`` MATLAB ``rgb2ycbcr``
+#: luma rounded to 8-bit levels.
+CHANNELS = ("rgb", "yiq", "y")
 
 
 class PSNR(IQAMetric):
     def __init__(self, channel: str = "rgb", data_range: float = 1.0) -> None:
         super().__init__()
-        check_channel("psnr", channel, ("rgb", "y"))
+        check_channel("psnr", channel, CHANNELS)
         if data_range <= 0:
             raise ValueError(f"psnr: data_range must be > 0, got {data_range}")
         self.channel = channel
@@ -34,7 +42,9 @@ class PSNR(IQAMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
-        if self.channel == "y":
+        if self.channel == "yiq":
+            dist, ref = rgb2yiq(dist)[:, :1], rgb2yiq(ref)[:, :1]
+        elif self.channel == "y":
             dist, ref = luma(dist, "y"), luma(ref, "y")
         return (10.0 * torch.log10(self.data_range**2 / mean_squared_error(dist, ref))).float()
 
@@ -92,26 +102,26 @@ SPECS = (
         calibration_detail="scikit-image RGB, exact to 2 decimals",
         ideal_score=float("inf"),
         factory=PSNR,
-        option_choices={"channel": ("rgb", "y")},
+        option_choices={"channel": CHANNELS},
         option_ranges={"data_range": above(0)},
         options={"channel": "rgb"},
         resources=_LIGHT,
         calibration_key="psnr",
     ),
     MetricSpec(
-        version="3",  # chunked float32 sums (issue 17): <= 1e-7 relative, none seen on the calibration pairs
+        version="4",  # the NTSC (YIQ) luma, unrounded, as pyiqa's psnry (was MATLAB's rgb2ycbcr luma, rounded)
         name="psnry",
         mode="FR",
         lower_better=False,
         score_range=(0.0, float("inf")),
         paper=_PAPER,
         calibration=Calibration.UNVERIFIED,
-        calibration_detail="checked against its definition; no official values",
+        calibration_detail="checked against its definition and pyiqa 0.1.16's psnry; no official values",
         ideal_score=float("inf"),
         factory=PSNR,
-        option_choices={"channel": ("rgb", "y")},
+        option_choices={"channel": CHANNELS},
         option_ranges={"data_range": above(0)},
-        options={"channel": "y"},
+        options={"channel": "yiq"},
         resources=_LIGHT,
     ),
 )

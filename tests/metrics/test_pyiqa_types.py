@@ -27,7 +27,7 @@ def test_every_metric_of_the_table_is_registered():
 
 def test_pyiqa_default_configs_build_what_our_metric_of_the_same_name_builds():
     """For every registered metric pyiqa also ships, pyiqa's own ``metric_opts`` read through the table build the
-    same factory with the same options as our metric of that name (``psnry``: PSNR on the y luma ...)."""
+    same factory with the same options as our metric of that name (``psnry``: PSNR on the unrounded YIQ luma ...)."""
     pytest.importorskip("pyiqa")
     from pyiqa.default_model_configs import DEFAULT_CONFIGS
 
@@ -78,7 +78,7 @@ def test_options_that_cannot_be_honoured_are_named(type_name, options, expected)
 
 
 def test_selection_translation_and_pass_through():
-    assert translate("PSNR", {"test_y_channel": True}, own_options) == ("psnr", {"channel": "y"})
+    assert translate("PSNR", {"test_y_channel": True}, own_options) == ("psnr", {"channel": "yiq"})
     assert translate("MUSIQ", {"pretrained": "spaq"}, own_options) == ("musiq-spaq", {})
     assert translate("LPIPS", {"net": "vgg", "version": "0.1", "precision": "bfloat16"}, own_options) == (
         "lpips-vgg", {"precision": "bfloat16"})
