@@ -18,8 +18,8 @@ Weights: the torchvision ImageNet trunk (``AlexNet_Weights.IMAGENET1K_V1`` / ``V
 the linear layers of pyiqa's ``LPIPS_v0.1_{alex,vgg}-*.pth`` (keys ``lin{k}.model.1.weight``).
 
 Calibration: proved equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence.py, max
-relative difference measured there ~1e-6, see the report; LPIPS+ 1.7e-7 AlexNet, 7.4e-8 VGG); against the official values (``lpips`` row) only
-when the published weights are in the cache — not verified here, no published weights could be downloaded.
+relative difference measured there ~1e-6, see the report; LPIPS+ 1.7e-7 AlexNet, 7.4e-8 VGG); against the
+official values (``lpips`` row) only when the published weights are in the cache — not verified here, no published weights could be downloaded.
 """
 
 from __future__ import annotations
