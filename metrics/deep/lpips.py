@@ -19,7 +19,8 @@ the linear layers of pyiqa's ``LPIPS_v0.1_{alex,vgg}-*.pth`` (keys ``lin{k}.mode
 
 Calibration: proved equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence.py, max
 relative difference measured there ~1e-6, see the report; LPIPS+ 1.7e-7 AlexNet, 7.4e-8 VGG); against the
-official values (``lpips`` row) only when the published weights are in the cache — not verified here, no published weights could be downloaded.
+official values (``lpips`` row) only when the published weights are in the cache — not verified here, no
+published weights could be downloaded.
 """
 
 from __future__ import annotations

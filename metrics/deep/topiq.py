@@ -37,8 +37,8 @@ Weights: pyiqa's ``cfanet_fr_kadid_res50-2c4cc61d.pth`` (``topiq_fr``), ``cfanet
 (``topiq_fr-pipal``), ``cfanet_nr_koniq_res50-9a73138b.pth`` (``topiq_nr``), ``cfanet_nr_spaq_res50-a7f799ac.pth``
 (``topiq_nr-spaq``), ``cfanet_nr_flive_res50-ded1c74e.pth`` (``topiq_nr-flive``) and
 ``cfanet_iaa_ava_res50-3cd62bb3.pth`` (``topiq_iaa_res50``); tensors under ``params``: ``semantic_model.*`` (the
-whole ResNet-50 in torchvision/timm names, no ``fc``), ``weight_pool``, ``dim_reduce``, ``sa_attn_blks``, ``attn_blks``, ``attn_pool``, ``score_linear``,
-``h_emb``, ``w_emb``. The checkpoints hold the backbone, so the ImageNet ResNet-50 the reference creates first
+whole ResNet-50 in torchvision/timm names, no ``fc``), ``weight_pool``, ``dim_reduce``, ``sa_attn_blks``,
+``attn_blks``, ``attn_pool``, ``score_linear``, ``h_emb``, ``w_emb``. The checkpoints hold the backbone, so the ImageNet ResNet-50 the reference creates first
 (and overwrites) is not loaded. The Swin variants (``topiq_iaa``, ``topiq_nr_swin-face``) and the face variants
 (``topiq_nr-face``, ``topiq_nr-face-v1``: the reference first detects, aligns and crops the face with facexlib's
 RetinaFace) are not registered.
@@ -62,7 +62,6 @@ from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, fill, resnet50_trunk, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
-
 
 
 @dataclass(frozen=True)
