@@ -161,8 +161,13 @@ _PLUS_PAPER = _PAPER + "; semantic weighting (LPIPS+): " + (
     "Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, TOPIQ: A Top-down Approach from Semantics to Distortions for Image "
     "Quality Assessment, IEEE TIP 33, 2024"
 )
+#: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence.py.
+_PLUS_MEASURED = {"lpips+": "1.7e-7", "lpips-vgg+": "7.4e-8"}
 SPECS += tuple(
-    dataclasses.replace(base, name=base.name + "+", paper=_PLUS_PAPER, calibration_key=None,
-                        options={**base.options, "semantic_weight_layer": SEMANTIC_LAYER})
+    dataclasses.replace(
+        base, name=base.name + "+", paper=_PLUS_PAPER, calibration_key=None,
+        calibration_detail=f"pyiqa 0.1.16 on identical random weights (max rel. diff "
+                           f"{_PLUS_MEASURED[base.name + '+']}); no official values",
+        options={**base.options, "semantic_weight_layer": SEMANTIC_LAYER})
     for base in SPECS
 )
