@@ -39,9 +39,9 @@ Weights: pyiqa's ``cfanet_fr_kadid_res50-2c4cc61d.pth`` (``topiq_fr``), ``cfanet
 ``cfanet_iaa_ava_res50-3cd62bb3.pth`` (``topiq_iaa_res50``); tensors under ``params``: ``semantic_model.*`` (the
 whole ResNet-50 in torchvision/timm names, no ``fc``), ``weight_pool``, ``dim_reduce``, ``sa_attn_blks``,
 ``attn_blks``, ``attn_pool``, ``score_linear``, ``h_emb``, ``w_emb``. The checkpoints hold the backbone, so the
-ImageNet ResNet-50 the reference creates first (and overwrites) is not loaded. The Swin variants (``topiq_iaa``, ``topiq_nr_swin-face``) and the face variants
-(``topiq_nr-face``, ``topiq_nr-face-v1``: the reference first detects, aligns and crops the face with facexlib's
-RetinaFace) are not registered.
+ImageNet ResNet-50 the reference creates first (and overwrites) is not loaded. The Swin variants (``topiq_iaa``,
+``topiq_nr_swin-face``) and the face variants (``topiq_nr-face``, ``topiq_nr-face-v1``: the reference first
+detects, aligns and crops the face with facexlib's RetinaFace) are not registered.
 
 Any input size is accepted (down to 1×1, like the reference: every stride-2 layer pads).
 
