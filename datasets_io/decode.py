@@ -127,12 +127,32 @@ def read_decoded(path: str | Path) -> DecodedImage:
     return decode_image(_file_bytes(p), str(p))
 
 
+#: How :func:`resize_shorter_side` resamples, as pyiqa's ``augment: {resize: N}`` does (torchvision's ``Resize(N)``
+#: on a PIL image): Pillow's antialiased bilinear filter, the longer side truncated (``int(N * long / short)``).
+#: Part of every cell key of a resized dataset (:func:`pixel_transforms`): a change here must change the text.
+RESIZE_METHOD = "pillow-bilinear, longer side int(size * long / short)"
+
+
+def shorter_side_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """``(new_width, new_height)`` with the shorter side ``size`` and the longer one truncated, as torchvision's
+    ``Resize(size)`` computes them (the order of operations, ``size * long / short``, kept)."""
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(size * long / short)
+    return (size, new_long) if width <= height else (new_long, size)
+
+
 def resize_shorter_side(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize so that the shorter side is ``size`` pixels (bicubic, as pyiqa's ``augment: {resize: N}``)."""
+    """Resize so that the shorter side is ``size`` pixels, exactly as pyiqa's ``augment: {resize: N}`` does (see
+    :data:`RESIZE_METHOD`); an image already of that size is returned as it is (torchvision skips it too)."""
     h, w = image.shape[:2]
-    if min(h, w) == size:
+    new_w, new_h = shorter_side_size(w, h, size)
+    if (new_w, new_h) == (w, h):
         return image
-    scale = size / min(h, w)
-    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BICUBIC)
+    resized = Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.uint8)
+
+
+def pixel_transforms(resize: int | None) -> dict[str, object]:
+    """What is done to the decoded pixels before scoring (for the cell key): empty when they are scored as
+    decoded, else the resize with its method, so that a change of method never reuses cells of the old one."""
+    return {"resize": resize, "method": RESIZE_METHOD} if resize else {}

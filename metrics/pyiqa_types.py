@@ -58,6 +58,9 @@ class PyiqaType:
     deep: bool = False
     #: Other registered metrics of this type: the same factory with other options (``psnry`` of ``PSNR``).
     also: tuple[str, ...] = ()
+    #: A second selecting option for a metric the first one chose: that metric → (pyiqa option, pyiqa's default
+    #: value of it, its value → our metric). NIMA: ``base_model_name`` picks the trunk, ``train_dataset`` the weights.
+    refine: Mapping[str, tuple[str, Any, Mapping[Any, str]]] = field(default_factory=dict)
 
 
 _Y_SSIM = {"channels": Only(3), "downsample": Only(False), "color_space": Only("yiq")}
@@ -94,18 +97,30 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
     "HyperNet": PyiqaType("hyperiqa", None, {"base_model_name": Only("resnet50")}, deep=True),
     "MUSIQ": PyiqaType("musiq", (PRETRAINED, {"koniq10k": "musiq", "ava": "musiq-ava", "spaq": "musiq-spaq",
                                               "paq2piq": "musiq-paq2piq"}), deep=True),
-    "NIMA": PyiqaType("nima-vgg16-ava", None, {"base_model_name": Only("vgg16"), "num_classes": Only(10),
-                                               "train_dataset": Only("ava")}, deep=True),
+    "NIMA": PyiqaType(
+        "nima-vgg16-ava", ("base_model_name", {"vgg16": "nima-vgg16-ava", "inception_resnet_v2": "nima"}),
+        implied={"nima-vgg16-ava": {"train_dataset": "ava", "num_classes": 10}, "nima": {"num_classes": 10},
+                 "nima-koniq": {"num_classes": 1}, "nima-spaq": {"num_classes": 1}},
+        refine={"nima": ("train_dataset", "ava", {"ava": "nima", "koniq": "nima-koniq", "spaq": "nima-spaq"})},
+        deep=True),
     "PAQ2PIQ": PyiqaType("paq2piq", None, {"backbone": Only("resnet18")}, deep=True),
     "PieAPP": PyiqaType("pieapp", None, {"patch_size": Only(64), "stride": Only(27)}, deep=True),
     "CFANet": PyiqaType(
         "topiq_nr",
         ("model_name", {"cfanet_fr_kadid_res50": "topiq_fr", "cfanet_fr_pipal_res50": "topiq_fr-pipal",
-                        "cfanet_nr_koniq_res50": "topiq_nr", "cfanet_nr_spaq_res50": "topiq_nr-spaq"}),
+                        "cfanet_nr_koniq_res50": "topiq_nr", "cfanet_nr_spaq_res50": "topiq_nr-spaq",
+                        "cfanet_nr_flive_res50": "topiq_nr-flive", "cfanet_iaa_ava_res50": "topiq_iaa_res50"}),
         {"semantic_model_name": Only("resnet50")},
         implied={"topiq_fr": {"use_ref": True}, "topiq_fr-pipal": {"use_ref": True},
-                 "topiq_nr": {"use_ref": False}, "topiq_nr-spaq": {"use_ref": False}},
+                 "topiq_nr": {"use_ref": False}, "topiq_nr-spaq": {"use_ref": False},
+                 "topiq_nr-flive": {"use_ref": False, "test_img_size": 384},
+                 "topiq_iaa_res50": {"use_ref": False, "inter_dim": 512, "num_heads": 8, "num_class": 10,
+                                     "test_img_size": 384}},
         deep=True),
+    # pyiqa's ARNIQA takes no ``pretrained`` / ``pretrained_model_path``: its two files are fixed
+    "ARNIQA": PyiqaType("arniqa", ("regressor_dataset", {
+        "koniq": "arniqa", "live": "arniqa-live", "csiq": "arniqa-csiq", "tid": "arniqa-tid", "kadid": "arniqa-kadid",
+        "clive": "arniqa-clive", "flive": "arniqa-flive", "spaq": "arniqa-spaq"})),
     "WaDIQaM": PyiqaType(
         "wadiqam_fr", ("metric_type", {"FR": "wadiqam_fr", "NR": "wadiqam_nr"}), {},
         implied={"wadiqam_fr": {"model_name": "wadiqam_fr_kadid"}, "wadiqam_nr": {"model_name": "wadiqam_nr_koniq"}},
@@ -156,6 +171,13 @@ def translate(type_name: Any, pyiqa_options: Mapping[str, Any],
             raise PyiqaTypeError(f"{type_name} option {key!r} must be one of {accepted}, got {options[key]!r}")
         metric = chosen
         del options[key]
+    if metric in entry.refine:
+        key, pyiqa_default, choices = entry.refine[metric]
+        found, chosen = _lookup(choices, options.pop(key, pyiqa_default))
+        if not found:
+            raise PyiqaTypeError(f"{type_name} option {key!r} must be one of {', '.join(map(repr, choices))} for "
+                                 f"{metric}, got {pyiqa_options[key]!r}")
+        metric = chosen
     own_options = own_options_of(metric) if own_options_of is not None else None
     ours: dict[str, Any] = {}
     if entry.deep and PRETRAINED in options:
@@ -198,6 +220,11 @@ def pyiqa_form(metric: str) -> tuple[str, dict[str, Any]] | None:
     """(pyiqa type, the pyiqa options that choose it) of our registered ``metric``, or None when the table has no
     type building it (so ``--extra_metric_opts`` can be read in pyiqa's terms for a metric named with ``-m``)."""
     for type_name, entry in PYIQA_TYPES.items():
+        for parent, (key, _, choices) in entry.refine.items():
+            for value, chosen in choices.items():
+                parent_form = pyiqa_form(parent) if chosen == metric != parent else None
+                if parent_form is not None:
+                    return type_name, {**parent_form[1], key: value}
         if entry.select is not None:
             for value, chosen in entry.select[1].items():
                 if chosen == metric:

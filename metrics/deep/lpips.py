@@ -1,24 +1,34 @@
-"""LPIPS: learned perceptual image patch similarity (v0.1, AlexNet and VGG-16 trunks).
+"""LPIPS: learned perceptual image patch similarity (v0.1, AlexNet and VGG-16 trunks), and LPIPS+.
 
 Zhang, Isola, Efros, Shechtman & Wang, "The Unreasonable Effectiveness of Deep Features as a Perceptual
-Metric", CVPR 2018.
+Metric", CVPR 2018. LPIPS+ (``lpips+``, ``lpips-vgg+``): Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, "TOPIQ: A
+Top-down Approach from Semantics to Distortions for Image Quality Assessment", IEEE TIP 33, 2024.
 
 Both images are mapped from [0, 1] to [-1, 1] and standardised with the v0.1 shift/scale constants, passed
 through the ImageNet trunk (AlexNet: the five conv-ReLU outputs; VGG-16: relu1_2, relu2_2, relu3_3, relu4_3,
 relu5_3), each feature map is unit-normalised along channels, and the squared difference is weighted per
 channel by the learned non-negative linear layer, averaged over space and summed over the layers.
 
+LPIPS+ weights that spatial average by semantics (TOPIQ's top-down idea): the weight map is the reference image's
+activation at the third tap (``semantic_weight_layer=2``: AlexNet conv3, VGG relu3_3), resized bilinearly (corners
+not aligned) to each layer's map and summed over its channels; each layer's distance map is averaged with it.
+Same weight files as LPIPS.
+
 Weights: the torchvision ImageNet trunk (``AlexNet_Weights.IMAGENET1K_V1`` / ``VGG16_Weights.IMAGENET1K_V1``) and
 the linear layers of pyiqa's ``LPIPS_v0.1_{alex,vgg}-*.pth`` (keys ``lin{k}.model.1.weight``).
 
 Calibration: proved equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence.py, max
-relative difference measured there ~1e-6, see the report); against the official values (``lpips`` row) only
-when the published weights are in the cache — not verified here, no published weights could be downloaded.
+relative difference measured there ~1e-6, see the report; LPIPS+ 1.7e-7 AlexNet, 7.4e-8 VGG); against the
+official values (``lpips`` row) only when the published weights are in the cache — not verified here, no
+published weights could be downloaded.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
+import torch.nn.functional as F
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.weights import WeightFile, tensor
@@ -37,6 +47,9 @@ WEIGHT_FILES = {
     "lpips": (WeightFile.torchvision(_TRUNKS["alex"][1]), _LINEAR["alex"]),
     "lpips-vgg": (WeightFile.torchvision(_TRUNKS["vgg"][1]), _LINEAR["vgg"]),
 }
+WEIGHT_FILES["lpips+"], WEIGHT_FILES["lpips-vgg+"] = WEIGHT_FILES["lpips"], WEIGHT_FILES["lpips-vgg"]
+#: The tap whose reference activations weight LPIPS+'s spatial averages.
+SEMANTIC_LAYER = 2
 
 
 class TappedTrunk(torch.nn.Module):
@@ -61,10 +74,17 @@ class TappedTrunk(torch.nn.Module):
 
 class LPIPS(DeepMetric):
 
-    def __init__(self, net: str = "alex", precision: str = "float32") -> None:
+    """LPIPS; ``semantic_weight_layer`` ≥ 0 (a tap index) weights the spatial averages as LPIPS+ does, -1 not."""
+
+    def __init__(self, net: str = "alex", precision: str = "float32", semantic_weight_layer: int = -1) -> None:
         super().__init__(precision)
         if net not in _TRUNKS:
             raise ValueError(f"lpips: net must be one of {sorted(_TRUNKS)}, got {net!r}")
+        if not -1 <= semantic_weight_layer < len(_TRUNKS[net][3]):
+            last = len(_TRUNKS[net][3]) - 1
+            raise ValueError(f"lpips: semantic_weight_layer must be -1 (off) or a tap index 0..{last}, "
+                             f"got {semantic_weight_layer!r}")
+        self.semantic_weight_layer = semantic_weight_layer
         from torchvision import models
 
         build, enum, taps, channels = _TRUNKS[net]
@@ -85,13 +105,18 @@ class LPIPS(DeepMetric):
         x = (2 * torch.cat([dist, ref]) - 1 - self.shift) / self.scale
         with self.autocast(x):
             feats = self.trunk(x)
+        semantic = feats[self.semantic_weight_layer][n:].float() if self.semantic_weight_layer >= 0 else None
         total = torch.zeros(n, device=dist.device, dtype=torch.float32)
         for k, f in enumerate(feats):
             f = f.float()
             f = f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
             fd, fr = f[:n], f[n:]
             weighted = ((fd - fr).pow(2) * getattr(self, f"w{k}")).sum(dim=1)
-            total = total + weighted.mean(dim=(1, 2))
+            if semantic is None:
+                total = total + weighted.mean(dim=(1, 2))
+                continue
+            weight = F.interpolate(semantic, size=weighted.shape[-2:], mode="bilinear", align_corners=False).sum(dim=1)
+            total = total + (weighted * weight).sum(dim=(1, 2)) / weight.sum(dim=(1, 2))
         return total
 
 
@@ -131,4 +156,18 @@ SPECS = (
         ideal_score=0.0,
         version="0.1",
     ),
+)
+_PLUS_PAPER = _PAPER + "; semantic weighting (LPIPS+): " + (
+    "Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, TOPIQ: A Top-down Approach from Semantics to Distortions for Image "
+    "Quality Assessment, IEEE TIP 33, 2024"
+)
+#: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence.py.
+_PLUS_MEASURED = {"lpips+": "1.7e-7", "lpips-vgg+": "7.4e-8"}
+SPECS += tuple(
+    dataclasses.replace(
+        base, name=base.name + "+", paper=_PLUS_PAPER, calibration_key=None,
+        calibration_detail=f"pyiqa 0.1.16 on identical random weights (max rel. diff "
+                           f"{_PLUS_MEASURED[base.name + '+']}); no official values",
+        options={**base.options, "semantic_weight_layer": SEMANTIC_LAYER})
+    for base in SPECS
 )

@@ -1,86 +1,155 @@
-"""NIMA (VGG-16, AVA): neural image assessment as a predicted distribution of 1–10 aesthetic ratings.
+"""NIMA: neural image assessment, a CNN trunk read out by one fully connected layer (VGG-16 and
+Inception-ResNet-v2 trunks; AVA aesthetics, KonIQ-10k and SPAQ quality).
 
 Talebi & Milanfar, "NIMA: Neural Image Assessment", IEEE TIP 27(8), 2018.
 
-The image is resized (bilinear, antialiased) so that its shorter side is 224 px, centre-cropped to 224×224 and
-standardised with the ImageNet mean/std; the VGG-16 convolutional trunk (all five blocks, through the last
-max-pool: 512 channels at stride 32) is average-pooled globally and a fully connected layer with a softmax gives
-the probabilities of the ratings 1…10; the score is their mean Σ k·p_k. (The paper's classifier replaces VGG's
-last layer; the published checkpoint used here pools the convolutional features instead, as its layout shows.)
+The image is resized (bilinear, antialiased) so that its shorter side is the trunk's input size (VGG-16: 224,
+Inception-ResNet-v2: 299), centre-cropped to a square of that size and standardised (VGG-16: the ImageNet
+mean/std; Inception-ResNet-v2: mean 0.5, std 0.5). The convolutional trunk (VGG-16: all five blocks through the
+last max-pool, 512 channels; Inception-ResNet-v2: through ``conv2d_7b``, 1536 channels, see
+:mod:`metrics.deep.inception_resnet`) is average-pooled globally and a fully connected layer follows:
 
-Weights: pyiqa's ``NIMA_VGG16_ava-dc4e8265.pth`` (a ``params`` dict: the trunk under ``base_model.features_<i>``,
-the classifier under ``classifier.2``).
+* AVA checkpoints (``nima-vgg16-ava``, ``nima``): 10 outputs, a softmax over the ratings 1…10; the score is
+  their mean Σ k·p_k (1…10, higher is better);
+* ``nima-koniq``, ``nima-spaq``: one output, the score itself (trained on MOS rescaled to about 0…1).
+
+(The paper's classifier replaces the trunk's last layer; the published checkpoints pool the convolutional
+features instead, as their layout shows.)
+
+Weights: pyiqa's ``NIMA_VGG16_ava-dc4e8265.pth``, ``NIMA_InceptionV2_ava-b0c77c00.pth``,
+``NIMA_koniq-250367ae.pth`` and ``NIMA-spaq-46a7fcb7.pth`` (a ``params`` dict: the trunk under
+``base_model.`` — VGG-16's ``features`` as ``base_model.features_<i>`` —, the classifier under ``classifier.2``).
 
 Calibration: proved equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_nima.py,
-max relative difference measured 1.7e-7); no official values in the calibration table (no ``calibration_key``).
+max relative difference measured 1.7e-7 for ``nima-vgg16-ava``, see the spec of each for the others); no official
+values in the calibration table (no ``calibration_key``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.weights import WeightFile, WeightIntegrityError, load_module, tensor
+from metrics.deep.inception_resnet import InceptionResNetV2Trunk
+from metrics.deep.nets import build_meta, fill, unwrap
+from metrics.deep.weights import LoadedWeights, WeightFile, load_module, tensor
 from metrics.registry import Calibration, MetricSpec, Resources
 
-_FILE = WeightFile("NIMA_VGG16_ava-dc4e8265.pth")
-WEIGHT_FILES = {"nima-vgg16-ava": (_FILE,)}
-SIZE = 224
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 BINS = 10
 
 
+@dataclass(frozen=True)
+class Trunk:
+    """How one backbone is fed: input size (shorter-side resize, then centre crop) and standardisation."""
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    channels: int
+
+
+TRUNKS = {
+    "vgg16": Trunk(224, IMAGENET_MEAN, IMAGENET_STD, 512),
+    "inception_resnet_v2": Trunk(299, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), InceptionResNetV2Trunk.channels),
+}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    weights: WeightFile
+    trunk: str
+    #: 10: a distribution over the ratings 1…10 (scored by its mean); 1: the score itself.
+    classes: int
+
+
+CHECKPOINTS = {
+    "nima-vgg16-ava": Checkpoint(WeightFile("NIMA_VGG16_ava-dc4e8265.pth"), "vgg16", BINS),
+    "nima": Checkpoint(WeightFile("NIMA_InceptionV2_ava-b0c77c00.pth"), "inception_resnet_v2", BINS),
+    "nima-koniq": Checkpoint(WeightFile("NIMA_koniq-250367ae.pth"), "inception_resnet_v2", 1),
+    "nima-spaq": Checkpoint(WeightFile("NIMA-spaq-46a7fcb7.pth"), "inception_resnet_v2", 1),
+}
+WEIGHT_FILES = {name: (checkpoint.weights,) for name, checkpoint in CHECKPOINTS.items()}
+
+
+def _vgg16_trunk(loaded: LoadedWeights) -> nn.Module:
+    from torchvision import models
+
+    with torch.device("meta"):
+        trunk = models.vgg16(weights=None).features  # 31 modules: through the fifth max-pool
+    load_module(trunk, loaded, prefix="base_model.features_", assign=True)
+    for layer in trunk:
+        if isinstance(layer, nn.ReLU):
+            layer.inplace = False
+    return trunk.float().requires_grad_(False)
+
+
 class NIMA(DeepMetric):
+    """NIMA with one of the published checkpoints (``checkpoint`` = a key of ``CHECKPOINTS``)."""
 
-    def __init__(self, precision: str = "float32") -> None:
-        from torchvision import models
-
+    def __init__(self, checkpoint: str = "nima-vgg16-ava", precision: str = "float32") -> None:
         super().__init__(precision)
-        loaded = self.load_weights(_FILE)
-        params = loaded.state_dict.get("params")
-        if not isinstance(params, dict):
-            raise WeightIntegrityError(f"weight file {_FILE.filename} ({loaded.path}) has no 'params' state dict")
-        loaded = dataclasses.replace(loaded, state_dict=params)
-        with torch.device("meta"):
-            trunk = models.vgg16(weights=None).features  # 31 modules: through the fifth max-pool
-        load_module(trunk, loaded, prefix="base_model.features_", assign=True)
-        for layer in trunk:
-            if isinstance(layer, nn.ReLU):
-                layer.inplace = False
-        self.trunk = trunk.float().requires_grad_(False)
-        self.register_buffer("fc_weight", tensor(loaded, "classifier.2.weight", (BINS, 512)).float())
-        self.register_buffer("fc_bias", tensor(loaded, "classifier.2.bias", (BINS,)).float())
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("ratings", torch.arange(1.0, BINS + 1), persistent=False)
+        if checkpoint not in CHECKPOINTS:
+            raise ValueError(f"checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
+        layout = CHECKPOINTS[checkpoint]
+        self.input = TRUNKS[layout.trunk]
+        loaded = unwrap(self.load_weights(layout.weights), "params")
+        if layout.trunk == "vgg16":
+            self.trunk = _vgg16_trunk(loaded)
+        else:
+            self.trunk = fill(build_meta(InceptionResNetV2Trunk), loaded, prefix="base_model.")
+        shape = (layout.classes, self.input.channels)
+        self.register_buffer("fc_weight", tensor(loaded, "classifier.2.weight", shape).float())
+        self.register_buffer("fc_bias", tensor(loaded, "classifier.2.bias", shape[:1]).float())
+        self.register_buffer("mean", torch.tensor(self.input.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.input.std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("ratings", torch.arange(1.0, layout.classes + 1), persistent=False)
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         from torchvision.transforms import InterpolationMode
         from torchvision.transforms import functional as TF
 
-        x = TF.resize(dist, SIZE, interpolation=InterpolationMode.BILINEAR, antialias=True)
-        x = (TF.center_crop(x, SIZE) - self.mean) / self.std
+        size = self.input.size
+        x = TF.resize(dist, size, interpolation=InterpolationMode.BILINEAR, antialias=True)
+        x = (TF.center_crop(x, size) - self.mean) / self.std
         with self.autocast(x):
             feats = self.trunk(x).float()
-        probs = torch.softmax(feats.mean(dim=(2, 3)) @ self.fc_weight.T + self.fc_bias, dim=-1)
-        return probs @ self.ratings
+        out = feats.mean(dim=(2, 3)) @ self.fc_weight.T + self.fc_bias
+        if self.fc_weight.shape[0] == 1:
+            return out.flatten()
+        return torch.softmax(out, dim=-1) @ self.ratings
 
 
-SPECS = (
-    MetricSpec(
-        name="nima-vgg16-ava",
+_PAPER = "Talebi & Milanfar, NIMA: Neural Image Assessment, IEEE Transactions on Image Processing 27(8), 2018"
+_INCEPTION = (
+    "; trunk: Szegedy, Ioffe, Vanhoucke & Alemi, Inception-v4, Inception-ResNet and the Impact of Residual "
+    "Connections on Learning, AAAI 2017"
+)
+#: Largest relative difference to pyiqa 0.1.16 on identical random weights (tests/deep/test_equivalence_nima.py).
+_MEASURED = {"nima-vgg16-ava": "1.7e-7", "nima": "1.1e-7", "nima-koniq": "0, bitwise equal",
+             "nima-spaq": "0, bitwise equal"}
+
+
+def _spec(name: str) -> MetricSpec:
+    layout = CHECKPOINTS[name]
+    vgg = layout.trunk == "vgg16"
+    return MetricSpec(
+        name=name,
         mode="NR",
         lower_better=False,
-        score_range=(1.0, 10.0),
-        paper="Talebi & Milanfar, NIMA: Neural Image Assessment, IEEE Transactions on Image Processing 27(8), 2018",
+        score_range=(1.0, 10.0) if layout.classes > 1 else (0.0, 1.0),
+        paper=_PAPER if vgg else _PAPER + _INCEPTION,
         calibration=Calibration.EQUIVALENT,
-        calibration_detail="pyiqa 0.1.16 on identical random weights (max rel. diff 1.7e-7); no official values",
+        calibration_detail=f"pyiqa 0.1.16 on identical random weights (max rel. diff {_MEASURED[name]}); "
+                           "no official values",
         factory=NIMA,
-        options={"precision": "float32"},
-        resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1200),
-    ),
-)
+        # the factory's default checkpoint is nima-vgg16-ava: its options (and cached cells) stay as they were
+        options={"precision": "float32"} if name == "nima-vgg16-ava" else {"checkpoint": name, "precision": "float32"},
+        resources=Resources(num_cpus=1, num_gpus=0.1, memory_mb=1200 if vgg else 1500),
+    )
+
+
+SPECS = tuple(_spec(name) for name in CHECKPOINTS)

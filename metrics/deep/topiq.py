@@ -1,4 +1,5 @@
-"""TOPIQ: top-down IQA from semantics to distortions (ResNet-50 CFANet; FR on KADID/PIPAL, NR on KonIQ/SPAQ).
+"""TOPIQ: top-down IQA from semantics to distortions (ResNet-50 CFANet; FR on KADID/PIPAL, NR on KonIQ/SPAQ/FLIVE,
+aesthetics on AVA).
 
 Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, "TOPIQ: A Top-down Approach from Semantics to Distortions for Image
 Quality Assessment", IEEE TIP 33, 2024.
@@ -13,34 +14,45 @@ channels, strides 4…32). Per level, from the deepest to the shallowest:
   (same gate layout as FR).
 * When the map is larger than the stage-4 map in both height and width, it is adaptive-average-pooled to the
   stage-4 size (a level that is larger in one direction only stays as it is).
-* A 1×1 conv to 256 channels + GELU gives one token per position; a learnt 32×32 positional embedding (128
-  channels varying along height, 128 along width), resized bicubically (corners not aligned) to the map, is added.
-* One pre-norm transformer encoder layer (4 heads, feed-forward 1024, GELU).
+* A 1×1 conv to D channels + GELU gives one token per position; a learnt 32×32 positional embedding (D/2
+  channels varying along height, D/2 along width), resized bicubically (corners not aligned) to the map, is added.
+* One pre-norm transformer encoder layer (feed-forward min(4·D, 2048), GELU). D = 256 with 4 heads for the
+  quality checkpoints, D = 512 with 8 heads for the aesthetic one.
 
 Top-down cross-scale attention: the stage-4 tokens are the query; four pre-norm decoder layers (cross-attention
 only: query LayerNorm, memory LayerNorm, attention, residual; LayerNorm + feed-forward, residual) attend to the
 tokens of stage 3, 2, 1 and the stem in turn. A final encoder layer, the mean over tokens and an MLP (LayerNorm,
-linear, GELU, LayerNorm, linear, GELU, linear 256→1) give the score (higher is better).
+linear, GELU, LayerNorm, linear, GELU, linear D→C) give the score (higher is better): C = 1 for quality; for
+aesthetics (``topiq_iaa_res50``) C = 10, a softmax over the ratings 1…10, and the score is their expectation.
+
+Two checkpoints were trained and are tested on resized images: ``topiq_nr-flive`` and ``topiq_iaa_res50`` first
+resize the image so that its shorter side is 384 px (bilinear, antialiased; torchvision's ``resize``), as the
+reference does at test time.
 
 The reference implementation's test-time path is deterministic (one full-image pass, no crops; dropout off), so
 this one is too. Its decoder layers also hold a self-attention block that their forward pass never uses; those
 tensors are in the checkpoint and are skipped here.
 
 Weights: pyiqa's ``cfanet_fr_kadid_res50-2c4cc61d.pth`` (``topiq_fr``), ``cfanet_fr_pipal_res50-69bbe5ba.pth``
-(``topiq_fr-pipal``), ``cfanet_nr_koniq_res50-9a73138b.pth`` (``topiq_nr``) and ``cfanet_nr_spaq_res50-a7f799ac.pth``
-(``topiq_nr-spaq``); tensors under ``params``: ``semantic_model.*`` (the whole ResNet-50 in torchvision/timm names,
-no ``fc``), ``weight_pool``, ``dim_reduce``, ``sa_attn_blks``, ``attn_blks``, ``attn_pool``, ``score_linear``,
-``h_emb``, ``w_emb``. The checkpoints hold the backbone, so the ImageNet ResNet-50 the reference creates first
-(and overwrites) is not loaded. pyiqa's FLIVE checkpoint (resized to 384 px before scoring), the Swin/CLIP,
-aesthetics and face variants are not registered.
+(``topiq_fr-pipal``), ``cfanet_nr_koniq_res50-9a73138b.pth`` (``topiq_nr``), ``cfanet_nr_spaq_res50-a7f799ac.pth``
+(``topiq_nr-spaq``), ``cfanet_nr_flive_res50-ded1c74e.pth`` (``topiq_nr-flive``) and
+``cfanet_iaa_ava_res50-3cd62bb3.pth`` (``topiq_iaa_res50``); tensors under ``params``: ``semantic_model.*`` (the
+whole ResNet-50 in torchvision/timm names, no ``fc``), ``weight_pool``, ``dim_reduce``, ``sa_attn_blks``,
+``attn_blks``, ``attn_pool``, ``score_linear``, ``h_emb``, ``w_emb``. The checkpoints hold the backbone, so the
+ImageNet ResNet-50 the reference creates first (and overwrites) is not loaded. The Swin variants (``topiq_iaa``,
+``topiq_nr_swin-face``) and the face variants (``topiq_nr-face``, ``topiq_nr-face-v1``: the reference first
+detects, aligns and crops the face with facexlib's RetinaFace) are not registered.
 
 Any input size is accepted (down to 1×1, like the reference: every stride-2 layer pads).
 
-Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_topiq.py); no
-official values in the calibration table.
+Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_topiq.py; max
+relative difference 2.8e-7 for ``topiq_nr-flive``, 2.3e-7 for ``topiq_iaa_res50``); no official values in the
+calibration table.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -51,18 +63,40 @@ from metrics.deep.nets import build_meta, fill, resnet50_trunk, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
-_FILES = {
-    "topiq_fr": WeightFile("cfanet_fr_kadid_res50-2c4cc61d.pth"),
-    "topiq_fr-pipal": WeightFile("cfanet_fr_pipal_res50-69bbe5ba.pth"),
-    "topiq_nr": WeightFile("cfanet_nr_koniq_res50-9a73138b.pth"),
-    "topiq_nr-spaq": WeightFile("cfanet_nr_spaq_res50-a7f799ac.pth"),
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One published CFANet (ResNet-50) checkpoint and the head it holds."""
+
+    weights: WeightFile
+    full_reference: bool = False
+    #: Token width D and attention heads.
+    dim: int = 256
+    heads: int = 4
+    #: 1: a quality score; 10: a distribution over the ratings 1…10 (aesthetics), scored by its expectation.
+    classes: int = 1
+    #: Shorter side the image is resized to before scoring (bilinear, antialiased), or None (scored as given).
+    test_size: int | None = None
+
+    @property
+    def feed_forward(self) -> int:
+        return min(4 * self.dim, 2048)
+
+
+CHECKPOINTS = {
+    "topiq_fr": Checkpoint(WeightFile("cfanet_fr_kadid_res50-2c4cc61d.pth"), full_reference=True),
+    "topiq_fr-pipal": Checkpoint(WeightFile("cfanet_fr_pipal_res50-69bbe5ba.pth"), full_reference=True),
+    "topiq_nr": Checkpoint(WeightFile("cfanet_nr_koniq_res50-9a73138b.pth")),
+    "topiq_nr-spaq": Checkpoint(WeightFile("cfanet_nr_spaq_res50-a7f799ac.pth")),
+    "topiq_nr-flive": Checkpoint(WeightFile("cfanet_nr_flive_res50-ded1c74e.pth"), test_size=384),
+    "topiq_iaa_res50": Checkpoint(WeightFile("cfanet_iaa_ava_res50-3cd62bb3.pth"), dim=512, heads=8, classes=10,
+                                  test_size=384),
 }
-WEIGHT_FILES = {name: (wf,) for name, wf in _FILES.items()}
+WEIGHT_FILES = {name: (checkpoint.weights,) for name, checkpoint in CHECKPOINTS.items()}
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 LEVELS = (64, 256, 512, 1024, 2048)  # stem, stages 1-4
-DIM, HEADS, FFN = 256, 4, 1024
 POS_GRID = 32
 DIFF_EPS = 1e-12
 
@@ -70,7 +104,7 @@ DIFF_EPS = 1e-12
 class Attention(nn.Module):
     """Multi-head attention with torch's packed projection names (``in_proj_weight``, ``out_proj``); N×L×E tokens."""
 
-    def __init__(self, dim: int = DIM, heads: int = HEADS) -> None:
+    def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.heads = heads
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
@@ -92,10 +126,10 @@ class Attention(nn.Module):
 
 
 class _FeedForward(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, layout: Checkpoint) -> None:
         super().__init__()
-        self.linear1 = nn.Linear(DIM, FFN)
-        self.linear2 = nn.Linear(FFN, DIM)
+        self.linear1 = nn.Linear(layout.dim, layout.feed_forward)
+        self.linear2 = nn.Linear(layout.feed_forward, layout.dim)
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear2(F.gelu(self.linear1(x)))
@@ -104,10 +138,10 @@ class _FeedForward(nn.Module):
 class EncoderLayer(_FeedForward):
     """Pre-norm self-attention + feed-forward, both residual."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.self_attn = Attention()
-        self.norm1, self.norm2 = nn.LayerNorm(DIM), nn.LayerNorm(DIM)
+    def __init__(self, layout: Checkpoint) -> None:
+        super().__init__(layout)
+        self.self_attn = Attention(layout.dim, layout.heads)
+        self.norm1, self.norm2 = nn.LayerNorm(layout.dim), nn.LayerNorm(layout.dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.norm1(x)
@@ -118,10 +152,10 @@ class EncoderLayer(_FeedForward):
 class DecoderLayer(_FeedForward):
     """Pre-norm cross-attention of the query tokens to the (normalised) memory tokens + feed-forward."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.multihead_attn = Attention()
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(DIM), nn.LayerNorm(DIM), nn.LayerNorm(DIM)
+    def __init__(self, layout: Checkpoint) -> None:
+        super().__init__(layout)
+        self.multihead_attn = Attention(layout.dim, layout.heads)
+        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(layout.dim) for _ in range(3))
 
     def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         query = query + self.multihead_attn(self.norm1(query), self.norm2(memory))
@@ -159,22 +193,22 @@ class GatedConv(nn.Module):
 
 class TopiqHeads(nn.Module):
     """Everything after the backbone, named as in the published checkpoints: ``forward`` gives the pooled tokens
-    (N×L×DIM, after ``attn_pool``), ``predict`` their mean and the score MLP (run in float32 by TOPIQ.score)."""
+    (N×L×D, after ``attn_pool``), ``predict`` their mean through the score MLP (run in float32 by TOPIQ.score)."""
 
-    def __init__(self, full_reference: bool) -> None:
+    def __init__(self, layout: Checkpoint) -> None:
         super().__init__()
-        self.full_reference = full_reference
-        fusion = 3 if full_reference else 1
+        self.full_reference = full_reference = layout.full_reference
+        dim, fusion = layout.dim, 3 if full_reference else 1
         pools = [_gate(c) if full_reference else GatedConv(c) for c in LEVELS]
         self.weight_pool = nn.ModuleList(pools)
-        self.dim_reduce = nn.ModuleList([nn.Sequential(nn.Conv2d(c * fusion, DIM, 1), nn.GELU()) for c in LEVELS])
-        self.sa_attn_blks = nn.ModuleList([_OneLayer(EncoderLayer()) for _ in LEVELS])
-        self.attn_blks = nn.ModuleList([_OneLayer(DecoderLayer()) for _ in LEVELS[1:]])
-        self.attn_pool = EncoderLayer()
-        self.score_linear = nn.Sequential(nn.LayerNorm(DIM), nn.Linear(DIM, DIM), nn.GELU(), nn.LayerNorm(DIM),
-                                          nn.Linear(DIM, DIM), nn.GELU(), nn.Linear(DIM, 1))
-        self.h_emb = nn.Parameter(torch.empty(1, DIM // 2, POS_GRID, 1))
-        self.w_emb = nn.Parameter(torch.empty(1, DIM // 2, 1, POS_GRID))
+        self.dim_reduce = nn.ModuleList([nn.Sequential(nn.Conv2d(c * fusion, dim, 1), nn.GELU()) for c in LEVELS])
+        self.sa_attn_blks = nn.ModuleList([_OneLayer(EncoderLayer(layout)) for _ in LEVELS])
+        self.attn_blks = nn.ModuleList([_OneLayer(DecoderLayer(layout)) for _ in LEVELS[1:]])
+        self.attn_pool = EncoderLayer(layout)
+        self.score_linear = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim),
+                                          nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, layout.classes))
+        self.h_emb = nn.Parameter(torch.empty(1, dim // 2, POS_GRID, 1))
+        self.w_emb = nn.Parameter(torch.empty(1, dim // 2, 1, POS_GRID))
 
     def _level(self, i: int, dist: torch.Tensor, ref: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
         if self.full_reference:
@@ -187,7 +221,7 @@ class TopiqHeads(nn.Module):
             feat = F.adaptive_avg_pool2d(feat, size)
         pos = torch.cat([self.h_emb.expand(-1, -1, -1, POS_GRID), self.w_emb.expand(-1, -1, POS_GRID, -1)], dim=1)
         pos = F.interpolate(pos, size=feat.shape[-2:], mode="bicubic", align_corners=False)
-        tokens = self.dim_reduce[i](feat).flatten(2) + pos.flatten(2)  # N×DIM×L
+        tokens = self.dim_reduce[i](feat).flatten(2) + pos.flatten(2)  # N×D×L
         return self.sa_attn_blks[i](tokens.transpose(1, 2))
 
     def forward(self, dist: list[torch.Tensor], ref: list[torch.Tensor] | None) -> torch.Tensor:
@@ -199,22 +233,27 @@ class TopiqHeads(nn.Module):
         return self.attn_pool(query)
 
     def predict(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.score_linear(tokens.mean(dim=1)).flatten()
+        """The score of each image: the MLP's output, or the expected rating of its softmax over 1…C."""
+        out = self.score_linear(tokens.mean(dim=1))
+        if out.shape[-1] == 1:
+            return out.flatten()
+        ratings = torch.arange(1, out.shape[-1] + 1, dtype=out.dtype, device=out.device)
+        return out.softmax(dim=-1) @ ratings
 
 
 class TOPIQ(DeepMetric):
-    """TOPIQ (CFANet, ResNet-50) with one of the published checkpoints (``checkpoint`` = a key of ``WEIGHT_FILES``)."""
+    """TOPIQ (CFANet, ResNet-50) with one of the published checkpoints (``checkpoint`` = a key of ``CHECKPOINTS``)."""
 
     def __init__(self, checkpoint: str = "topiq_nr", precision: str = "float32") -> None:
         super().__init__(precision)
-        if checkpoint not in _FILES:
-            raise ValueError(f"checkpoint must be one of {sorted(_FILES)}, got {checkpoint!r}")
-        self.full_reference = checkpoint.startswith("topiq_fr")
-        loaded = unwrap(self.load_weights(_FILES[checkpoint]), "params")
+        if checkpoint not in CHECKPOINTS:
+            raise ValueError(f"checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
+        layout = CHECKPOINTS[checkpoint]
+        self.full_reference, self.test_size = layout.full_reference, layout.test_size
+        loaded = unwrap(self.load_weights(layout.weights), "params")
         self.backbone = fill(build_meta(resnet50_trunk), loaded, prefix="semantic_model.")
         unused = tuple(f"attn_blks.{i}.layers.0.self_attn." for i in range(len(LEVELS) - 1))
-        self.heads = fill(build_meta(lambda: TopiqHeads(self.full_reference)), loaded,
-                          ignore=("semantic_model.",) + unused)
+        self.heads = fill(build_meta(lambda: TopiqHeads(layout)), loaded, ignore=("semantic_model.",) + unused)
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
 
@@ -229,6 +268,10 @@ class TOPIQ(DeepMetric):
         return levels
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        if self.test_size is not None:  # NR checkpoints only: the reference resizes the distorted image alone
+            from torchvision.transforms import functional as TF
+
+            dist = TF.resize(dist, self.test_size, antialias=True)
         with self.autocast(dist):
             ref_levels = self._levels(ref) if self.full_reference and ref is not None else None
             tokens = self.heads(self._levels(dist), ref_levels)
@@ -240,23 +283,30 @@ _PAPER = (
     "Quality Assessment, IEEE TIP 33, 2024"
 )
 _CAL = "pyiqa 0.1.16 under random weights; no official values"
+#: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence_topiq.py, where recorded.
+_MEASURED = {"topiq_nr-flive": "2.8e-7", "topiq_iaa_res50": "2.3e-7"}
+
+
+_AESTHETICS_PAPER = _PAPER + "; aesthetics on AVA: Murray, Marchesotti & Perronnin, AVA, CVPR 2012"
 
 
 def _spec(name: str) -> MetricSpec:
-    fr = name.startswith("topiq_fr")
+    layout = CHECKPOINTS[name]
+    aesthetic = layout.classes > 1
     return MetricSpec(
         name=name,
-        mode="FR" if fr else "NR",
+        mode="FR" if layout.full_reference else "NR",
         lower_better=False,
-        score_range=(0.0, 1.0),
-        paper=_PAPER,
+        score_range=(1.0, 10.0) if aesthetic else (0.0, 1.0),
+        paper=_AESTHETICS_PAPER if aesthetic else _PAPER,
         calibration=Calibration.EQUIVALENT,
-        calibration_detail=_CAL,
+        calibration_detail=(f"pyiqa 0.1.16 under random weights (max rel. diff {_MEASURED[name]}); no official values"
+                            if name in _MEASURED else _CAL),
         factory=TOPIQ,
         options={"checkpoint": name, "precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision
-        resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=3000 if fr else 2500),
+        resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=3000 if layout.full_reference else 2500),
     )
 
 
-SPECS = tuple(_spec(name) for name in _FILES)
+SPECS = tuple(_spec(name) for name in CHECKPOINTS)

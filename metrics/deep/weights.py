@@ -69,6 +69,9 @@ class WeightFile:
     source: Source = "hf"
     repo_id: str | None = None
     url: str | None = None
+    #: A TorchScript archive (``torch.jit.save``): its tensors are read by :mod:`metrics.deep.torchscript`, its
+    #: code is never loaded.
+    torchscript: bool = False
 
     def __post_init__(self) -> None:
         if self.source not in ("hf", "torchvision"):
@@ -299,10 +302,19 @@ def load(
     revision: str | None = None,
     cache_dir: str | Path | None = None,
 ) -> LoadedWeights:
-    """Fetch (if needed), verify and ``torch.load(..., weights_only=True)`` one weight file on the CPU."""
+    """Fetch (if needed), verify and ``torch.load(..., weights_only=True)`` one weight file on the CPU (a
+    TorchScript archive: its tensors, read without loading its code)."""
     path = fetch(wf, repo_id=repo_id, revision=revision, cache_dir=cache_dir)
     sha, matches = verify(wf, path, repo_id=repo_id, cache_dir=cache_dir)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if wf.torchscript:
+        from metrics.deep.torchscript import TorchScriptArchiveError, read_torchscript_tensors
+
+        try:
+            state: Any = read_torchscript_tensors(path)
+        except TorchScriptArchiveError as exc:
+            raise WeightIntegrityError(f"weight file {wf.filename}: {exc}") from exc
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise WeightIntegrityError(f"weight file {wf.filename} at {path} does not hold a state dict")
     return LoadedWeights(file=wf, path=Path(path), sha256=sha, verified=matches, state_dict=state)

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from datasets_io.decode import shorter_side_size
 from metrics.spec import MetricSpec
 from orchestrator.run.pyiqa_efficiency import PYIQA_EFFICIENCY
 
@@ -112,7 +113,6 @@ def typical_pixels(paths: list[str], resize: int | None = None) -> float:
             log.debug("cost model: cannot read the size of %s (%s)", path, exc)
             continue
         if resize:
-            scale = resize / min(width, height)
-            width, height = width * scale, height * scale
+            width, height = shorter_side_size(width, height, resize)
         sizes.append(width * height)
     return float(sum(sizes) / len(sizes)) if sizes else float(REFERENCE_PIXELS)

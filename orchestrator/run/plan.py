@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 
 import metrics
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
+from datasets_io.decode import pixel_transforms
 from datasets_io.download import DownloadError, MissingDatasetError, ensure_downloaded
 from datasets_io.manifest import Manifest, build_manifest
 from datasets_io.options import load_options_file, with_split_override
@@ -126,9 +127,10 @@ def parameter_fingerprint(metric: MetricSpec, fetch: bool, options: Mapping[str,
 def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest, split: str,
              parameters: Mapping[str, str] | None = None) -> str:
     """Content hash identifying a cell's result: metric, options, implementation version, the sha256 of its
-    parameter files, the dataset manifest digest and the split (and, for a named variant, the registered metric
-    that builds it and its direction)."""
-    content = {
+    parameter files, the dataset manifest digest, the split (and, for a named variant, the registered metric that
+    builds it and its direction) and what is done to the decoded pixels (a resized dataset's resize method; absent
+    for datasets scored as decoded, whose keys are thus unchanged)."""
+    content: dict[str, Any] = {
         "metric": metric.name,
         "version": metric.version,
         "options": dict(options),
@@ -139,6 +141,8 @@ def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest,
     }
     if metric.builds is not None:  # a named variant: what builds it and its direction are part of its result
         content.update(builds=metric.builds, lower_better=metric.lower_better)
+    if transforms := pixel_transforms(manifest.spec.resize):
+        content["pixels"] = transforms
     payload = json.dumps(content, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 

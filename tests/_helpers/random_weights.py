@@ -277,9 +277,15 @@ def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
         else:
             path = _hf_snapshot_path(hf_cache, name)
-        torch.save(make(), path)
+        content = make()
+        if isinstance(content, torch.jit.ScriptModule):
+            content.save(str(path))  # a TorchScript archive, as the published file is
+        else:
+            torch.save(content, path)
         if source != "torchvision":
             _link_or_copy(path, torch_home / "hub" / "pyiqa" / name)
+        if source == "hf+hub":  # also read through torch hub (``load_state_dict_from_url``) by the reference
+            _link_or_copy(path, torch_home / "hub" / "checkpoints" / name)
         written[name] = path
     return written
 
@@ -334,3 +340,7 @@ FILES.update(FILES_B)
 from tests._helpers.random_weights_topiq import FILES_TOPIQ  # noqa: E402  (TOPIQ / CFANet ResNet-50 checkpoints)
 
 FILES.update(FILES_TOPIQ)
+
+from tests._helpers.random_weights_arniqa import FILES_ARNIQA  # noqa: E402  (ARNIQA encoder and regressors)
+
+FILES.update(FILES_ARNIQA)

@@ -1,4 +1,4 @@
-"""Random weight files in the published layouts of MUSIQ, PaQ-2-PiQ and NIMA (VGG-16) (third tranche of the deep metrics).
+"""Random weight files in the published layouts of MUSIQ, PaQ-2-PiQ and NIMA (VGG-16, Inception-ResNet-v2).
 
 The key names and shapes are facts of the published files, written out here independently of our modules, so
 that a strict load proves our modules fit the published layout. Merged into ``random_weights.FILES``.
@@ -115,6 +115,19 @@ def _nima_vgg16(seed: int) -> dict[str, dict[str, torch.Tensor]]:
     return {"params": state}
 
 
+def _nima_inception(classes: int, seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    """A ``params`` dict: Inception-ResNet-v2 under ``base_model.`` as timm's feature net names it (its key layout
+    taken from timm, independently of our module), and the 1536→``classes`` classifier."""
+    import timm
+
+    trunk = timm.create_model("inception_resnet_v2", pretrained=False, features_only=True)
+    shapes = {f"base_model.{key}": tuple(value.shape) for key, value in trunk.state_dict().items()}
+    shapes.update({"classifier.2.weight": (classes, 1536), "classifier.2.bias": (classes,)})
+    state = _random_state(shapes, seed)
+    state["classifier.2.weight"] *= 0.05  # outputs of order 1: a spread distribution, distinct scores
+    return {"params": state}
+
+
 #: file name → (source, generator of its content).
 FILES_B: dict[str, tuple[str, Callable[[], object]]] = {
     "musiq_koniq_ckpt-e95806b9.pth": ("hf", lambda: _musiq(1, 101)),
@@ -123,6 +136,9 @@ FILES_B: dict[str, tuple[str, Callable[[], object]]] = {
     "musiq_spaq_ckpt-358bb6af.pth": ("hf", lambda: _musiq(1, 104)),
     "P2P_RoIPoolModel-fit.10.bs.120-ca69882e.pth": ("hf", lambda: _paq2piq(105)),
     "NIMA_VGG16_ava-dc4e8265.pth": ("hf", lambda: _nima_vgg16(107)),
+    "NIMA_InceptionV2_ava-b0c77c00.pth": ("hf", lambda: _nima_inception(10, 108)),
+    "NIMA_koniq-250367ae.pth": ("hf", lambda: _nima_inception(1, 109)),
+    "NIMA-spaq-46a7fcb7.pth": ("hf", lambda: _nima_inception(1, 110)),
     # pyiqa builds its PaQ-2-PiQ trunk from torchvision's ImageNet file before the checkpoint overwrites it
     "resnet18-f37072fd.pth": ("torchvision", lambda: _module_state(models.resnet18(weights=None), 106)),
 }

@@ -16,7 +16,7 @@ import metrics
 from metrics.deep.weights import weight_files
 
 RTOL = 1e-4
-METRICS = ["lpips", "lpips-vgg", "dists"]
+METRICS = ["lpips", "lpips-vgg", "lpips+", "lpips-vgg+", "dists"]
 #: files the reference implementation reads on top of ours (it builds a backbone that the checkpoint overwrites).
 REFERENCE_ONLY_FILES: dict[str, list[str]] = {}
 

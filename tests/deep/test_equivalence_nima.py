@@ -26,3 +26,18 @@ def test_same_function_as_reference(deep_env, tid_pairs, monkeypatch):
         ("calibration images I03, I04 full size", dist[:2], None),
     ]
     compare_with_reference("nima-vgg16-ava", deep_env, inputs)
+
+
+@pytest.mark.parametrize("name", ["nima", "nima-koniq", "nima-spaq"])
+def test_inception_resnet_checkpoints_same_function(name, deep_env, monkeypatch):
+    """Inception-ResNet-v2 trunk (resized to 299, centre-cropped, mean/std 0.5): the AVA checkpoint scores the
+    mean rating of its softmax, the KonIQ and SPAQ ones their single output."""
+    timm = pytest.importorskip("timm")
+    create = timm.create_model
+    monkeypatch.setattr(timm, "create_model", lambda *args, **kwargs: create(*args, **{**kwargs, "pretrained": False}))
+    gen = torch.Generator().manual_seed(29)
+    inputs = [
+        ("random 64x80 (upsampled)", torch.rand(2, 3, 64, 80, generator=gen), None),
+        ("portrait odd 331x301", torch.rand(1, 3, 331, 301, generator=gen), None),
+    ]
+    compare_with_reference(name, deep_env, inputs)

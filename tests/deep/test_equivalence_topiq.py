@@ -62,6 +62,15 @@ def test_other_checkpoints_same_function(name, deep_env, reference):
     check_equivalence(name, deep_env, random_cases([(2, 64, 96)], seed=11), make_reference=reference(name))
 
 
+@pytest.mark.parametrize("name", ["topiq_nr-flive", "topiq_iaa_res50"])
+def test_resized_checkpoints_same_function(name, deep_env, reference):
+    """These two resize the shorter side to 384 px first: a small image is enlarged, a larger one reduced (its
+    longer side truncated, 400·384/391 = 392.8 → 392) and one already at 384 is scored as it is. The aesthetic
+    checkpoint (D = 512, 8 heads) scores the expected rating of its softmax over 1…10."""
+    cases = random_cases([(2, 64, 96), (1, 400, 391), (1, 384, 397)], seed=13)
+    check_equivalence(name, deep_env, cases, make_reference=reference(name))
+
+
 @pytest.mark.parametrize("name", ["topiq_fr", "topiq_nr"])
 def test_tiny_and_thin_inputs(name, deep_env, reference):
     """Every stride-2 layer pads, so any size works (minimum 1×1), as in the reference. An 8×200 image keeps

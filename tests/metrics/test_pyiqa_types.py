@@ -18,10 +18,16 @@ def _built(metric: str, options: dict) -> tuple:
     return spec.factory, metrics.check_options(metric, options)
 
 
+def _named(entry) -> set[str]:
+    """Every metric a table entry names: its default, ``also``, and what its selecting options choose."""
+    return {entry.default, *entry.also, *(entry.select[1].values() if entry.select else ()),
+            *(metric for _, _, choices in entry.refine.values() for metric in choices.values())}
+
+
 def test_every_metric_of_the_table_is_registered():
     registered = set(metrics.available())
     for type_name, entry in PYIQA_TYPES.items():
-        named = {entry.default, *entry.also, *(entry.select[1].values() if entry.select else ())}
+        named = _named(entry)
         assert named <= registered, (type_name, named - registered)
 
 
@@ -42,11 +48,13 @@ def test_pyiqa_default_configs_build_what_our_metric_of_the_same_name_builds():
         assert metrics.get_spec(metric).mode == config["metric_mode"], name
         checked.append(name)
     assert {"psnr", "psnry", "ssim", "ssimc", "lpips", "lpips-vgg", "musiq-ava", "topiq_fr", "wadiqam_nr"} <= set(checked)
+    assert {"lpips+", "lpips-vgg+", "topiq_nr-flive", "topiq_iaa_res50", "nima", "nima-koniq", "nima-spaq",
+            "arniqa", "arniqa-live", "arniqa-spaq"} <= set(checked)
 
 
 def test_every_registered_metric_of_the_table_reads_back_in_pyiqa_terms():
     for type_name, entry in PYIQA_TYPES.items():
-        for metric in {entry.default, *entry.also, *(entry.select[1].values() if entry.select else ())}:
+        for metric in _named(entry):
             form = pyiqa_form(metric)
             assert form is not None and form[0] == type_name, metric
             built, _ = translate(form[0], form[1], own_options, default=metric)
@@ -67,6 +75,11 @@ def test_an_unknown_type_names_every_known_type():
     ("MUSIQ", {"pretrained": "flive"}, "MUSIQ option 'pretrained' must be one of 'koniq10k', 'ava', 'spaq', 'paq2piq'"),
     ("CFANet", {"model_name": "cfanet_nr_koniq_res50", "use_ref": True}, "'use_ref' must be False for topiq_nr"),
     ("CNNIQA", {"pretrained": False}, "pyiqa would score an untrained network"),
+    ("NIMA", {"base_model_name": "inception_resnet_v2", "train_dataset": "flive"},
+     "NIMA option 'train_dataset' must be one of 'ava', 'koniq', 'spaq' for nima, got 'flive'"),
+    ("NIMA", {"train_dataset": "koniq"}, "NIMA option 'train_dataset' must be 'ava' for nima-vgg16-ava"),
+    ("CFANet", {"model_name": "cfanet_nr_flive_res50", "test_img_size": 512},
+     "'test_img_size' must be 384 for topiq_nr-flive"),
     ("NIQE", {"pretrained_model_path": "/x.mat"}, "NIQE has no option 'pretrained_model_path' here"),
     ("PSNR", {"window": 3}, "PSNR has no option 'window' here (pyiqa options: color_space, crop_border, data_range, "
                             "test_y_channel; psnr's own: channel, data_range)"),
@@ -86,6 +99,11 @@ def test_selection_translation_and_pass_through():
         "cw_ssim", {"levels": 3, "orientations": 6, "k": 0.01})
     assert translate("CNNIQA", {"pretrained": False, "pretrained_model_path": "w.pth"}, own_options) == (
         "cnniqa", {"pretrained_model_path": "w.pth"})
+    # NIMA: base_model_name picks the trunk, then train_dataset (pyiqa's default: ava) the weights
+    assert translate("NIMA", {"base_model_name": "inception_resnet_v2", "train_dataset": "spaq", "num_classes": 1},
+                     own_options) == ("nima-spaq", {})
+    assert translate("NIMA", {"base_model_name": "inception_resnet_v2"}, own_options) == ("nima", {})
+    assert translate("ARNIQA", {"regressor_dataset": "tid"}, own_options) == ("arniqa-tid", {})
     # a selecting option given as the default metric keeps the metric it was asked for
     assert translate("PSNR", {}, own_options, default="psnry") == ("psnry", {})
 
