@@ -9,8 +9,9 @@ Files and Pillow images are decoded by the benchmark's own decoder (:func:`datas
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 import torch

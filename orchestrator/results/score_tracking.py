@@ -5,6 +5,7 @@ that cannot be reached costs no result (the tables are on disk; the caller repor
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def log_score_run(out: Path, plan: dict[str, Any], params: dict[str, Any], summa
     run_id = run.info.run_id
     now = int(time.time() * 1000)
     metrics = [Metric(f"{metric}/{key}", value, now, 0) for metric, values in summary.items()
-               for key, value in values.items() if value == value]  # NaN (nothing scored) is not logged
+               for key, value in values.items() if not math.isnan(value)]  # NaN (nothing scored) is not logged
     tracker.client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
     tracker.client.log_dict(run_id, plan, "plan.json")
     tracker.client.log_inputs(run_id, datasets=list(dataset_inputs(plan, roots).values()))

@@ -47,7 +47,7 @@ def test_paths_pil_numpy_and_tensors_score_alike(pair):
 
 
 def test_a_list_is_a_batch_and_sizes_must_agree(pair, tmp_path):
-    dist, ref, (dist_path, ref_path) = pair
+    _, ref, (dist_path, ref_path) = pair
     metric = iqabench.create_metric("psnr", device="cpu")
     batch = metric([dist_path, ref_path], [ref_path, ref_path])
     assert batch.shape == (2,)
@@ -82,7 +82,7 @@ def test_direction_range_and_mode_come_from_the_registry():
 
 
 def test_wrong_calls_say_what_is_expected(pair):
-    dist, ref, (dist_path, ref_path) = pair
+    dist, _, (dist_path, ref_path) = pair
     with pytest.raises(MetricInputError, match="full-reference"):
         iqabench.create_metric("psnr", device="cpu")(dist_path)
     with pytest.raises(MetricInputError, match="no-reference"):
