@@ -20,19 +20,21 @@ def build_score_plan(request: ScoreRequest, echo: Callable[[str], None] | None =
     """Resolve and validate the metrics, their options and the images (and references); every problem is
     collected into one :class:`~orchestrator.run.plan.PlanError`."""
     problems = [p for p in [check_output_folder(request.out)] if p]
-    chosen = choose_metrics(request, problems, echo)
+    chosen = choose_metrics(request, problems, echo) if request.metrics or request.metric_opt else None
+    if chosen is None or chosen.named is None:
+        problems.append("no metric named: name the metrics to score with -m (or a pyiqa-format --metric_opt file)")
     manifest = None
     try:
         images = pair_references(collect_images(request.target), request.ref)
         manifest = image_set_manifest(images[: request.limit] if request.limit else images, request.name)
     except (ImageSetError, OSError) as exc:
         problems.append(str(exc))
-    if manifest is not None and manifest.spec.mode == "NR":
+    if chosen is not None and manifest is not None and manifest.spec.mode == "NR":
         full_reference = sorted(name for name, spec in chosen.specs.items() if spec.mode == "FR")
         if full_reference:
             problems.append(f"{', '.join(full_reference)}: full-reference, but no references were given (-r/--ref: "
                             "a reference image, or a folder of references matched by file name)")
-    if problems or manifest is None:
+    if problems or manifest is None or chosen is None:
         raise plan_error("cannot score", problems)
     cells = tuple(
         Cell(metric=name, dataset=manifest.spec.key, options=chosen.options[name], spec=spec,

@@ -125,3 +125,18 @@ def test_dry_run_plans_without_scoring(demo_root, home, caplog):
     said = _said(caplog)
     assert "images (GeneralFRDataset, split all): 2 images" in said and "Pools:" in said
     assert "Dry run: nothing was scored." in said and not out.exists()
+
+
+def test_pyiqa_option_files_and_extra_options_work_as_in_bench(demo_root, home, caplog):
+    caplog.set_level("INFO", logger="iqabench")
+    target, ref = _image_folders(home / "images", demo_root, count=1)
+    opt = home / "metric_opts.yml"
+    opt.write_text("psnr-y:\n  metric_opts: {type: PSNR, test_y_channel: true}\n  metric_mode: FR\n")
+    out = home / "out"
+    assert cli(["score", "--metric_opt", str(opt), "-t", str(target), "-r", str(ref), "--out", str(out),
+                "--dry-run"]) == 0
+    said = _said(caplog)
+    assert "- psnr-y" in said and "channel=y" in said
+    assert cli(["score", "-m", "psnr", "--extra_metric_opts", "test_y_channel=true", "-t", str(target),
+                "-r", str(ref), "--out", str(out), "--dry-run"]) == 0
+    assert "channel=y" in _said(caplog) and not out.exists()
