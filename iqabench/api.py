@@ -12,6 +12,7 @@ from torch import nn
 import metrics
 from iqabench.images import ImageInput, to_batch
 from metrics.base import IQAMetric, MetricInputError
+from orchestrator.run.metric_options import MetricEntry, with_extra_options
 
 
 class Metric(nn.Module):
@@ -80,9 +81,13 @@ def _default_device() -> torch.device:
 
 def create_metric(metric_name: str, device: str | torch.device | None = None, **options: Any) -> Metric:
     """Build metric ``metric_name`` on ``device`` (default: CUDA when available, else the CPU) with ``options``
-    over its defaults; unknown names and options raise with what is accepted (as ``iqabench bench`` does)."""
+    over its defaults. Options take our names or pyiqa's (``test_y_channel=True``, ``pretrained_model_path=...``),
+    read by the one table ``--metric_opt`` and ``--extra_metric_opts`` use (:mod:`metrics.pyiqa_types`); unknown
+    names and options raise ``ValueError`` with what is accepted (as ``iqabench bench`` does)."""
+    metrics.get_spec(metric_name)  # an unknown name: UnknownMetricError, naming the registered ones
+    entry = with_extra_options(MetricEntry(metric_name, metric_name), options, f"create_metric({metric_name!r})")
     target = torch.device(device) if device is not None else _default_device()
-    metric = Metric(metrics.create(metric_name, device=target, **options))
+    metric = Metric(metrics.create(entry.builds, device=target, **entry.options))
     metric._device = target
     return metric
 
