@@ -74,6 +74,16 @@ def _sixteen_bit_rgb(image: Image.Image, name: str) -> np.ndarray:
     return np.repeat(im2uint8(values)[..., None], 3, axis=2)
 
 
+def pixels_of(image: Image.Image, name: str = "<image>") -> np.ndarray:
+    """A loaded Pillow image as uint8 H×W×3 RGB: 16-bit single-channel samples scaled as ``im2uint8``, every other
+    mode converted by Pillow (the conversion :func:`decode_image` applies to every file)."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        return _sixteen_bit_rgb(image, name)
+    # An RGB image is read as it is: ``convert("RGB")`` would only copy it (a sixth of the decode time).
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return np.asarray(rgb, dtype=np.uint8)
+
+
 def decode_image(data: bytes, name: str = "<bytes>") -> DecodedImage:
     """Decode one image (any format Pillow reads) to 8-bit RGB, noting whether its file held 16-bit samples."""
     if not data:
@@ -85,12 +95,7 @@ def decode_image(data: bytes, name: str = "<bytes>") -> DecodedImage:
             rawmodes = _rawmodes(image)
             sixteen = image.mode in SIXTEEN_BIT_MODES or any(m.endswith(_SIXTEEN_BIT_RAW_SUFFIXES) for m in rawmodes)
             image.load()
-            if image.mode in SIXTEEN_BIT_MODES:
-                array = _sixteen_bit_rgb(image, name)
-            else:
-                # An RGB image is read as it is: ``convert("RGB")`` would only copy it (a sixth of the decode time).
-                rgb = image if image.mode == "RGB" else image.convert("RGB")
-                array = np.asarray(rgb, dtype=np.uint8)
+            array = pixels_of(image, name)
     except ImageDecodeError:
         raise
     except UnidentifiedImageError as exc:

@@ -52,7 +52,8 @@ EXTRA_COLUMNS: dict[str, list[pa.Field]] = {
     ],
 }
 
-__all__ = ["Manifest", "MissingImagesError", "MANIFEST_SCHEMA", "EXTRA_COLUMNS", "build_manifest", "file_sha256"]
+__all__ = ["Manifest", "MissingImagesError", "MANIFEST_SCHEMA", "EXTRA_COLUMNS", "build_manifest", "file_sha256",
+           "manifest_of"]
 
 
 class MissingImagesError(FileNotFoundError):
@@ -138,7 +139,12 @@ def build_manifest(
         "mos": pa.array(rows["mos"].tolist(), pa.float64()),
         "split": pa.array([s if isinstance(s, str) else None for s in rows["split"]], pa.string()),
     }
-    table = pa.table({**base, **columns}, schema=manifest_schema(spec))
+    return manifest_of(spec, pa.table({**base, **columns}, schema=manifest_schema(spec)), hash_cache=hash_cache)
+
+
+def manifest_of(spec: DatasetSpec, table: pa.Table, *, hash_cache: str | Path | bool = True) -> Manifest:
+    """The manifest of rows already resolved (``table`` in :func:`manifest_schema`), digested; ``hash_cache`` as
+    in :func:`build_manifest`. Image sets without labels (``iqabench score``) are made with it too."""
     if hash_cache is True:
         cache = HashCache(default_cache_path())
     elif hash_cache is False:

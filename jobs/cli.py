@@ -16,6 +16,7 @@ from jobs.entry import run_job
 #: sub-command name → module under ``jobs``.
 SUBCOMMANDS: dict[str, str] = {
     "bench": "benchmark",
+    "score": "score",
     "metrics": "list_metrics",
     "calibrate": "calibrate",
     "datasets": "datasets",

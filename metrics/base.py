@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from metrics.spec import MetricSpec
+
+
+def images_to_tensor(images: Sequence[np.ndarray] | np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Decoded uint8 H×W×3 images (all of one size) → the float32 N×3×H×W tensor in [0, 1] a metric scores.
+
+    The one conversion from decoded pixels to a metric's input: the benchmark's actors and the Python API both
+    use it, so that a path scores the same wherever it is scored. The uint8 pixels travel to ``device`` before
+    they are widened (a quarter of the bytes).
+    """
+    stacked = images if isinstance(images, np.ndarray) else np.stack(list(images))
+    return torch.from_numpy(stacked).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 class MetricInputError(ValueError):

@@ -9,6 +9,11 @@ Two sources:
 * ``torchvision`` — ImageNet backbones named by torchvision's weight enums (``AlexNet_Weights.IMAGENET1K_V1``),
   kept where torchvision keeps them (``$TORCH_HOME/hub/checkpoints``) and downloaded with torch.hub.
 
+A Hugging Face file that is not in the cache is looked for in pyiqa's own download folder
+(``$TORCH_HOME/hub/pyiqa``, by default ``~/.cache/torch/hub/pyiqa``) before it is downloaded: a pyiqa user's
+weights are used where they are, but only when their sha256 matches the lock (the published prefix in the file
+name and the sha256 recorded at first use); a file that does not is ignored with one log line, never deleted.
+
 Both name their files ``<name>-<hex>.<ext>`` where ``<hex>`` is the start of the file's sha256. Every file is
 hashed before it is loaded: a prefix mismatch is a :class:`WeightIntegrityError` (unless
 ``$IQABENCH_WEIGHTS_UNVERIFIED=1``, meant for tests that seed the caches with random weights), and the full
@@ -22,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import logging
 import os
 import re
 import time
@@ -38,6 +44,10 @@ _PREFIX = re.compile(r"-([0-9a-f]{6,64})\.[A-Za-z0-9]+$")
 _TRUE = {"1", "true", "yes", "on"}
 
 Source = Literal["hf", "torchvision"]
+
+log = logging.getLogger(__name__)
+#: pyiqa files already reported as not matching the lock (one log line per file and process).
+_IGNORED_PYIQA_FILES: set[str] = set()
 
 
 #: The torchvision ImageNet weights the metrics use, by enum member name → its download URL (torchvision's own
@@ -145,6 +155,11 @@ def torch_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def pyiqa_cache_dir() -> Path:
+    """Where pyiqa downloads its weights: ``$TORCH_HOME/hub/pyiqa`` (``~/.cache/torch/hub/pyiqa`` by default)."""
+    return Path(torch.hub.get_dir()) / "pyiqa"
+
+
 def record_path(cache_dir: str | Path | None = None) -> Path:
     return hf_cache_dir(cache_dir) / RECORD_NAME
 
@@ -165,7 +180,37 @@ def cached_path(
         cache_dir=hf_cache_dir(cache_dir),
         revision=revision or default_revision(),
     )
-    return Path(found) if isinstance(found, str) else None
+    if isinstance(found, str):
+        return Path(found)
+    return _from_pyiqa_cache(wf, repo_id=repo_id, cache_dir=cache_dir)
+
+
+def _from_pyiqa_cache(wf: WeightFile, *, repo_id: str | None, cache_dir: str | Path | None) -> Path | None:
+    """``wf`` in pyiqa's download folder when its sha256 matches the lock (the published prefix and the sha256
+    recorded at first use; a file with neither cannot be checked and is not used), else None."""
+    path = pyiqa_cache_dir() / wf.filename
+    if not path.is_file():
+        return None
+    from filelock import FileLock
+
+    record_file = record_path(cache_dir)
+    record_file.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(record_file) + ".lock"):
+        record = _read_record(record_file)
+        sha = _hashed(str(path.resolve()), record)
+        _write_record(record_file, record)
+    recorded = record["files"].get(wf.key(repo_id), {})
+    # Only a first-use record that itself matched the published file is a lock (random test weights are not).
+    locked = [lock for lock in (wf.sha256_prefix, recorded.get("sha256") if recorded.get("matches_published_prefix")
+                                else None) if lock]
+    if locked and all(sha.startswith(lock) for lock in locked):
+        return path
+    if str(path) not in _IGNORED_PYIQA_FILES:
+        _IGNORED_PYIQA_FILES.add(str(path))
+        why = f"sha256 {sha[:12]}… does not match the lock ({', '.join(locked)})" if locked \
+            else "no published sha256 to check it against"
+        log.warning("ignoring pyiqa's copy of %s at %s: %s", wf.filename, path, why)
+    return None
 
 
 def _missing(wf: WeightFile, reason: str) -> WeightsMissingError:
@@ -245,6 +290,19 @@ def _write_record(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _hashed(resolved: str, record: dict[str, Any]) -> str:
+    """The sha256 of the file at ``resolved``, from the record's hashes while its size and mtime are unchanged
+    (else computed and recorded there)."""
+    stat = os.stat(resolved)
+    known = record["hashes"].get(resolved)
+    if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+        return known["sha256"]
+    with open(resolved, "rb") as handle:
+        sha = hashlib.file_digest(handle, "sha256").hexdigest()
+    record["hashes"][resolved] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
+    return sha
+
+
 def verify(
     wf: WeightFile, path: Path, *, repo_id: str | None = None, cache_dir: str | Path | None = None
 ) -> tuple[str, bool]:
@@ -261,13 +319,7 @@ def verify(
     stat = os.stat(resolved)
     with FileLock(str(record_file) + ".lock"):
         record = _read_record(record_file)
-        known = record["hashes"].get(resolved)
-        if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
-            sha = known["sha256"]
-        else:
-            with open(resolved, "rb") as handle:
-                sha = hashlib.file_digest(handle, "sha256").hexdigest()
-            record["hashes"][resolved] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
+        sha = _hashed(resolved, record)
         prefix = wf.sha256_prefix
         matches = prefix is None or sha.startswith(prefix)
         key = wf.key(repo_id)

@@ -213,15 +213,12 @@ class ScoreWith:
             return values, elapsed
         import torch
 
-        def to_tensor(key: str) -> torch.Tensor:
-            stacked = np.stack([batch[key][i] for i in rows])
-            tensor = torch.from_numpy(stacked).to(self.device).permute(0, 3, 1, 2)
-            return tensor.float().div_(255.0)
+        from metrics.base import images_to_tensor
 
         start = time.perf_counter()
         with torch.inference_mode():
-            dist = to_tensor(key)
-            ref = to_tensor("ref") if self.full_reference else None
+            dist = images_to_tensor([batch[key][i] for i in rows], self.device)
+            ref = images_to_tensor([batch["ref"][i] for i in rows], self.device) if self.full_reference else None
             values = self.model(dist, ref).detach().to("cpu", torch.float64).numpy()
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()

@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import sys
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -30,10 +27,9 @@ from orchestrator.results.tracking import LiveTracking, dump_json
 from orchestrator.run.cells import Cell
 from orchestrator.run.outcome import BenchmarkResult
 from orchestrator.run.plan import DatasetPass, Plan, build_plan, describe_plan
-from orchestrator.run.pools import ClusterShape
-from orchestrator.run.ray_session import cluster_resources, logging_is_verbose, start_ray
+from orchestrator.run.ray_session import logging_is_verbose, start_ray
 from orchestrator.run.request import BenchmarkRequest
-from orchestrator.run.scoring import score_cells, size_run
+from orchestrator.run.scoring import connected_cluster, describe_dry_run, refuse_what_cannot_fit_here, score_cells
 from orchestrator.stats.analysis import analyse
 from orchestrator.stats.cell import CellAnalysis, analyse_cell
 from orchestrator.stats.correlation import (Correlations, correlations, expected_sign, failure_reasons,
@@ -51,59 +47,17 @@ ANALYSIS_ON_RAY_MIN_CPUS = 8
 
 
 
-def _physical_memory() -> float | None:
-    """This machine's memory in bytes (what no actor of a local cluster can exceed), or None if unknown."""
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # not a POSIX system: the check waits for Ray's figure
-        return None
-
-
-def _starts_local_cluster(request: BenchmarkRequest) -> bool:
-    """Whether the run will start its own Ray cluster on this machine (no address, none connected)."""
-    ray = sys.modules.get("ray")  # not imported: not connected either
-    return not (request.ray_address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()))
-
-
-def _refuse_what_cannot_fit_here(plan: Plan, request: BenchmarkRequest, out: Path) -> None:
-    """When the run would start a local Ray cluster to score cells, raise :class:`PlacementError` now (before Ray
-    and before anything is written) if an actor of theirs cannot fit this machine."""
-    if not _starts_local_cluster(request):
-        return
-    store = CellStore(out)  # read only: which cells a run would score
-    pending = {p.dataset.key: [c for c in p.cells if request.force or not store.is_committed(c.key)]
-               for p in plan.passes}
-    if any(pending.values()):
-        size_run(plan, pending, None, replace(_dry_run_cluster(request), memory_bytes=_physical_memory()))
-
-
-def _dry_run_cluster(request: BenchmarkRequest) -> ClusterShape:
-    """The cluster a dry run plans for: ``--plan_cluster CPUS GPUS``, else this machine."""
-    if request.plan_cluster is not None:
-        cpus, gpus = request.plan_cluster
-        return ClusterShape(float(cpus), (float(gpus),) if gpus else ())
-    gpus = 0
-    if request.use_gpu:
-        import torch
-
-        gpus = torch.cuda.device_count()
-    return ClusterShape(float(os.cpu_count() or 1), (float(gpus),) if gpus else ())
-
-
 def run_benchmark(request: BenchmarkRequest, echo: Echo = print) -> BenchmarkResult:
     echo("Validating the metric × dataset matrix ...")
     plan = build_plan(request, echo)
     echo(describe_plan(plan))
     out = Path(request.out)
     if request.dry_run:
-        cluster = _dry_run_cluster(request)
-        sizing = size_run(plan, {p.dataset.key: list(p.cells) for p in plan.passes}, None, cluster)
-        echo(f"On {cluster.cpus:g} CPU(s) and {cluster.gpus:g} GPU(s) ({'given' if request.plan_cluster else 'this machine'}):")
-        echo(sizing.describe())
+        echo(describe_dry_run(plan))
         echo("Dry run: nothing was scored.")
         return BenchmarkResult(plan=plan, summary=None, out=out, results_csv=None)
 
-    _refuse_what_cannot_fit_here(plan, request, out)
+    refuse_what_cannot_fit_here(plan, out)
     with output_lock(out, request.wait_for_lock):
         return _run_locked(plan, request, out, echo)
 
@@ -177,8 +131,7 @@ def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore,
     committed yet, with the reason, and keeps every committed one."""
     import ray
 
-    found = cluster_resources()
-    cluster = ClusterShape(found.cpus, found.gpus_per_node or (found.gpus,), found.memory_bytes)
+    cluster = connected_cluster()
     analysis_task = ray.remote(num_cpus=ANALYSIS_TASK_CPUS)(analyse_cell)
     analyses: dict[tuple[str, str], ray.ObjectRef] = {}
     done_cells: list[str] = []

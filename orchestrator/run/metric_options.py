@@ -158,13 +158,14 @@ def parse_extra_options(items: Sequence[str] | None) -> dict[str, Any]:
     return extra
 
 
-def with_extra_options(entry: MetricEntry, extra: Mapping[str, Any]) -> MetricEntry:
-    """``entry`` with ``--extra_metric_opts`` applied (they win over the file's options); ``MetricOptionError``
-    names the metric and the option it cannot take."""
+def with_extra_options(entry: MetricEntry, extra: Mapping[str, Any], where: str | None = None) -> MetricEntry:
+    """``entry`` with ``--extra_metric_opts`` applied (they win over the file's options; our option names or
+    pyiqa's); ``MetricOptionError`` names the metric and the option it cannot take, after ``where`` (default: the
+    flag and the metric)."""
     if not extra:
         return entry
     form = pyiqa_form(entry.builds)
-    where = f"--extra_metric_opts: metric {entry.name!r}"
+    where = where or f"--extra_metric_opts: metric {entry.name!r}"
     if form is None:  # a metric pyiqa has no type for: the extra options are ours
         known = own_options(entry.builds)
         unknown = [k for k in extra if known is not None and k not in known]

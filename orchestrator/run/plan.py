@@ -23,10 +23,10 @@ from orchestrator.run.placement import PlacementError, ResourceOverride, resourc
 from orchestrator.run.cells import Cell
 from orchestrator.run.metric_options import (MAX_METRIC_OPTION_BYTES, MetricEntry, MetricOptionError,
                                              load_metric_entries, parse_extra_options, with_extra_options)
-from orchestrator.run.request import BenchmarkRequest
+from orchestrator.run.request import BenchmarkRequest, RunSettings
 
-__all__ = ["MAX_METRIC_OPTION_BYTES", "DatasetPass", "Plan", "PlanError", "build_plan", "cell_key", "describe_plan",
-           "parameter_fingerprint"]
+__all__ = ["MAX_METRIC_OPTION_BYTES", "DatasetPass", "MetricChoice", "Plan", "PlanError", "build_plan", "cell_key",
+           "choose_metrics", "describe_plan", "parameter_fingerprint", "plan_error"]
 
 
 class PlanError(ValueError):
@@ -48,7 +48,8 @@ class DatasetPass:
 
 @dataclass(frozen=True)
 class Plan:
-    request: BenchmarkRequest
+    #: A :class:`BenchmarkRequest` (``bench``) or a :class:`~orchestrator.run.request.ScoreRequest` (``score``).
+    request: RunSettings
     passes: tuple[DatasetPass, ...]
     #: Per-run resource overrides by metric (``resources:`` in ``--metric_opt``); they do not enter cell keys.
     overrides: Mapping[str, ResourceOverride] = field(default_factory=dict)
@@ -86,7 +87,7 @@ class Plan:
 MAX_LISTED_PROBLEMS = 20
 
 
-def _plan_error(what: str, problems: list[str]) -> PlanError:
+def plan_error(what: str, problems: list[str]) -> PlanError:
     """One error: a single problem on one line, else the first :data:`MAX_LISTED_PROBLEMS` listed one per line
     and the others counted."""
     if len(problems) == 1:
@@ -204,9 +205,22 @@ def _output_problems(request: BenchmarkRequest) -> list[str]:
     return problems
 
 
-def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = None) -> Plan:
-    """Resolve and validate every metric, option and dataset; collect all problems into one error."""
-    problems: list[str] = _output_problems(request)
+@dataclass(frozen=True)
+class MetricChoice:
+    """The run's metrics, validated: the names asked for (``-m`` and a pyiqa-format option file's; None: the
+    default set), and by metric its spec, full option set, parameter fingerprints and resource override."""
+
+    named: list[str] | None
+    specs: dict[str, MetricSpec]
+    options: dict[str, dict[str, Any]]
+    fingerprints: dict[str, dict[str, str]]
+    overrides: dict[str, ResourceOverride]
+
+
+def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[str], None] | None = None
+                   ) -> MetricChoice:
+    """Resolve and validate the request's metrics, ``--metric_opt`` and ``--extra_metric_opts`` (``bench`` and
+    ``score`` alike); what is wrong is appended to ``problems``."""
     entries: dict[str, MetricEntry] = {}
     refused: set[str] = set()
     unreadable = False  # the whole --metric_opt file: a name it may define is not unknown for that
@@ -291,6 +305,15 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
     if skipped and echo is not None:
         echo("Not in the default set (weights not cached; `iqabench weights download METRIC` fetches them, "
              "`-m METRIC` names the missing file): " + ", ".join(skipped))
+    return MetricChoice(names, specs, resolved_options, fingerprints, overrides)
+
+
+def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = None) -> Plan:
+    """Resolve and validate every metric, option and dataset; collect all problems into one error."""
+    problems: list[str] = _output_problems(request)
+    chosen = choose_metrics(request, problems, echo)
+    names, specs, resolved_options, fingerprints, overrides = (chosen.named, chosen.specs, chosen.options,
+                                                               chosen.fingerprints, chosen.overrides)
 
     problems += _split_flag_problems(request)
     datasets: list[DatasetSpec] = []
@@ -329,7 +352,7 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             echo("Not applicable, left out (full-reference metrics need reference images; 2AFC datasets take "
                  "full-reference metrics): " + ", ".join(skipped))
     if problems:
-        raise _plan_error("invalid benchmark matrix", problems)
+        raise plan_error("invalid benchmark matrix", problems)
 
     # Only now that the whole matrix is valid: make sure every dataset is on disk (downloading if asked).
     for index, dataset in enumerate(datasets):
@@ -342,7 +365,7 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
         except (MissingDatasetError, DownloadError) as exc:
             problems.append(str(exc))
     if problems:
-        raise _plan_error("cannot run the benchmark", problems)
+        raise plan_error("cannot run the benchmark", problems)
 
     passes = []
     for dataset in datasets:
@@ -367,7 +390,7 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             problems.append(f"dataset {dataset.key!r}: none of the requested metrics applies to it")
         passes.append(DatasetPass(dataset=dataset, manifest=manifest, cells=cells))
     if problems:
-        raise _plan_error("invalid benchmark matrix", problems)
+        raise plan_error("invalid benchmark matrix", problems)
     return Plan(request=request, passes=tuple(passes), overrides={k: v for k, v in overrides.items() if k in specs})
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -28,6 +31,8 @@ from orchestrator.run.placement import PlacementError
 from orchestrator.run.plan import DatasetPass, Plan
 from orchestrator.run.pools import (ClusterShape, MetricDemand, PoolSpec, Prediction, check_fits, make_pools,
                                     predict)
+from orchestrator.run.ray_session import cluster_resources
+from orchestrator.run.request import RunSettings
 from orchestrator.run.schedule import DatasetWork, Scheduler
 
 log = logging.getLogger(__name__)
@@ -143,6 +148,61 @@ def size_run(plan: Plan, pending: dict[str, list[Cell]], store: CellStore | None
     pools = make_pools(demands, cluster)
     check_fits(pools, cluster)
     return RunSizing(pools, predict(pools, cluster), costs, per_image, work)
+
+
+def _physical_memory() -> float | None:
+    """This machine's memory in bytes (what no actor of a local cluster can exceed), or None if unknown."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: the check waits for Ray's figure
+        return None
+
+
+def starts_local_cluster(request: RunSettings) -> bool:
+    """Whether the run will start its own Ray cluster on this machine (no address, none connected)."""
+    ray = sys.modules.get("ray")  # not imported: not connected either
+    return not (request.ray_address or os.environ.get("RAY_ADDRESS") or (ray is not None and ray.is_initialized()))
+
+
+def refuse_what_cannot_fit_here(plan: Plan, out: Path) -> None:
+    """When the run would start a local Ray cluster to score cells, raise :class:`PlacementError` now (before Ray
+    and before anything is written) if an actor of theirs cannot fit this machine."""
+    request = plan.request
+    if not starts_local_cluster(request):
+        return
+    store = CellStore(out)  # read only: which cells a run would score
+    pending = {p.dataset.key: [c for c in p.cells if request.force or not store.is_committed(c.key)]
+               for p in plan.passes}
+    if any(pending.values()):
+        size_run(plan, pending, None, replace(dry_run_cluster(request), memory_bytes=_physical_memory()))
+
+
+def dry_run_cluster(request: RunSettings) -> ClusterShape:
+    """The cluster a dry run plans for: ``--plan_cluster CPUS GPUS``, else this machine."""
+    if request.plan_cluster is not None:
+        cpus, gpus = request.plan_cluster
+        return ClusterShape(float(cpus), (float(gpus),) if gpus else ())
+    gpus = 0
+    if request.use_gpu:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return ClusterShape(float(os.cpu_count() or 1), (float(gpus),) if gpus else ())
+
+
+def describe_dry_run(plan: Plan) -> str:
+    """What ``--dry-run`` prints after the plan: the pools and predicted time on the cluster it plans for."""
+    request = plan.request
+    cluster = dry_run_cluster(request)
+    sizing = size_run(plan, {p.dataset.key: list(p.cells) for p in plan.passes}, None, cluster)
+    where = "given" if request.plan_cluster else "this machine"
+    return f"On {cluster.cpus:g} CPU(s) and {cluster.gpus:g} GPU(s) ({where}):\n{sizing.describe()}"
+
+
+def connected_cluster() -> ClusterShape:
+    """The shape of the Ray cluster this driver is connected to."""
+    found = cluster_resources()
+    return ClusterShape(found.cpus, found.gpus_per_node or (found.gpus,), found.memory_bytes)
 
 
 class CellCommitter:

@@ -180,3 +180,70 @@ def test_cli_download_and_list(store, deep_env, tmp_path, monkeypatch, capsys):
 
     model = metrics.create("lpips")
     assert model.weight_sha256["LPIPS_v0.1_alex-df73285e.pth"] == hashlib.sha256(lin).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------- pyiqa's own cache
+def _put_in_pyiqa_cache(folder, wf: WeightFile, data: bytes):
+    path = folder / "hub" / "pyiqa" / wf.filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_pyiqa_cache_is_used_before_downloading(store, tmp_path, monkeypatch):
+    data = _file_bytes(11)
+    wf = _published(data)
+    store.add(REPO, wf.filename, b"the hub's copy must not be fetched")
+    path = _put_in_pyiqa_cache(tmp_path / "torch", wf, data)  # $TORCH_HOME/hub/pyiqa (fixture's TORCH_HOME)
+    loaded = weights.load(wf)
+    assert loaded.path == path and loaded.verified
+    assert store.requests == []
+
+
+def test_pyiqa_cache_default_folder_is_under_the_home_cache(store, tmp_path, monkeypatch):
+    monkeypatch.delenv("TORCH_HOME")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert weights.pyiqa_cache_dir() == tmp_path / "home" / ".cache" / "torch" / "hub" / "pyiqa"
+    data = _file_bytes(12)
+    wf = _published(data)
+    path = _put_in_pyiqa_cache(tmp_path / "home" / ".cache" / "torch", wf, data)
+    assert weights.cached_path(wf) == path
+    assert store.requests == []
+
+
+def test_mismatching_pyiqa_file_is_ignored_logged_once_and_kept(store, tmp_path, caplog):
+    data = _file_bytes(13)
+    wf = _published(data)
+    store.add(REPO, wf.filename, data)
+    stale = _put_in_pyiqa_cache(tmp_path / "torch", wf, _file_bytes(14))  # same name, other content
+    stale_bytes = stale.read_bytes()
+    with caplog.at_level("WARNING", logger="metrics.deep.weights"):
+        assert weights.cached_path(wf) is None
+        assert weights.cached_path(wf) is None
+        loaded = weights.load(wf)  # downloaded into the Hugging Face cache instead
+    ignored = [r for r in caplog.records if "ignoring pyiqa's copy" in r.getMessage()]
+    assert len(ignored) == 1 and str(stale) in ignored[0].getMessage()
+    assert loaded.path != stale and loaded.sha256 == hashlib.sha256(data).hexdigest()
+    assert any(wf.filename in path for _, path in store.requests)
+    assert stale.read_bytes() == stale_bytes  # never deleted nor changed
+
+
+def test_pyiqa_file_without_a_lock_is_not_used(store, tmp_path):
+    data = _file_bytes(15)
+    wf = WeightFile("Unprefixed.pth", repo_id=REPO)  # no published prefix, nothing recorded yet
+    _put_in_pyiqa_cache(tmp_path / "torch", wf, data)
+    assert weights.cached_path(wf) is None
+
+
+def test_pyiqa_file_must_match_the_sha256_recorded_at_first_use(store, tmp_path):
+    data = _file_bytes(16)
+    wf = WeightFile("Recorded.pth", repo_id=REPO)  # no prefix: the first-use record is its lock
+    store.add(REPO, wf.filename, data)
+    hub_copy = weights.fetch(wf)
+    weights.verify(wf, hub_copy)
+    hub_copy.unlink()  # gone from the Hugging Face cache (a cleaned cache)
+    good = _put_in_pyiqa_cache(tmp_path / "torch", wf, data)
+    assert weights.cached_path(wf) == good
+    good.write_bytes(_file_bytes(17))
+    assert weights.cached_path(wf) is None

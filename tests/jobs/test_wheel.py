@@ -19,7 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 #: What the wheel is built from (copied, so that the build leaves nothing in the checkout).
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "jobs", "orchestrator", "metrics", "datasets_io")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "iqabench", "jobs", "orchestrator", "metrics", "datasets_io")
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -63,9 +63,10 @@ def _run(wheel_env: dict, *args: str, timeout: int = 900) -> subprocess.Complete
 
 
 def test_the_wheel_is_what_runs(wheel_env):
-    code = "import jobs, orchestrator, metrics, datasets_io; print(orchestrator.__file__, metrics.__file__)"
+    code = ("import iqabench, jobs, orchestrator, metrics, datasets_io; "
+            "print(orchestrator.__file__, metrics.__file__, iqabench.__file__, iqabench.list_models(filter='psnr'))")
     out = _run(wheel_env, "python", "-c", code).stdout
-    assert out.count(wheel_env["purelib"]) == 2 and str(REPO) not in out
+    assert out.count(wheel_env["purelib"]) == 3 and str(REPO) not in out and "['psnr']" in out
     from importlib import metadata
 
     assert _run(wheel_env, "iqabench", "--version").stdout.strip() == f"iqabench {metadata.version('iqabench')}"

@@ -178,6 +178,7 @@ def test_option_types_and_values_are_checked_in_the_plan(tmp_path, monkeypatch):
 
 def test_an_actor_that_fits_no_local_machine_is_refused_before_ray(tmp_path, monkeypatch):
     import orchestrator.run.benchmark as benchmark
+    import orchestrator.run.scoring as scoring
     from orchestrator.run.placement import PlacementError
     from orchestrator.run.request import BenchmarkRequest
 
@@ -185,7 +186,7 @@ def test_an_actor_that_fits_no_local_machine_is_refused_before_ray(tmp_path, mon
         raise AssertionError("Ray was started for actors that cannot fit")
 
     monkeypatch.setattr(benchmark, "start_ray", no_ray)
-    monkeypatch.setattr(benchmark, "_starts_local_cluster", lambda request: True)
+    monkeypatch.setattr(scoring, "starts_local_cluster", lambda request: True)
     monkeypatch.setenv("IQABENCH_HOME", str(tmp_path / "home"))
     opt = tmp_path / "m.yml"
     opt.write_text(f"psnr:\n  resources: {{memory_mb: {10**10}}}\n")  # 10 PB: no machine has it
