@@ -113,3 +113,24 @@ def fit_aggd(vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     # A NaN ratio makes every distance NaN; MATLAB's ``min`` then returns index 1, and torch's argmin the
     # first NaN, i.e. index 0: both give the grid's first value, 0.2.
     return grid[_closest(r_grid, r_hat_norm)], left_std, right_std
+
+
+def aggd_features(blocks: torch.Tensor, shifts: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """The 18 NSS features of each R×h×w block of MSCN coefficients (R×18): the AGGD fit of the coefficients
+    (shape, mean of the left and right scales ``beta``) and, per circular ``shift`` (rows, columns) within the
+    block, of their products with that neighbour (shape, mean ``(beta_r - beta_l) Γ(2/a)/Γ(1/a)``, ``beta_l``,
+    ``beta_r``), with ``beta = std · sqrt(Γ(1/a)/Γ(3/a))`` (``computefeature.m`` of NIQE; MATLAB's BRISQUE).
+    """
+    # One AGGD fit per neighbour product (R×h·w each), so that no 5×R×h·w stack is built.
+    fits = [fit_aggd(blocks.flatten(1))]
+    fits += [fit_aggd((blocks * torch.roll(blocks, shifts=s, dims=(1, 2))).flatten(1)) for s in shifts]
+    features = []
+    for k, (alpha, left, right) in enumerate(fits):
+        scale = torch.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
+        beta_l, beta_r = left * scale, right * scale
+        if k == 0:
+            features += [alpha, (beta_l + beta_r) / 2]
+        else:
+            mean = (beta_r - beta_l) * gamma_fn(2 / alpha) / gamma_fn(1 / alpha)
+            features += [alpha, mean, beta_l, beta_r]
+    return torch.stack(features, dim=1)
