@@ -67,6 +67,11 @@ CONVENTIONS: dict[str, tuple[str, str, str]] = {
     "niqe_matlab": ("rgb2gray luma (uint8)", "as niqe (MATLAB's pristine model)", "96 (patch)"),
     "brisque_matlab": ("rgb2gray luma (uint8)", "MSCN 7×7 Gaussian with 'replicate' borders (imfilter); circshift "
                        "neighbours (circular); second scale imresize 0.5 (bicubic, antialiased)", "16"),
+    "nrqm": ("rgb2gray luma (uint8)", "Gaussian pyramid 3×3 with zero borders; 7×7 DCT blocks at stride 3, zero padding "
+             "split around the image; steerable pyramid by FFT (periodic borders); 3×3 neighbourhoods and SSIM "
+             "windows over the 'valid' part, guard bands of 16/8 pixels dropped; distinct 5×5 blocks zero-padded "
+             "right and bottom", "84 (25 blocks at the coarsest level)"),
+    "pi": ("rgb2ycbcr luma (uint8)", "4 pixels shaved off every side, then as niqe and nrqm", "104 (96 + 2·4)"),
     "piqe": ("rgb2gray luma (uint8)", "padded 'replicate' after the image to whole 16×16 blocks (the padded blocks "
              "are scored); MSCN 7×7 Gaussian with 'replicate' borders", "1"),
     "entropy": ("rgb2gray luma (uint8)", "none (histogram of all pixels)", "1"),
@@ -75,11 +80,11 @@ CONVENTIONS: dict[str, tuple[str, str, str]] = {
 #: Metrics that see only MATLAB's ``rgb2gray`` luma of the uint8 image: an image and its luma as a greyscale RGB
 #: image must score the same.
 GRAY_LUMA = frozenset({"ssim", "ms_ssim", "cw_ssim", "vif", "gmsd", "nlpd", "niqe", "brisque", "piqe", "entropy",
-                       "niqe_matlab", "brisque_matlab"})
+                       "niqe_matlab", "brisque_matlab", "nrqm"})
 #: Metrics whose statistics need at least two patches of their minimum size (a covariance over patches).
-TWO_PATCHES = frozenset({"niqe", "niqe_matlab"})
+TWO_PATCHES = frozenset({"niqe", "niqe_matlab", "pi"})
 #: Metrics that see only the BT.601 luma, rounded to uint8.
-Y_LUMA = frozenset({"psnry"})
+Y_LUMA = frozenset({"psnry", "pi"})
 
 #: Agreement between two computations of our own code (float32 scores).
 RTOL, ATOL = 1e-5, 1e-6

@@ -45,6 +45,25 @@ def _ratio_tables() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return grid, ggd, aggd
 
 
+@lru_cache(maxsize=2)
+def _ggd_ratio_table(start: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grid ``start:0.001:10`` and minus its GGD ratio Γ(1/a)Γ(3/a)/Γ(2/a)² (increasing), float64 on the CPU.
+    Cached: callers must not modify them."""
+    count = round((10.0 - start) / GRID_STEP) + 1
+    grid = start + GRID_STEP * torch.arange(count, dtype=torch.float64)
+    ratio = torch.exp(torch.lgamma(1 / grid) + torch.lgamma(3 / grid) - 2 * torch.lgamma(2 / grid))
+    if not bool((ratio.diff() < 0).all()):
+        raise RuntimeError(f"the GGD moment-ratio table is not strictly monotonic on the grid {start}:0.001:10")
+    return grid, -ratio
+
+
+def ggd_shape_from_ratio(rho: torch.Tensor, start: float = GRID_START) -> torch.Tensor:
+    """The value of the grid ``start:0.001:10`` whose GGD ratio Γ(1/a)Γ(3/a)/Γ(2/a)² is closest to each ``rho``
+    (the lower grid value on ties, as MATLAB ``min``)."""
+    grid, increasing = (t.to(rho.device) for t in _ggd_ratio_table(float(start)))
+    return grid[_closest(increasing, -rho)]
+
+
 def _closest(increasing: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Index of the entry of a strictly increasing table closest to each value (squared distance, the lower
     index on ties, as ``argmin``); NaN values give index 0 (MATLAB's ``min`` of all-NaN distances, and torch's

@@ -42,8 +42,45 @@ def brisque_svr(seed: int, centres: np.ndarray | None = None, count: int = 40) -
     return {"sv": sv, "sv_coef": rng.standard_normal((count, 1))}
 
 
+#: NRQM's three feature groups: number of features of each (frequency, global, spatial).
+NRQM_GROUPS = (18, 45, 75)
+
+
+def _random_tree(rng: np.random.Generator, depth: int, samples: np.ndarray | None, n_features: int):
+    """One full binary tree of ``depth`` levels as node tables (1-based children, 0 at leaves), nodes numbered
+    breadth first. Split values are drawn among ``samples`` (rows of feature vectors) when given, so that the
+    splits separate them."""
+    nodes = 2 ** (depth + 1) - 1
+    left, right = np.zeros(nodes, dtype=np.int32), np.zeros(nodes, dtype=np.int32)
+    variable, threshold = np.zeros(nodes, dtype=np.int32), np.zeros(nodes)
+    prediction = rng.uniform(0.0, 10.0, nodes)
+    for k in range(2 ** depth - 1):  # inner nodes
+        left[k], right[k] = 2 * k + 2, 2 * k + 3
+        variable[k] = rng.integers(1, n_features + 1)
+        column = None if samples is None else samples[:, int(variable[k]) - 1]
+        threshold[k] = rng.standard_normal() if column is None else rng.choice(column) * (1 + 1e-3 * rng.standard_normal())
+    return left, right, threshold, prediction, variable
+
+
+def nrqm_model(seed: int, samples: list[np.ndarray] | None = None, trees: int = 6, depth: int = 4) -> dict:
+    """``model.linear`` (4×1) and ``model.rf`` (1×3 cell of structs whose fields 0, 1, 4, 5, 6 are the left and right
+    children, split values, node predictions and split variables, nodes × trees), as pyiqa 0.1.16 reads them.
+    ``samples`` (one K×F array per feature group) places the splits among real feature values."""
+    rng = np.random.default_rng(seed)
+    forests = np.empty((1, 3), dtype=object)
+    for g, n_features in enumerate(NRQM_GROUPS):
+        tables = [_random_tree(rng, depth, None if samples is None else samples[g], n_features) for _ in range(trees)]
+        left, right, threshold, prediction, variable = (np.stack(t, axis=1) for t in zip(*tables))
+        nodes = left.shape[0]
+        forests[0, g] = {"lDau": left, "rDau": right, "nodestatus": np.where(left > 0, -3.0, -1.0),
+                         "nrnodes": np.array([[nodes]]), "upper": threshold, "avnode": prediction, "mbest": variable}
+    linear = np.array([[0.5], [0.3], [0.3], [0.3]]) + 0.05 * rng.standard_normal((4, 1))
+    return {"model": {"linear": linear, "rf": forests}}
+
+
 #: file name → ("hf", generator of its bytes), as ``random_weights.FILES``.
 FILES_CLASSICAL: dict[str, tuple[str, Callable[[], object]]] = {
     "niqe_matlab_params.mat": ("hf", lambda: mat_bytes(niqe_model(101))),
     "brisque_matlab.mat": ("hf", lambda: mat_bytes(brisque_svr(102))),
+    "NRQM_model.mat": ("hf", lambda: mat_bytes(nrqm_model(103))),
 }
