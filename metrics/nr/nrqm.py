@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from metrics.base import IQAMetric
 from metrics.deep.weights import WeightFile, load_mat
-from metrics.fr.ssim import ssim_map
+from metrics.fr.ssim import K2
 from metrics.functional.color import rgb2gray_uint8
 from metrics.functional.filters import gaussian_kernel_1d, separable_filter2
 from metrics.functional.imresize import imresize
@@ -174,16 +174,31 @@ def normalise_band(band: torch.Tensor, parent: torch.Tensor | None, others: list
     return normalised
 
 
-def contrast_structure(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM contrast-structure term of N×h×w images (data range 255, negative values set to 0) → N."""
-    window = gaussian_kernel_1d(11, 1.5, dtype=x.dtype, device=x.device)
-    _, cs = ssim_map(x[:, None], y[:, None], window, data_range=255.0)
-    return cs.clamp(min=0).flatten(1).mean(dim=1)
+class LocalMoments:
+    """Local mean and mean square of an N×h×w image under the 11×11 Gaussian window (sigma 1.5, 'valid'),
+    computed once and shared by every SSIM contrast-structure term the image enters."""
+
+    def __init__(self, x: torch.Tensor) -> None:
+        self.x = x[:, None]
+        self.window = gaussian_kernel_1d(11, 1.5, dtype=x.dtype, device=x.device)
+        self.mean, self.square = separable_filter2(torch.cat([self.x, self.x * self.x], dim=1), self.window).unbind(1)
+
+    def contrast_structure(self, other: LocalMoments) -> torch.Tensor:
+        """Mean SSIM contrast-structure term (data range 255, negative values set to 0) → N."""
+        c2 = (K2 * 255.0) ** 2
+        cross = separable_filter2(self.x * other.x, self.window)[:, 0] - self.mean * other.mean
+        spread = self.square - self.mean * self.mean + other.square - other.mean * other.mean
+        return ((2 * cross + c2) / (spread + c2)).clamp(min=0).flatten(1).mean(dim=1)
+
+
+def _resized(band: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """MATLAB ``imresize(band, size)`` (bicubic) of an N×h×w band; the identity at its own size."""
+    return band if tuple(band.shape[-2:]) == tuple(size) else imresize(band[:, None], size=size)[:, 0]
 
 
 def global_features(image: torch.Tensor) -> torch.Tensor:
     """The 45 steerable-pyramid statistics of N×1×H×W grey levels → N×45."""
-    pyr = build_scf_pyramid(image, height=2, order=ORIENTATIONS - 1)
+    pyr = build_scf_pyramid(image, height=2, order=ORIENTATIONS - 1, keep_levels=(0, 1))
     bands = [pyr.bands[level][:, 0, b].real for level in range(2) for b in range(ORIENTATIONS)]
     normalised = []
     for level in range(2):
@@ -199,10 +214,11 @@ def global_features(image: torch.Tensor) -> torch.Tensor:
     features = [ggd_shape(b.reshape(n, -1)) for b in normalised]
     features += [ggd_shape(torch.cat([normalised[b].reshape(n, -1), normalised[b + ORIENTATIONS].reshape(n, -1)],
                                      dim=1)) for b in range(ORIENTATIONS)]
-    highpass = pyr.highpass[:, 0]
-    features += [contrast_structure(imresize(b[:, None], size=tuple(highpass.shape[-2:]))[:, 0], highpass)
-                 for b in bands]
-    features += [contrast_structure(normalised[i], normalised[j])
+    highpass = LocalMoments(pyr.highpass[:, 0])
+    size = tuple(pyr.highpass.shape[-2:])
+    features += [LocalMoments(_resized(b, size)).contrast_structure(highpass) for b in bands]
+    finest = [LocalMoments(b) for b in normalised[:ORIENTATIONS]]
+    features += [finest[i].contrast_structure(finest[j])
                  for i in range(ORIENTATIONS) for j in range(i + 1, ORIENTATIONS)]
     return torch.stack(features, dim=1)
 
@@ -259,9 +275,9 @@ def load_model() -> tuple[torch.Tensor, list[RegressionForest]]:
     forests = []
     for i in range(3):
         fields = model["rf"][0, 0][0, i][0, 0]
-        table = lambda k, dtype: torch.from_numpy(fields[k].astype(dtype))  # noqa: E731
-        forests.append(RegressionForest(left=table(0, "int64"), right=table(1, "int64"), threshold=table(4, "float64"),
-                                        prediction=table(5, "float64"), variable=table(6, "int64")))
+        tables = {k: torch.from_numpy(fields[k].astype("float64" if k in (4, 5) else "int64")) for k in (0, 1, 4, 5, 6)}
+        forests.append(RegressionForest(left=tables[0], right=tables[1], threshold=tables[4], prediction=tables[5],
+                                        variable=tables[6]))
     return linear, forests
 
 

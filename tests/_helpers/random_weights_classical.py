@@ -7,7 +7,7 @@ Each generator returns the file's bytes (``scipy.io.savemat``); ``random_weights
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import scipy.io

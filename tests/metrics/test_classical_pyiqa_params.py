@@ -15,8 +15,6 @@ So each metric is compared twice: with pyiqa as it is (:data:`RTOL_AS_IS`), and 
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import pytest
 import torch
@@ -25,26 +23,10 @@ import metrics
 from metrics.calibration_cases import gray_as_rgb, textured
 from metrics.functional.matlab_filter2 import fspecial_gaussian
 from tests._helpers.equivalence import max_relative_difference
-from tests._helpers.random_weights import _hf_snapshot_path, _link_or_copy
-from tests._helpers.random_weights_classical import brisque_svr, mat_bytes, niqe_model
+from tests._helpers.random_weights_classical import brisque_svr, niqe_model
 
 RTOL_AS_IS = 1e-3  # observed 1.4e-4 (niqe_matlab, one AGGD grid step)
 RTOL_EXACT_WINDOW = 1e-6
-
-
-@pytest.fixture()
-def put_param_file(seeded_weight_caches, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, dict], None]:
-    """Write a .mat file under its published name where iqabench and pyiqa look for it (offline), in the session's
-    seeded caches (pyiqa fixes its cache folder when it is first imported)."""
-    seeded_weight_caches.use_in(monkeypatch)
-
-    def put(filename: str, variables: dict[str, np.ndarray]) -> None:
-        path = _hf_snapshot_path(seeded_weight_caches.hf_cache, filename)
-        path.write_bytes(mat_bytes(variables))
-        _link_or_copy(path, seeded_weight_caches.torch_home / "hub" / "pyiqa" / filename)
-        seeded_weight_caches.written[filename] = path
-
-    return put
 
 
 def grey_images(n: int, h: int, w: int, seed: int) -> torch.Tensor:

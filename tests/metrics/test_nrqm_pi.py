@@ -8,8 +8,6 @@ Images: made-up textured greyscale images (R = G = B; pyiqa's NRQM takes YIQ's Y
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import pytest
 import torch
@@ -19,25 +17,11 @@ from metrics.functional.color import rgb2gray_uint8, rgb2y
 from metrics.nr.niqe import MODEL_PATH
 from metrics.nr.pi import SHAVE
 from tests._helpers.equivalence import max_relative_difference
-from tests._helpers.random_weights import _hf_snapshot_path, _link_or_copy
-from tests._helpers.random_weights_classical import mat_bytes, nrqm_model
+from tests._helpers.random_weights_classical import nrqm_model
 from tests.metrics.test_classical_pyiqa_params import grey_images
 
 FEATURE_RTOL = 1e-6
 SCORE_RTOL = 1e-5  # our float32 scores
-
-
-@pytest.fixture()
-def put_param_file(seeded_weight_caches, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, dict], None]:
-    seeded_weight_caches.use_in(monkeypatch)
-
-    def put(filename: str, variables: dict) -> None:
-        path = _hf_snapshot_path(seeded_weight_caches.hf_cache, filename)
-        path.write_bytes(mat_bytes(variables))
-        _link_or_copy(path, seeded_weight_caches.torch_home / "hub" / "pyiqa" / filename)
-        seeded_weight_caches.written[filename] = path
-
-    return put
 
 
 def pyiqa_features(gray: torch.Tensor) -> list[torch.Tensor]:
@@ -58,6 +42,17 @@ def trained_on(put_param_file, gray: torch.Tensor) -> None:
     put_param_file("NRQM_model.mat", nrqm_model(4, samples=[f.numpy() for f in features]))
 
 
+def assert_equals_pyiqa(name: str, images: torch.Tensor) -> None:
+    pyiqa = pytest.importorskip("pyiqa")
+    with torch.inference_mode():
+        ours = metrics.create(name)(images).double()
+        theirs = pyiqa.create_metric(name, device="cpu")(images.double()).reshape(-1)
+    assert ours.std() > 0, f"degenerate scores {ours.tolist()}"
+    diff = max_relative_difference(ours, theirs)
+    print(f"\n{name}: max relative difference vs pyiqa 0.1.16 = {diff:.2e}")
+    assert diff <= SCORE_RTOL, f"ours {ours.tolist()} vs pyiqa {theirs.tolist()}"
+
+
 def test_nrqm_features_equal_pyiqa(put_param_file):
     put_param_file("NRQM_model.mat", nrqm_model(5))
     gray = rgb2gray_uint8(grey_images(2, 96, 120, 11))
@@ -72,34 +67,20 @@ def test_nrqm_features_equal_pyiqa(put_param_file):
 
 
 def test_nrqm_equals_pyiqa(put_param_file):
-    pyiqa = pytest.importorskip("pyiqa")
     images = grey_images(3, 96, 120, 13)
     trained_on(put_param_file, rgb2gray_uint8(images))
-    with torch.inference_mode():
-        ours = metrics.create("nrqm")(images).double()
-        theirs = pyiqa.create_metric("nrqm", device="cpu")(images.double()).reshape(-1)
-    assert ours.std() > 0, f"degenerate scores {ours.tolist()}"
-    diff = max_relative_difference(ours, theirs)
-    print(f"\nnrqm: max relative difference vs pyiqa 0.1.16 = {diff:.2e}")
-    assert diff <= SCORE_RTOL, f"ours {ours.tolist()} vs pyiqa {theirs.tolist()}"
+    assert_equals_pyiqa("nrqm", images)
 
 
 def test_pi_equals_pyiqa(put_param_file):
     """pyiqa's PI reads NIQE's ``niqe_modelparameters.mat``: filled here with our shipped model's numbers."""
-    pyiqa = pytest.importorskip("pyiqa")
     with np.load(MODEL_PATH, allow_pickle=False) as model:
         put_param_file("niqe_modelparameters.mat", {"mu_prisparam": model["mu_pris_param"],
                                                     "cov_prisparam": model["cov_pris_param"]})
     images = grey_images(2, 106, 202, 14)
     luma = torch.round(rgb2y(images.double(), round_uint8=True) * 255.0)[..., SHAVE:-SHAVE, SHAVE:-SHAVE]
     trained_on(put_param_file, luma)
-    with torch.inference_mode():
-        ours = metrics.create("pi")(images).double()
-        theirs = pyiqa.create_metric("pi", device="cpu")(images.double()).reshape(-1)
-    assert ours.std() > 0, f"degenerate scores {ours.tolist()}"
-    diff = max_relative_difference(ours, theirs)
-    print(f"\npi: max relative difference vs pyiqa 0.1.16 = {diff:.2e}")
-    assert diff <= SCORE_RTOL, f"ours {ours.tolist()} vs pyiqa {theirs.tolist()}"
+    assert_equals_pyiqa("pi", images)
 
 
 def test_pi_combines_niqe_and_nrqm(put_param_file):
@@ -115,7 +96,7 @@ def test_forest_follows_splits_to_leaves():
     """A one-split tree: rows at or below the split reach the left leaf, rows above it the right one."""
     from metrics.nr.nrqm import RegressionForest
 
-    as_long = lambda v: torch.tensor(v, dtype=torch.long)[:, None]  # noqa: E731
+    as_long = lambda v: torch.tensor(v, dtype=torch.long)[:, None]
     forest = RegressionForest(left=as_long([2, 0, 0]), right=as_long([3, 0, 0]),
                               threshold=torch.tensor([[0.5], [0.0], [0.0]], dtype=torch.float64),
                               prediction=torch.tensor([[9.0], [1.0], [2.0]], dtype=torch.float64),
