@@ -77,7 +77,7 @@ def calibrate_metric(name: str, dist: torch.Tensor, ref: torch.Tensor, official:
     missing_weights = _weights_note(name)
     if missing_weights:
         if is_classical(name):  # a classical metric whose parameter file could not be shipped
-            detail = (f"parameter file not shipped (no redistribution licence, see metrics/data/PROVENANCE.md) and "
+            detail = (f"parameter file not shipped (licence: see metrics/data/PROVENANCE.md) and "
                       f"not cached here: {missing_weights}")
         else:
             detail = f"published weights not cached: {missing_weights}"
