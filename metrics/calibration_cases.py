@@ -64,6 +64,14 @@ CONVENTIONS: dict[str, tuple[str, str, str]] = {
              "within a patch", "96 (patch)"),
     "brisque": ("rgb2gray luma (uint8)", "MSCN filter2 of the 7×7 Gaussian with zero borders; circshift "
                 "neighbours (circular); second scale imresize 0.5 (bicubic, antialiased)", "16"),
+    "niqe_matlab": ("rgb2gray luma (uint8)", "as niqe (MATLAB's pristine model)", "96 (patch)"),
+    "brisque_matlab": ("rgb2gray luma (uint8)", "MSCN 7×7 Gaussian with 'replicate' borders (imfilter); circshift "
+                       "neighbours (circular); second scale imresize 0.5 (bicubic, antialiased)", "16"),
+    "nrqm": ("rgb2gray luma (uint8)", "Gaussian pyramid 3×3 with zero borders; 7×7 DCT blocks at stride 3, zero padding "
+             "split around the image; steerable pyramid by FFT (periodic borders); 3×3 neighbourhoods and SSIM "
+             "windows over the 'valid' part, guard bands of 16/8 pixels dropped; distinct 5×5 blocks zero-padded "
+             "right and bottom", "84 (25 blocks at the coarsest level)"),
+    "pi": ("rgb2ycbcr luma (uint8)", "4 pixels shaved off every side, then as niqe and nrqm", "104 (96 + 2·4)"),
     "piqe": ("rgb2gray luma (uint8)", "padded 'replicate' after the image to whole 16×16 blocks (the padded blocks "
              "are scored); MSCN 7×7 Gaussian with 'replicate' borders", "1"),
     "entropy": ("rgb2gray luma (uint8)", "none (histogram of all pixels)", "1"),
@@ -71,9 +79,12 @@ CONVENTIONS: dict[str, tuple[str, str, str]] = {
 
 #: Metrics that see only MATLAB's ``rgb2gray`` luma of the uint8 image: an image and its luma as a greyscale RGB
 #: image must score the same.
-GRAY_LUMA = frozenset({"ssim", "ms_ssim", "cw_ssim", "vif", "gmsd", "nlpd", "niqe", "brisque", "piqe", "entropy"})
+GRAY_LUMA = frozenset({"ssim", "ms_ssim", "cw_ssim", "vif", "gmsd", "nlpd", "niqe", "brisque", "piqe", "entropy",
+                       "niqe_matlab", "brisque_matlab", "nrqm"})
+#: Metrics whose statistics need at least two patches of their minimum size (a covariance over patches).
+TWO_PATCHES = frozenset({"niqe", "niqe_matlab", "pi"})
 #: Metrics that see only the BT.601 luma, rounded to uint8.
-Y_LUMA = frozenset({"psnry"})
+Y_LUMA = frozenset({"psnry", "pi"})
 
 #: Agreement between two computations of our own code (float32 scores).
 RTOL, ATOL = 1e-5, 1e-6
@@ -92,6 +103,13 @@ class CaseResult:
 
 def is_classical(name: str) -> bool:
     return metrics.get_spec(name).factory.__module__.startswith(("metrics.fr.", "metrics.nr."))
+
+
+def parameters_present(name: str) -> bool:
+    """Whether the metric's published parameter files are here (always, for those shipped in ``metrics/data``)."""
+    from metrics.deep.weights import real_weights_present, weight_files
+
+    return not weight_files(name) or real_weights_present(name)[0]
 
 
 # --- made-up images ----------------------------------------------------------------------------------------------
@@ -228,12 +246,12 @@ def run_metric_cases(name: str) -> list[CaseResult]:
         return (distorted(ref, seed + 1), ref) if fr else (ref, None)
 
     # odd sizes: odd (not multiples of 2, 8, 16), at least the minimum size; NIQE needs two patches
-    h, w = odd(max(67, m + 1)), odd(max(93, 2 * m + 1 if name == "niqe" else m + 3))
+    h, w = odd(max(67, m + 1)), odd(max(93, 2 * m + 1 if name in TWO_PATCHES else m + 3))
     d, r = images(h, w, 11)
     record("odd size", (h, w), lambda: (_generic(name, model, d, r), "generic invariants"))
 
     # tiny: the minimum size is accepted, one pixel less is refused
-    th, tw = m, (2 * m if name == "niqe" else m) + 1
+    th, tw = m, (2 * m if name in TWO_PATCHES else m) + 1
     td, tr = images(th, tw, 21)
 
     def tiny() -> tuple[list[str], str]:
@@ -261,8 +279,9 @@ def run_metric_cases(name: str) -> list[CaseResult]:
 
 
 def run_cases(names: Iterable[str] | None = None, echo: Callable[[str], None] = print) -> dict[str, list[CaseResult]]:
-    """The cases of every classical metric among ``names`` (default: all registered)."""
-    names = [n for n in (names or metrics.available()) if is_classical(n)]
+    """The cases of every classical metric among ``names`` (default: all registered) whose parameter files are
+    here."""
+    names = [n for n in (names or metrics.available()) if is_classical(n) and parameters_present(n)]
     out = {}
     for name in names:
         start = time.perf_counter()

@@ -372,6 +372,22 @@ def load(
     return LoadedWeights(file=wf, path=Path(path), sha256=sha, verified=matches, state_dict=state)
 
 
+def load_mat(
+    wf: WeightFile,
+    *,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Fetch (if needed), verify and read one MATLAB ``.mat`` parameter file (``scipy.io.loadmat``: arrays and
+    structs as numpy arrays, no code is run) — the classical metrics whose parameters only pyiqa publishes."""
+    import scipy.io
+
+    path = fetch(wf, repo_id=repo_id, revision=revision, cache_dir=cache_dir)
+    verify(wf, path, repo_id=repo_id, cache_dir=cache_dir)
+    return scipy.io.loadmat(path)
+
+
 # ------------------------------------------------------------------------------------------------ per metric
 def weight_files(metric_name: str) -> list[WeightFile]:
     """The weight files metric ``metric_name`` loads (from its module's ``WEIGHT_FILES``; [] for classical metrics)."""
@@ -409,11 +425,17 @@ def fingerprint(metric_name: str, **where: Any) -> dict[str, str]:
 
 
 def real_weights_present(metric_name: str, **where: Any) -> tuple[bool, str]:
-    """Whether every weight file of a metric is cached and matches its published sha256 prefix, and why not."""
+    """Whether every weight file of a metric is cached and matches its published sha256 prefix, and why not.
+
+    A file whose name carries no sha256 prefix (pyiqa's ``.mat`` parameter files) cannot be told from a random
+    test file by its content: it counts as published unless random files are accepted
+    (``$IQABENCH_WEIGHTS_UNVERIFIED``, the tests' seeded caches)."""
     for wf in weight_files(metric_name):
         path = cached_path(wf, **where)
         if path is None:
             return False, f"{wf.filename} is not in the cache"
+        if wf.sha256_prefix is None and allow_unverified():
+            return False, f"{wf.filename} has no published sha256 and random files are accepted here"
         with open(path, "rb") as handle:
             sha = hashlib.file_digest(handle, "sha256").hexdigest()
         if wf.sha256_prefix and not sha.startswith(wf.sha256_prefix):

@@ -45,6 +45,25 @@ def _ratio_tables() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return grid, ggd, aggd
 
 
+@lru_cache(maxsize=2)
+def _ggd_ratio_table(start: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The grid ``start:0.001:10`` and minus its GGD ratio Γ(1/a)Γ(3/a)/Γ(2/a)² (increasing), float64 on the CPU.
+    Cached: callers must not modify them."""
+    count = round((10.0 - start) / GRID_STEP) + 1
+    grid = start + GRID_STEP * torch.arange(count, dtype=torch.float64)
+    ratio = torch.exp(torch.lgamma(1 / grid) + torch.lgamma(3 / grid) - 2 * torch.lgamma(2 / grid))
+    if not bool((ratio.diff() < 0).all()):
+        raise RuntimeError(f"the GGD moment-ratio table is not strictly monotonic on the grid {start}:0.001:10")
+    return grid, -ratio
+
+
+def ggd_shape_from_ratio(rho: torch.Tensor, start: float = GRID_START) -> torch.Tensor:
+    """The value of the grid ``start:0.001:10`` whose GGD ratio Γ(1/a)Γ(3/a)/Γ(2/a)² is closest to each ``rho``
+    (the lower grid value on ties, as MATLAB ``min``)."""
+    grid, increasing = (t.to(rho.device) for t in _ggd_ratio_table(float(start)))
+    return grid[_closest(increasing, -rho)]
+
+
 def _closest(increasing: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Index of the entry of a strictly increasing table closest to each value (squared distance, the lower
     index on ties, as ``argmin``); NaN values give index 0 (MATLAB's ``min`` of all-NaN distances, and torch's
@@ -113,3 +132,24 @@ def fit_aggd(vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     # A NaN ratio makes every distance NaN; MATLAB's ``min`` then returns index 1, and torch's argmin the
     # first NaN, i.e. index 0: both give the grid's first value, 0.2.
     return grid[_closest(r_grid, r_hat_norm)], left_std, right_std
+
+
+def aggd_features(blocks: torch.Tensor, shifts: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """The 18 NSS features of each R×h×w block of MSCN coefficients (R×18): the AGGD fit of the coefficients
+    (shape, mean of the left and right scales ``beta``) and, per circular ``shift`` (rows, columns) within the
+    block, of their products with that neighbour (shape, mean ``(beta_r - beta_l) Γ(2/a)/Γ(1/a)``, ``beta_l``,
+    ``beta_r``), with ``beta = std · sqrt(Γ(1/a)/Γ(3/a))`` (``computefeature.m`` of NIQE; MATLAB's BRISQUE).
+    """
+    # One AGGD fit per neighbour product (R×h·w each), so that no 5×R×h·w stack is built.
+    fits = [fit_aggd(blocks.flatten(1))]
+    fits += [fit_aggd((blocks * torch.roll(blocks, shifts=s, dims=(1, 2))).flatten(1)) for s in shifts]
+    features = []
+    for k, (alpha, left, right) in enumerate(fits):
+        scale = torch.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
+        beta_l, beta_r = left * scale, right * scale
+        if k == 0:
+            features += [alpha, (beta_l + beta_r) / 2]
+        else:
+            mean = (beta_r - beta_l) * gamma_fn(2 / alpha) / gamma_fn(1 / alpha)
+            features += [alpha, mean, beta_l, beta_r]
+    return torch.stack(features, dim=1)

@@ -82,6 +82,13 @@ def load_libsvm_model(path: Path) -> tuple[dict[str, str], np.ndarray, np.ndarra
     return header, np.array(coefs), np.stack(vectors)
 
 
+def rbf_svr(x: torch.Tensor, support: torch.Tensor, coefs: torch.Tensor, gamma: float, rho: float) -> torch.Tensor:
+    """A support-vector regression with an RBF kernel (libsvm's decision value): for each row of ``x`` (N×F),
+    ``sum_i coefs_i exp(-gamma |x - support_i|²) - rho`` with ``support`` S×F and ``coefs`` S."""
+    sq_dist = ((x[:, None, :] - support[None, :, :]) ** 2).sum(dim=2)
+    return torch.exp(-gamma * sq_dist) @ coefs - rho
+
+
 def mscn_filter2(image: torch.Tensor) -> torch.Tensor:
     """MSCN coefficients of N×1×H×W float64 grey levels as ``brisque_feature.m`` computes them."""
     mu = filter2_separable(image, WINDOW_FACTOR, WINDOW_FACTOR)
@@ -159,8 +166,7 @@ class BRISQUE(IQAMetric):
 
     def predict(self, scaled: torch.Tensor) -> torch.Tensor:
         """The epsilon-SVR's value for each row of ``scaled`` (N×36)."""
-        sq_dist = ((scaled[:, None, :] - self.support[None, :, :]) ** 2).sum(dim=2)
-        return torch.exp(-self.gamma * sq_dist) @ self.coefs - self.rho
+        return rbf_svr(scaled, self.support, self.coefs, self.gamma, self.rho)
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         return self.predict(self.scale(self.features(dist))).float()

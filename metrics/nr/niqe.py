@@ -32,7 +32,7 @@ from metrics.base import IQAMetric, MetricInputError
 from metrics.functional.input_checks import check_per_image, raise_if_constant
 from metrics.functional.color import rgb2gray_uint8
 from metrics.functional.imresize import imresize
-from metrics.functional.nss import fit_aggd, gamma_fn, mscn
+from metrics.functional.nss import aggd_features, mscn
 from metrics.registry import Calibration, MetricSpec, Resources
 from metrics.spec import at_least
 
@@ -48,19 +48,7 @@ def patch_features(structdis: torch.Tensor, patch: int) -> torch.Tensor:
     rows, cols = h // patch, w // patch
     blocks = structdis[:, 0].reshape(n, rows, patch, cols, patch).permute(0, 1, 3, 2, 4)
     blocks = blocks.reshape(n * rows * cols, patch, patch)
-    # One AGGD fit per neighbour product (R×patch² each), so that no 5×R×patch² stack is built.
-    fits = [fit_aggd(blocks.flatten(1))]
-    fits += [fit_aggd((blocks * torch.roll(blocks, shifts=s, dims=(1, 2))).flatten(1)) for s in SHIFTS]
-    features = []
-    for k, (alpha, left, right) in enumerate(fits):
-        scale = torch.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
-        beta_l, beta_r = left * scale, right * scale
-        if k == 0:
-            features += [alpha, (beta_l + beta_r) / 2]
-        else:
-            mean = (beta_r - beta_l) * gamma_fn(2 / alpha) / gamma_fn(1 / alpha)
-            features += [alpha, mean, beta_l, beta_r]
-    return torch.stack(features, dim=1).reshape(n, rows * cols, 18)
+    return aggd_features(blocks, SHIFTS).reshape(n, rows * cols, 18)
 
 
 def nan_mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -84,18 +72,31 @@ class NIQE(IQAMetric):
             raise ValueError(f"niqe: patch_size must be an even number >= 8, got {patch_size}")
         self.patch = patch_size
         self.min_size = patch_size
-        with np.load(MODEL_PATH, allow_pickle=False) as model:
-            mu = torch.from_numpy(model["mu_pris_param"]).reshape(-1)
-            cov = torch.from_numpy(model["cov_pris_param"])
-        self.register_buffer("mu_pris", mu.double(), persistent=False)
+        mu, cov = self.pristine_model()
+        if mu.numel() != 36 or cov.shape != (36, 36):
+            raise ValueError(f"{self._name()}: the pristine model must be 36 means and a 36×36 covariance, got "
+                             f"{tuple(mu.shape)} and {tuple(cov.shape)}")
+        self.register_buffer("mu_pris", mu.reshape(-1).double(), persistent=False)
         self.register_buffer("cov_pris", cov.double(), persistent=False)
+
+    def pristine_model(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pristine MVG model (36 means, 36×36 covariance): the authors' release, shipped."""
+        with np.load(MODEL_PATH, allow_pickle=False) as model:
+            return torch.from_numpy(model["mu_pris_param"]), torch.from_numpy(model["cov_pris_param"])
+
+    def luma(self, dist: torch.Tensor) -> torch.Tensor:
+        """The grey levels (0..255, N×1×H×W float64) NIQE is computed on: MATLAB ``rgb2gray`` of the uint8 image."""
+        return rgb2gray_uint8(dist)
 
     def _check(self, x: torch.Tensor, what: str) -> None:
         check_per_image(x, self._name(), what)
         super()._check(x, what)
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
-        gray = rgb2gray_uint8(dist)
+        return self.quality(self.luma(dist)).float()
+
+    def quality(self, gray: torch.Tensor) -> torch.Tensor:
+        """NIQE (float64, N) of N×1×H×W grey levels 0..255."""
         raise_if_constant(gray, self._name())
         h, w = gray.shape[-2:]
         image = gray[..., : h // self.patch * self.patch, : w // self.patch * self.patch]
@@ -106,17 +107,19 @@ class NIQE(IQAMetric):
             if scale == 1:
                 image = imresize(image, scale=0.5)
         mu_dist, cov_dist = nan_mean_cov(torch.cat(features, dim=2))
-        diff = (self.mu_pris - mu_dist).unsqueeze(1)  # N×1×36
-        inv = torch.linalg.pinv((self.cov_pris + cov_dist) / 2)
-        quality = torch.sqrt((diff @ inv @ diff.transpose(1, 2)).reshape(-1))
-        bad = ~torch.isfinite(quality)
+        bad = ~(torch.isfinite(mu_dist).all(dim=1) & torch.isfinite(cov_dist).flatten(1).all(dim=1))
+        if not bad.any():  # pinv refuses non-finite matrices
+            diff = (self.mu_pris - mu_dist).unsqueeze(1)  # N×1×36
+            inv = torch.linalg.pinv((self.cov_pris + cov_dist) / 2)
+            quality = torch.sqrt((diff @ inv @ diff.transpose(1, 2)).reshape(-1))
+            bad = ~torch.isfinite(quality)
         if bad.any():
             idx = ", ".join(str(i) for i in torch.nonzero(bad).flatten().tolist())
             raise MetricInputError(
                 f"{self._name()}: image(s) {idx} of the batch have too few textured {self.patch}×{self.patch} "
                 "patches for the NIQE statistics (the result is undefined)"
             )
-        return quality.float()
+        return quality
 
 
 SPECS = (

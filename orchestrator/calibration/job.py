@@ -15,7 +15,7 @@ import metrics
 from datasets_io.decode import read_image
 from metrics.calibration import CALIBRATION_IMAGES, allowed_error, relative_error, rtol_for
 from metrics.calibration import ATOL
-from metrics.calibration_cases import render_cases, run_cases
+from metrics.calibration_cases import is_classical, render_cases, run_cases
 from orchestrator.results.files import write_text_atomic
 
 #: Shipped with the package (package data), so that the job runs from an installed wheel too.
@@ -76,7 +76,12 @@ def calibrate_metric(name: str, dist: torch.Tensor, ref: torch.Tensor, official:
         return MetricCalibration(name, "no official values", detail=spec.describe_calibration())
     missing_weights = _weights_note(name)
     if missing_weights:
-        return MetricCalibration(name, "unverified here", key=key, detail=f"published weights not cached: {missing_weights}")
+        if is_classical(name):  # a classical metric whose parameter file could not be shipped
+            detail = (f"parameter file not shipped (licence: see metrics/data/PROVENANCE.md) and "
+                      f"not cached here: {missing_weights}")
+        else:
+            detail = f"published weights not cached: {missing_weights}"
+        return MetricCalibration(name, "unverified here", key=key, detail=detail)
     wanted = [float(v) for v in official.loc[key, list(CALIBRATION_IMAGES)]]
     try:
         model = metrics.create(name, device=device)

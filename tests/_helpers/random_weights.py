@@ -280,6 +280,8 @@ def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
         content = make()
         if isinstance(content, torch.jit.ScriptModule):
             content.save(str(path))  # a TorchScript archive, as the published file is
+        elif isinstance(content, bytes):  # a file in another format (MATLAB .mat), written as it is
+            path.write_bytes(content)
         else:
             torch.save(content, path)
         if source != "torchvision":
@@ -344,3 +346,7 @@ FILES.update(FILES_TOPIQ)
 from tests._helpers.random_weights_arniqa import FILES_ARNIQA  # noqa: E402  (ARNIQA encoder and regressors)
 
 FILES.update(FILES_ARNIQA)
+
+from tests._helpers.random_weights_classical import FILES_CLASSICAL  # noqa: E402  (classical NR .mat parameters)
+
+FILES.update(FILES_CLASSICAL)

@@ -247,3 +247,27 @@ def test_pyiqa_file_must_match_the_sha256_recorded_at_first_use(store, tmp_path)
     assert weights.cached_path(wf) == good
     good.write_bytes(_file_bytes(17))
     assert weights.cached_path(wf) is None
+
+
+def test_mat_parameter_file_is_fetched_recorded_and_read(store, monkeypatch):
+    """A pyiqa ``.mat`` parameter file (no sha256 in its name): fetched, its sha256 recorded at first use, read
+    with scipy; a later change of the cached file is refused; it counts as published only where random test
+    files are not accepted."""
+    from tests._helpers.random_weights_classical import mat_bytes
+
+    data = mat_bytes({"mu_prisparam": torch.arange(36.0).reshape(1, 36).numpy()})
+    wf = WeightFile("params.mat", repo_id=REPO)
+    store.add(REPO, wf.filename, data)
+    params = weights.load_mat(wf)
+    assert params["mu_prisparam"].shape == (1, 36) and params["mu_prisparam"][0, 5] == 5.0
+    record = json.loads(weights.record_path().read_text())
+    assert record["files"][f"hf:{REPO}/{wf.filename}"]["sha256"] == hashlib.sha256(data).hexdigest()
+    path = weights.cached_path(wf)
+    path.unlink()
+    path.write_bytes(mat_bytes({"mu_prisparam": torch.zeros(1, 36).numpy()}))
+    with pytest.raises(WeightIntegrityError, match="recorded at first use"):
+        weights.load_mat(wf)
+    monkeypatch.setattr(weights, "weight_files", lambda name: [wf])
+    assert weights.real_weights_present("any")[0]
+    monkeypatch.setenv("IQABENCH_WEIGHTS_UNVERIFIED", "1")
+    assert not weights.real_weights_present("any")[0]

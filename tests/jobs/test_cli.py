@@ -28,6 +28,18 @@ def test_calibrate_writes_the_table(tmp_path, capsys):
     assert "| I03 | 21.11 | 21.1136" in text
 
 
+def test_calibrate_says_which_parameter_file_is_not_shipped(tmp_path, monkeypatch, capsys):
+    """A classical metric whose parameters only pyiqa publishes, without them in the cache: no scores, no cases,
+    and the table says why (the file is not shipped, and not cached here)."""
+    monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    report = tmp_path / "calibration.md"
+    assert main(["calibrate", "-m", "nrqm", "--out", str(report)]) == 0
+    text = report.read_text()
+    assert "| nrqm | unverified here: parameter file not shipped" in text and "NRQM_model.mat" in text
+    assert "| nrqm | odd size" not in text
+
+
 def test_calibrate_rejects_unknown_metric(tmp_path, capsys):
     assert main(["calibrate", "-m", "nope", "--out", str(tmp_path / "c.md")]) == 2
     assert "unknown metric 'nope'" in capsys.readouterr().err

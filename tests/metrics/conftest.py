@@ -6,6 +6,9 @@ only for the metrics a test builds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import pytest
 
 
@@ -23,3 +26,21 @@ def deep_weights_env(request, monkeypatch):
     caches = request.getfixturevalue("seeded_weight_caches")
     caches.ensure(*[f.filename for f in files])
     caches.use_in(monkeypatch)
+
+
+@pytest.fixture()
+def put_param_file(seeded_weight_caches, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, dict], None]:
+    """Write a MATLAB .mat parameter file (variables → arrays) under its published name where iqabench and pyiqa
+    look for it, offline, in the session's seeded caches (pyiqa fixes its cache folder when first imported)."""
+    from tests._helpers.random_weights import _hf_snapshot_path, _link_or_copy
+    from tests._helpers.random_weights_classical import mat_bytes
+
+    seeded_weight_caches.use_in(monkeypatch)
+
+    def put(filename: str, variables: dict[str, np.ndarray]) -> None:
+        path = _hf_snapshot_path(seeded_weight_caches.hf_cache, filename)
+        path.write_bytes(mat_bytes(variables))
+        _link_or_copy(path, seeded_weight_caches.torch_home / "hub" / "pyiqa" / filename)
+        seeded_weight_caches.written[filename] = path
+
+    return put

@@ -11,6 +11,7 @@ import torch
 
 import metrics
 from metrics import MetricInputError
+from metrics.calibration_cases import is_classical
 from metrics.registry import Calibration
 
 ALL = metrics.available()
@@ -60,7 +61,7 @@ def small_pairs(tid_pairs):
 
 @pytest.mark.parametrize("name", ALL)
 def test_batch_invariance(name, small_pairs):
-    dist, ref = small_pairs["deep" if _is_deep(name) else "classical"]
+    dist, ref = small_pairs["classical" if is_classical(name) else "deep"]
     model = metrics.create(name)
     together = _score(model, dist, ref)
     assert together.shape == (dist.shape[0],)
