@@ -22,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the training from its latest checkpoint")
     parser.add_argument("--stop_at", type=int, metavar="ITER",
                         help="stop after iteration ITER with a checkpoint (continue later with --resume)")
+    parser.add_argument("--evaluate", nargs="+", metavar="DATASET", default=[],
+                        help="benchmark the trained metric on these datasets when the training finishes (<out>/bench)")
     parser.add_argument("--data_opt", type=Path, help="pyiqa dataset options for dataset keys of the concise form")
     parser.add_argument("--data_root", help="replaces the ./datasets/ prefix of dataset paths")
     parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         opt=args.opt, out=args.out, num_workers=args.num_workers, use_gpu=args.use_gpu, resume=args.resume,
         stop_at=args.stop_at, amp=not args.no_amp, data_opt=args.data_opt, data_root=args.data_root,
         ray_address=args.ray_address, tracking_uri=args.tracking_uri, experiment=args.experiment,
+        evaluate=tuple(args.evaluate),
     )
     try:
         result = run_training(request, echo=echo)
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"iqabench train: error: {exc}", file=sys.stderr)
         return 2
     echo(f"Iteration {result.iteration}/{result.options.total_iter}, {result.images_per_second:.1f} images/s")
-    return 0
+    return 1 if result.benchmark is not None and result.benchmark.given_up else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import torch
 import yaml
 
+from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from orchestrator.results.tracking import Tracker, dump_json, probe, tracking_uri
 from orchestrator.run.ray_session import logging_is_verbose, start_ray
 from orchestrator.train.loop import STATE_FILE, train_loop
@@ -51,6 +52,8 @@ class TrainRequest:
     ray_address: str | None = None
     tracking_uri: str | None = None
     experiment: str | None = None
+    #: Datasets the trained metric is benchmarked on when the training finishes (``--evaluate``).
+    evaluate: tuple[str, ...] = ()
 
 
 @dataclass
@@ -65,6 +68,7 @@ class TrainResult:
     metric_opt: Path | None = None
     run_id: str | None = None
     tracking_error: str | None = None
+    benchmark: Any = None
     final_state: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -85,6 +89,11 @@ def _check_request(request: TrainRequest, options: TrainOptions, run_dir: Path) 
                         "continues it, another --out or name starts afresh")
     if request.resume and not run_dir.exists():
         problems.append(f"--resume: no checkpoints of {options.name!r} under {run_dir.parent}")
+    for key in request.evaluate:
+        try:
+            resolve_dataset(key, request.data_opt, request.data_root)
+        except UnknownDatasetError as exc:
+            problems.append(f"--evaluate: {exc}")
     if problems:
         raise TrainOptionError("\n".join(problems))
 
@@ -128,8 +137,17 @@ def run_training(request: TrainRequest, echo: Echo = print) -> TrainResult:
     cpus = max(os.cpu_count() or 1, request.num_workers + 2)
     with start_ray(request.ray_address, verbose=logging_is_verbose(), num_cpus=cpus):
         result = _fit(request, options, storage)
-    if result.error is not None:
-        raise RuntimeError(f"training '{options.name}' failed: {result.error}")
+        if result.error is not None:
+            raise RuntimeError(f"training '{options.name}' failed: {result.error}")
+        trained = _finish(result, options, out, began, echo)
+        _log(trained, request, echo)
+        if trained.finished and request.evaluate:
+            trained.benchmark = _evaluate(trained, request, echo)
+    return trained
+
+
+def _finish(result: Any, options: TrainOptions, out: Path, began: float, echo: Echo) -> TrainResult:
+    """The final state of a training session; the trained weights and their ``--metric_opt`` once it is done."""
     with result.checkpoint.as_directory() as folder:
         state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
     trained = TrainResult(options, state["iteration"], state["history"],
@@ -145,8 +163,23 @@ def run_training(request: TrainRequest, echo: Echo = print) -> TrainResult:
              f"`iqabench bench -m {options.metric} --metric_opt {trained.metric_opt}`")
     else:
         echo(f"Stopped at iteration {trained.iteration} of {options.total_iter}; --resume continues")
-    _log(trained, request, echo)
     return trained
+
+
+def _evaluate(trained: TrainResult, request: TrainRequest, echo: Echo) -> Any:
+    """``iqabench bench`` of the trained metric on ``request.evaluate`` (``<out>/bench``), its MLflow runs tagged
+    with the training's run."""
+    from orchestrator.run.benchmark import run_benchmark
+    from orchestrator.run.request import BenchmarkRequest
+
+    echo(f"Benchmarking the trained {trained.options.metric} on {', '.join(request.evaluate)}")
+    return run_benchmark(BenchmarkRequest(
+        metrics=(trained.options.metric,), datasets=request.evaluate, metric_opt=trained.metric_opt,
+        data_opt=request.data_opt, data_root=request.data_root, out=Path(request.out) / "bench",
+        ray_address=request.ray_address, tracking_uri=request.tracking_uri or tracking_uri(Path(request.out)),
+        experiment=request.experiment, use_gpu=request.use_gpu,
+        extra_tags={"iqabench.training_run": trained.run_id or "", "iqabench.training": trained.options.name},
+    ), echo)
 
 
 def _log(trained: TrainResult, request: TrainRequest, echo: Echo) -> None:

@@ -127,7 +127,9 @@ def train_loop(config: dict[str, Any]) -> None:
     batches = train_data.train_batches(options.train, options.seed, world, rank, start, stop_at)
     iteration, seen, began = start, 0, time.perf_counter()
     for batch in batches:
-        if options.finetune_start_iter is not None and iteration >= options.finetune_start_iter and not finetune:
+        # pyiqa counts iterations from 1: iteration ``finetune_start_iter`` is the first one fine-tuned
+        if options.finetune_start_iter is not None and iteration + 1 >= options.finetune_start_iter \
+                and not finetune:
             if best_state is not None:  # worker 0 validated: it holds the best network
                 model.load_state_dict(best_state)
             _broadcast(model, world)

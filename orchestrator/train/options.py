@@ -412,12 +412,12 @@ def parse_train_options(document: dict[str, Any], source: str, data_opt: str | P
     problems.extend(losses.loss_problems(raw["loss"], f"{where}mos_loss_opt" if pyiqa_form else "loss",
                                          net.predicts_distribution if net else False))
     start = raw["finetune_start_iter"]
-    ft_where = ("train.", "train.optim_finetune", "train.scheduler_finetune") if pyiqa_form else (
-        "finetune.", "finetune.optim", "finetune.scheduler")
+    ft_where = ("train.finetune_start_iter", "train.optim_finetune", "train.scheduler_finetune") if pyiqa_form \
+        else ("finetune.start_iter", "finetune.optim", "finetune.scheduler")
     if start is not None:
-        start = problems.need_int(start, f"{ft_where[0]}{'finetune_start_iter' if pyiqa_form else 'start_iter'}")
+        start = problems.need_int(start, ft_where[0])
         if start is not None and total is not None and start >= total:
-            problems.append(f"{ft_where[0]}finetune_start_iter: {start} must be below total_iter {total}")
+            problems.append(f"{ft_where[0]}: {start} must be below total_iter {total}")
         if raw["optim_finetune"] is None:
             problems.append(f"{ft_where[1]}: is required with a fine-tune phase")
         problems.extend(optim.optimiser_problems(raw["optim_finetune"], ft_where[1], names)
