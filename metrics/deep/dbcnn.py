@@ -66,7 +66,7 @@ class DBCNNNet(nn.Module):
 
     def head(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """Bilinear pooling of the two maps (S-CNN's resized to VGG's when they differ) and the linear score."""
-        n, _, h, w = a.shape
+        h, w = a.shape[-2:]
         if b.shape[-2:] != (h, w):
             b = F.interpolate(b, size=(h, w), mode="bilinear", align_corners=True)
         bilinear = torch.bmm(a.flatten(2), b.flatten(2).transpose(1, 2)) / (h * w)  # N×512×128

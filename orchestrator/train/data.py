@@ -9,8 +9,9 @@ and crops an uninterrupted one sees, whichever worker process reads them and in 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image

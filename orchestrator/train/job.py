@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import yaml
@@ -30,7 +31,11 @@ from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from orchestrator.results.tracking import Tracker, dump_json, probe, tracking_uri
 from orchestrator.run.ray_session import logging_is_verbose, start_ray
 from orchestrator.train.loop import STATE_FILE, train_loop
-from orchestrator.train.options import TrainOptionError, TrainOptions, load_train_options
+from orchestrator.train.options import (
+    TrainOptionError,
+    TrainOptions,
+    load_train_options,
+)
 
 Echo = Callable[[str], None]
 #: The option pyiqa's architectures (and our metrics) read a trained checkpoint from.

@@ -149,7 +149,10 @@ def train_loop(config: dict[str, Any]) -> None:
             scheduler.step()
         _average([b for b in model.buffers() if b.is_floating_point()], world)
         iteration += 1
-        seen += len(batch["mos"])
+        if iteration == start + 1:  # the throughput counts from the end of the first step (pipeline warm-up)
+            began = time.perf_counter()
+        else:
+            seen += len(batch["mos"])
         losses_now = torch.tensor([float(loss.detach())], device=device)
         _average([losses_now], world)
         record: dict[str, Any] = {"iteration": iteration, "loss": float(losses_now[0]),
@@ -162,7 +165,8 @@ def train_loop(config: dict[str, Any]) -> None:
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.append(record)
         last = iteration == stop_at
-        metrics = {**record, "images_per_second": seen * world / (time.perf_counter() - began)}
+        elapsed = time.perf_counter() - began
+        metrics = {**record, "images_per_second": seen * world / elapsed if seen else float("nan")}
         if iteration % options.checkpoint_every == 0 or last:
             with tempfile.TemporaryDirectory() as folder:
                 if rank == 0:

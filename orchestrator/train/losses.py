@@ -13,7 +13,8 @@ Every loss is multiplied by ``loss_weight`` (default 1).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -58,8 +59,9 @@ LOSSES: dict[str, tuple[Callable[..., torch.Tensor], frozenset[str], bool]] = {
 }
 
 
-def loss_problems(options: Any, where: str, predicts_distribution: bool) -> list[str]:
-    """Why the loss entry ``options`` (``{type, loss_weight, ...}``) cannot be used with the network, one line each."""
+def loss_problems(options: Any, where: str, predicts_distribution: bool | None) -> list[str]:
+    """Why the loss entry ``options`` (``{type, loss_weight, ...}``) cannot be used with the network (whose output
+    is a distribution or not; None: not known), one line each."""
     if not isinstance(options, dict):
         return [f"{where}: must be a mapping with a 'type', got {options!r}"]
     kind = options.get("type")
@@ -77,7 +79,7 @@ def loss_problems(options: Any, where: str, predicts_distribution: bool) -> list
     r = options.get("r", 2)
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0:
         problems.append(f"{where}.r: must be a positive number, got {r!r}")
-    if on_distributions != predicts_distribution:
+    if predicts_distribution is not None and on_distributions != predicts_distribution:
         needs = "a score distribution (NIMA)" if on_distributions else "a scalar score"
         problems.append(f"{where}.type: {kind} needs a network that predicts {needs}, this one does not")
     return problems

@@ -13,8 +13,9 @@ pyiqa's ``network.type`` names map to our metric names. Initialisation follows p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn

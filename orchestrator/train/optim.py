@@ -40,8 +40,9 @@ def _part_keys(options: dict[str, Any]) -> list[str]:
     return [key[3:] for key in options if key.startswith("lr_")]
 
 
-def optimiser_problems(options: Any, where: str, parameter_names: list[str]) -> list[str]:
-    """Why the optimiser entry cannot be built for a network with ``parameter_names``, one line each."""
+def optimiser_problems(options: Any, where: str, parameter_names: list[str] | None) -> list[str]:
+    """Why the optimiser entry cannot be built for a network with ``parameter_names`` (None: the network is not
+    known, its groups are not checked), one line each."""
     if not isinstance(options, dict):
         return [f"{where}: must be a mapping with a 'type', got {options!r}"]
     kind = options.get("type")
@@ -61,7 +62,7 @@ def optimiser_problems(options: Any, where: str, parameter_names: list[str]) -> 
                             "lr_<part>, weight_decay_<part>)")
         elif key.startswith(("lr", "weight_decay", "momentum")) and not (_number(value) and value >= 0):
             problems.append(f"{where}.{key}: must be a number >= 0, got {value!r}")
-    for part in parts:
+    for part in parts if parameter_names is not None else ():
         if not any(part in name for name in parameter_names):
             problems.append(f"{where}.lr_{part}: no parameter of the network has {part!r} in its name")
     return problems

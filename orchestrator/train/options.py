@@ -39,9 +39,10 @@ file headers to check that the crop fits and that a batch can be stacked.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from datasets_io.bounded import MIB, load_yaml_mapping
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
@@ -405,12 +406,12 @@ def parse_train_options(document: dict[str, Any], source: str, data_opt: str | P
         val_freq = problems.need_int(val_freq, "val.val_freq" if pyiqa_form else "val.every")
     if raw["key_metric"] not in VALIDATION_METRICS:
         problems.append(f"val.key_metric: must be one of {', '.join(VALIDATION_METRICS)}, got {raw['key_metric']!r}")
-    names = networks.parameter_names(kind, net_options) if kind else []
+    names = networks.parameter_names(kind, net_options) if kind else None
     where = "train." if pyiqa_form else ""
     problems.extend(optim.optimiser_problems(raw["optim"], f"{where}optim", names))
     problems.extend(optim.scheduler_problems(raw["scheduler"], f"{where}scheduler"))
     problems.extend(losses.loss_problems(raw["loss"], f"{where}mos_loss_opt" if pyiqa_form else "loss",
-                                         net.predicts_distribution if net else False))
+                                         net.predicts_distribution if net else None))
     start = raw["finetune_start_iter"]
     ft_where = ("train.finetune_start_iter", "train.optim_finetune", "train.scheduler_finetune") if pyiqa_form \
         else ("finetune.start_iter", "finetune.optim", "finetune.scheduler")

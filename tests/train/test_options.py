@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 from datasets_io.bounded import load_yaml_mapping
-from orchestrator.train.options import TrainOptionError, load_train_options, parse_train_options
+from orchestrator.train.options import (
+    TrainOptionError,
+    load_train_options,
+    parse_train_options,
+)
 from tests.train.conftest import write_options
 
 PYIQA = Path(__file__).parent / "data" / "pyiqa_options"
@@ -70,8 +74,8 @@ def test_every_problem_of_a_concise_file_on_its_own_line(tmp_path, tiny_nr):
     expected_starts = [
         "train.flip: unknown key", "val.dataset: unknown dataset 'nope'", "seed: must be an integer >= 0",
         "optim.betas2: not an option of Adam", "optim.lr_head: no parameter of the network has 'head'",
-        "scheduler.type: unknown scheduler 'StepLR'", "loss.type: EMDLoss needs a network that predicts a score "
-        "distribution", "finetune.start_iter: 12 must be below total_iter 10",
+        "scheduler.type: unknown scheduler 'StepLR'", ("loss.type: EMDLoss needs a network that predicts a score "
+                                                     "distribution"), "finetune.start_iter: 12 must be below total_iter 10",
     ]
     for start in expected_starts:
         assert any(line.startswith(start) for line in lines), (start, lines)
@@ -86,8 +90,13 @@ def test_crop_larger_than_the_images_is_refused(tmp_path, tiny_nr):
         load_train_options(path, data_opt=tiny_nr)
 
 
-def test_networks_not_trainable_yet_are_named():
-    document = _pyiqa("train_CNNIQA.yml")
-    document["network"] = {"type": "NIMA", "base_model_name": "vgg16"}
-    with pytest.raises(TrainOptionError, match=r"network.type: NIMA \(nima\) cannot be trained here yet"):
-        parse_train_options(document, "nima.yml", check_data=False)
+@pytest.mark.parametrize(("file", "network"), [("train_HyperNet.yml", "HyperNet (hyperiqa)"),
+                                               ("train_WaDIQaM_NR_koniq.yml", "WaDIQaM (wadiqam_fr / wadiqam_nr)"),
+                                               ("train_NIMA.yml", "NIMA (nima)")])
+def test_networks_not_trainable_yet_are_named(file, network):
+    """pyiqa's other option files are read (their datasets, optimisers, schedulers and losses pass); only the
+    network is refused, in one line."""
+    with pytest.raises(TrainOptionError) as caught:
+        parse_train_options(_pyiqa(file), file, check_data=False)
+    expected = f"  - network.type: {network} cannot be trained here yet (trainable: CNNIQA, DBCNN)"
+    assert str(caught.value).splitlines()[1:] == [expected]

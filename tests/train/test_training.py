@@ -64,7 +64,7 @@ def cnniqa_run(tmp_path_factory, tiny_nr):
 
 
 def test_cnniqa_loss_falls_and_validation_is_logged(cnniqa_run, monkeypatch):
-    request, result = cnniqa_run
+    _, result = cnniqa_run
     assert result.finished and [r["iteration"] for r in result.history] == list(range(1, 31))
     assert _mean_loss(result.history, 21, 30) < 0.5 * _mean_loss(result.history, 1, 5)
     validated = [r for r in result.history if "val_srcc" in r]
