@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
+from metrics import custom_weights
 from orchestrator.results.tracking import Tracker, dump_json, probe, tracking_uri
 from orchestrator.run.ray_session import logging_is_verbose, start_ray
 from orchestrator.train.loop import STATE_FILE, train_loop
@@ -38,8 +39,6 @@ from orchestrator.train.options import (
 )
 
 Echo = Callable[[str], None]
-#: The option pyiqa's architectures (and our metrics) read a trained checkpoint from.
-WEIGHTS_OPTION = "pretrained_model_path"
 TRAINING_TAG = "iqabench.training"
 
 
@@ -163,7 +162,7 @@ def _finish(result: Any, options: TrainOptions, out: Path, began: float, echo: E
         trained.weights_sha256 = save_weights(state["model"], trained.weights)
         trained.metric_opt = out / f"{options.name}.metric_opt.yml"
         trained.metric_opt.write_text(yaml.safe_dump(
-            {options.metric: {WEIGHTS_OPTION: str(trained.weights.resolve())}}), encoding="utf-8")
+            {options.metric: {custom_weights.OPTION: str(trained.weights.resolve())}}), encoding="utf-8")
         echo(f"Trained weights: {trained.weights} (sha256 {trained.weights_sha256[:12]}…); score them with "
              f"`iqabench bench -m {options.metric} --metric_opt {trained.metric_opt}`")
     else:

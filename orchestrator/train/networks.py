@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
+
+from metrics import custom_weights
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,8 @@ def _dbcnn(options: dict[str, Any]) -> nn.Module:
         vgg = weights.load(WeightFile.torchvision("VGG16_Weights.IMAGENET1K_V1"))
         load_module(net.features1, vgg, prefix="features.", ignore=("30",))
         scnn_file = options.get("pretrained_scnn_path")
-        if scnn_file:
-            from metrics.deep.weights import LoadedWeights
-
-            state = torch.load(scnn_file, map_location="cpu", weights_only=True)
-            scnn = LoadedWeights(WeightFile(str(scnn_file)), scnn_file, "", False, state.get("params", state))
-        else:
-            scnn = weights.load(WeightFile(DBCNN_SCNN_FILE))
+        scnn_wf = WeightFile(DBCNN_SCNN_FILE)
+        scnn = custom_weights.load(scnn_wf, Path(scnn_file)) if scnn_file else weights.load(scnn_wf)
         load_module(net.features2, scnn, prefix="features.")
     nn.init.kaiming_normal_(net.fc.weight)
     nn.init.zeros_(net.fc.bias)

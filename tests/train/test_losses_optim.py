@@ -78,3 +78,25 @@ def test_augment_crops_and_flips_an_image_and_its_reference_alike():
         assert a.shape == (8, 10, 3) and np.array_equal(a, b)
     resized = data.augment([image], Augment(resize=(10,)), (0, 0, 0))[0]
     assert resized.shape == (10, 15, 3)
+
+
+def test_dbcnn_starts_from_imagenet_vgg_and_the_scnn_file(seeded_weight_caches, monkeypatch, tmp_path):
+    """pyiqa's initialisation: the VGG-16 and S-CNN files (here the seeded random ones) fill the two frozen
+    streams; ``pretrained_scnn_path`` replaces the S-CNN file; the linear layer starts Kaiming-normal, bias 0."""
+    from metrics.deep import weights
+    from metrics.deep.weights import WeightFile
+    from orchestrator.train.networks import DBCNN_SCNN_FILE, NETWORKS
+
+    seeded_weight_caches.ensure("vgg16-397923af.pth", DBCNN_SCNN_FILE)
+    seeded_weight_caches.use_in(monkeypatch)
+    vgg = weights.load(WeightFile.torchvision("VGG16_Weights.IMAGENET1K_V1")).state_dict
+    scnn = weights.load(WeightFile(DBCNN_SCNN_FILE)).state_dict
+    net = NETWORKS["DBCNN"].build({"pretrained_backbone": True, "pretrained_scnn_path": None})
+    assert torch.equal(net.features1[28].weight, vgg["features.28.weight"])
+    assert torch.equal(net.features2[25].running_var, scnn["features.25.running_var"])
+    assert not any(p.requires_grad for p in [*net.features1.parameters(), *net.features2.parameters()])
+    assert net.fc.weight.requires_grad and float(net.fc.bias.abs().sum()) == 0.0
+    own = {k: v + 1 for k, v in scnn.items()}
+    torch.save(own, tmp_path / "scnn.pth")
+    net = NETWORKS["DBCNN"].build({"pretrained_backbone": True, "pretrained_scnn_path": str(tmp_path / "scnn.pth")})
+    assert torch.equal(net.features2[0].weight, own["features.0.weight"])
