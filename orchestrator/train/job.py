@@ -17,6 +17,7 @@ Outputs under ``out``:
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ import yaml
 
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from metrics import custom_weights
+from orchestrator.results.files import write_bytes_atomic, write_text_atomic
 from orchestrator.results.tracking import Tracker, dump_json, probe, tracking_uri
 from orchestrator.run.ray_session import logging_is_verbose, start_ray
 from orchestrator.train.loop import STATE_FILE, train_loop
@@ -103,13 +105,15 @@ def _check_request(request: TrainRequest, options: TrainOptions, run_dir: Path) 
 
 
 def save_weights(state_dict: dict[str, torch.Tensor], path: Path) -> str:
-    """Write ``{"params": state_dict}`` (pyiqa's layout) atomically; returns the file's sha256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"params": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}}, tmp)
-    os.replace(tmp, path)
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    """Write ``{"params": state_dict}`` (pyiqa's layout) atomically; returns the file's sha256.
+
+    Serialised in memory first: ``torch.save`` names the archive inside the file after the file it writes, so
+    the same weights written through a per-process temporary file would get another sha256 (another cell key).
+    """
+    buffer = io.BytesIO()
+    torch.save({"params": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}}, buffer)
+    write_bytes_atomic(buffer.getvalue(), path)
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
 def _fit(request: TrainRequest, options: TrainOptions, storage: Path) -> Any:
@@ -161,8 +165,8 @@ def _finish(result: Any, options: TrainOptions, out: Path, began: float, echo: E
         trained.weights = out / f"{options.name}.pth"
         trained.weights_sha256 = save_weights(state["model"], trained.weights)
         trained.metric_opt = out / f"{options.name}.metric_opt.yml"
-        trained.metric_opt.write_text(yaml.safe_dump(
-            {options.metric: {custom_weights.OPTION: str(trained.weights.resolve())}}), encoding="utf-8")
+        write_text_atomic(yaml.safe_dump({options.metric: {custom_weights.OPTION: str(trained.weights.resolve())}}),
+                          trained.metric_opt)
         echo(f"Trained weights: {trained.weights} (sha256 {trained.weights_sha256[:12]}…); score them with "
              f"`iqabench bench -m {options.metric} --metric_opt {trained.metric_opt}`")
     else:

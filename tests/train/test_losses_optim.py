@@ -100,3 +100,14 @@ def test_dbcnn_starts_from_imagenet_vgg_and_the_scnn_file(seeded_weight_caches, 
     torch.save(own, tmp_path / "scnn.pth")
     net = NETWORKS["DBCNN"].build({"pretrained_backbone": True, "pretrained_scnn_path": str(tmp_path / "scnn.pth")})
     assert torch.equal(net.features2[0].weight, own["features.0.weight"])
+
+
+def test_saved_weights_have_one_sha256_whoever_writes_them(tmp_path):
+    """The cell key holds the file's sha256: the same tensors must give the same bytes from any process and path."""
+    from orchestrator.train.job import save_weights
+
+    state = {"fc.weight": torch.arange(6.0).view(2, 3), "fc.bias": torch.zeros(2)}
+    first = save_weights(state, tmp_path / "a" / "x.pth")
+    assert save_weights(state, tmp_path / "b" / "other-name.pth") == first
+    assert torch.equal(torch.load(tmp_path / "a" / "x.pth", weights_only=True)["params"]["fc.weight"],
+                       state["fc.weight"])
