@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "weights": "weights",
     "efficiency": "efficiency",
     "reproduce": "reproduce",
+    "train": "train",
 }
 
 

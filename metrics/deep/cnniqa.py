@@ -38,12 +38,17 @@ class CNNIQANet(nn.Module):
         self.fc1 = nn.Linear(2 * KERNELS, NODES)
         self.fc2 = nn.Linear(NODES, NODES)
         self.fc3 = nn.Linear(NODES, 1)
+        self.dropout = nn.Dropout()  # training only (pyiqa's network; the identity in eval mode)
 
     def predict(self, features: torch.Tensor) -> torch.Tensor:
         """Max and min pooling of the conv1 maps (N×KERNELS×H×W) and the MLP: (N, 1) scores."""
         h = features.flatten(2)
         pooled = torch.cat([h.amax(dim=2), h.amin(dim=2)], dim=1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(pooled)))))
+        return self.fc3(F.relu(self.fc2(self.dropout(F.relu(self.fc1(pooled))))))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 1) scores of RGB images in [0, 1] (the network pyiqa trains; state-dict keys as pyiqa's)."""
+        return self.predict(self.conv1(image))
 
 
 class CNNIQA(DeepMetric):

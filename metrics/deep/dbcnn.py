@@ -47,28 +47,47 @@ def scnn_features() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class DBCNNNet(nn.Module):
+    """The DBCNN network with pyiqa's state-dict keys (``features1``: VGG-16 to relu5_3, ``features2``: S-CNN,
+    ``fc``); ``forward`` takes RGB images in [0, 1] and returns (N, 1) scores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features1 = conv_stack(VGG16_TO_RELU5_3)
+        self.features2 = scnn_features()
+        self.fc = nn.Linear(512 * 128, 1)
+
+    def streams(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two streams' feature maps of the standardised image."""
+        mean = torch.tensor(MEAN, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
+        std = torch.tensor(STD, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
+        x = (image - mean) / std
+        return self.features1(x), self.features2(x)
+
+    def head(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Bilinear pooling of the two maps (S-CNN's resized to VGG's when they differ) and the linear score."""
+        h, w = a.shape[-2:]
+        if b.shape[-2:] != (h, w):
+            b = F.interpolate(b, size=(h, w), mode="bilinear", align_corners=True)
+        bilinear = torch.bmm(a.flatten(2), b.flatten(2).transpose(1, 2)) / (h * w)  # N×512×128
+        pooled = F.normalize((bilinear.flatten(1) + 1e-8).sqrt(), dim=1)
+        return self.fc(pooled)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(*self.streams(image))
+
+
 class DBCNN(DeepMetric):
     min_size = 16  # four 2×2 max-pools in the VGG stream
 
     def __init__(self, precision: str = "float32") -> None:
         super().__init__(precision)
-        loaded = unwrap(self.load_weights(_FILE), "params")
-        self.vgg = fill(build_meta(lambda: conv_stack(VGG16_TO_RELU5_3)), loaded, prefix="features1.")
-        self.scnn = fill(build_meta(scnn_features), loaded, prefix="features2.")
-        self.fc = fill(build_meta(lambda: nn.Linear(512 * 128, 1)), loaded, prefix="fc.")
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+        self.net = fill(build_meta(DBCNNNet), unwrap(self.load_weights(_FILE), "params"))
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
-        x = (dist - self.mean) / self.std
-        with self.autocast(x):
-            a, b = self.vgg(x).float(), self.scnn(x).float()
-        n, _, h, w = a.shape
-        if b.shape[-2:] != (h, w):
-            b = F.interpolate(b, size=(h, w), mode="bilinear", align_corners=True)
-        bilinear = torch.bmm(a.flatten(2), b.flatten(2).transpose(1, 2)) / (h * w)  # N×512×128
-        pooled = F.normalize((bilinear.flatten(1) + 1e-8).sqrt(), dim=1)
-        return self.fc(pooled).flatten()
+        with self.autocast(dist):
+            a, b = self.net.streams(dist)
+        return self.net.head(a.float(), b.float()).flatten()
 
 
 SPECS = (

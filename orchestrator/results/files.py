@@ -32,14 +32,18 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
         raise
 
 
-def write_text_atomic(text: str, path: Path) -> None:
+def write_bytes_atomic(data: bytes, path: Path) -> None:
     tmp = _temp_beside(path)
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(text: str, path: Path) -> None:
+    write_bytes_atomic(text.encode("utf-8"), path)

@@ -1,0 +1,54 @@
+"""Tiny made-up training datasets (noise textures whose MOS falls with the noise) and one small Ray cluster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_nr_dataset(root: Path, count: int = 16, size: tuple[int, int] = (40, 48), seed: int = 0) -> Path:
+    """``count`` flat colours plus Gaussian noise; the MOS (1..5) is highest for the least noise."""
+    (root / "img").mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    lines = ["dist_name,mos"]
+    for i in range(count):
+        quality = i / (count - 1)
+        noise = rng.normal(0, 80 * (1 - quality), (*size, 3))
+        image = np.clip(rng.random((1, 1, 3)) * 255 + noise, 0, 255).astype(np.uint8)
+        Image.fromarray(image).save(root / "img" / f"{i:02d}.png")
+        lines.append(f"{i:02d}.png,{1 + 4 * quality:.3f}")
+    (root / "meta.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_nr(tmp_path_factory) -> Path:
+    """A dataset option file naming one tiny NR dataset, ``tiny``."""
+    root = make_nr_dataset(tmp_path_factory.mktemp("tiny-nr"))
+    data_opt = root / "data_opt.yml"
+    data_opt.write_text(yaml.safe_dump({"tiny": {"type": "GeneralNRDataset", "dataroot_target": str(root / "img"),
+                                                 "meta_info_file": str(root / "meta.csv")}}))
+    return data_opt
+
+
+def write_options(path: Path, **entries) -> Path:
+    path.write_text(yaml.safe_dump(entries, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def train_cluster():
+    """A 4-CPU local Ray cluster (2 training workers and their data reads) shared by a module's trainings."""
+    from orchestrator.run.ray_session import start_ray
+
+    path = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = f"{REPO}{os.pathsep}{path}" if path else str(REPO)
+    with start_ray(None, num_cpus=4):
+        yield

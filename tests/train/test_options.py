@@ -1,0 +1,102 @@
+"""Training options: pyiqa's option files read unchanged, the concise form, and every problem on its own line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datasets_io.bounded import load_yaml_mapping
+from orchestrator.train.options import (
+    TrainOptionError,
+    load_train_options,
+    parse_train_options,
+)
+from tests.train.conftest import write_options
+
+PYIQA = Path(__file__).parent / "data" / "pyiqa_options"
+
+
+def _pyiqa(name: str) -> dict:
+    return load_yaml_mapping(PYIQA / name, "test", 1 << 20, ValueError)
+
+
+def test_pyiqa_cnniqa_file_is_read_unchanged():
+    options = parse_train_options(_pyiqa("train_CNNIQA.yml"), "train_CNNIQA.yml", check_data=False)
+    assert (options.name, options.network, options.metric, options.seed) == (
+        "001_CNNIQA_KonIQ10k", "CNNIQA", "cnniqa", 123)  # the file names itself twice: the last one counts
+    assert options.optim == {"type": "Adam", "lr": 1e-3}
+    assert options.scheduler == {"type": "MultiStepLR", "milestones": [400, 800, 1200], "gamma": 0.1}
+    assert (options.total_iter, options.val_freq, options.checkpoint_every) == (4000, 100, 500)
+    assert options.loss == {"type": "PLCCLoss", "loss_weight": 1.0}
+    assert options.train.batch_size == 64 and options.train.augment.random_crop == (384, 384)
+    assert options.train.augment.hflip and options.train.dataset.effective_phase == "train"
+    assert options.val is not None and options.val.dataset.effective_phase == "val"
+    assert options.val.dataset.split_file.endswith("koniq10k_official.pkl")
+
+
+def test_pyiqa_dbcnn_file_has_its_fine_tune_phase():
+    document = _pyiqa("train_DBCNN_koniq10k.yml")
+    with pytest.raises(TrainOptionError) as caught:  # the S-CNN file it names is not here
+        parse_train_options(document, "train_DBCNN_koniq10k.yml", check_data=False)
+    assert str(caught.value).splitlines()[1:] == [
+        "  - network.pretrained_scnn_path: ./experiments/pretrained_models/DBCNN/scnn.pkl is not a file"]
+    del document["network"]["pretrained_scnn_path"]
+    options = parse_train_options(document, "train_DBCNN_koniq10k.yml", check_data=False)
+    assert options.optim == {"type": "SGD", "lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4}
+    assert options.optim_finetune == {"type": "Adam", "lr": 1e-5, "weight_decay": 5e-4}
+    assert (options.finetune_start_iter, options.total_iter, options.val_freq) == (10000, 20000, 800)
+    assert options.scheduler_finetune == {"type": "MultiStepLR", "milestones": [1000], "gamma": 1}
+
+
+def test_pyiqa_file_with_missing_data_lists_each_dataset(tmp_path):
+    document = _pyiqa("train_CNNIQA.yml")
+    with pytest.raises(TrainOptionError) as caught:
+        parse_train_options(document, "train_CNNIQA.yml", data_root=str(tmp_path))
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "train_CNNIQA.yml: 2 problem(s):"
+    assert lines[1].startswith("  - datasets.train: ") and "meta_info_KonIQ10kDataset.csv" in lines[1]
+    assert lines[2].startswith("  - datasets.val: ")
+
+
+def test_every_problem_of_a_concise_file_on_its_own_line(tmp_path, tiny_nr):
+    path = write_options(
+        tmp_path / "bad.yml", model="dbcnn", name="x", seed=-1,
+        train={"dataset": "tiny", "random_crop": 64, "batch_size": 0, "flip": True},
+        val={"dataset": "nope"},
+        optim={"type": "Adam", "lr": 1e-3, "lr_head": 1e-2, "betas2": 3},
+        scheduler={"type": "StepLR"}, total_iter=10, loss={"type": "EMDLoss"},
+        finetune={"start_iter": 12, "optim": {"type": "Adam", "lr": 1e-5}},
+    )
+    with pytest.raises(TrainOptionError) as caught:
+        load_train_options(path, data_opt=tiny_nr)
+    lines = [line.removeprefix("  - ") for line in str(caught.value).splitlines()[1:]]
+    expected_starts = [
+        "train.flip: unknown key", "val.dataset: unknown dataset 'nope'", "seed: must be an integer >= 0",
+        "optim.betas2: not an option of Adam", "optim.lr_head: no parameter of the network has 'head'",
+        "scheduler.type: unknown scheduler 'StepLR'", ("loss.type: EMDLoss needs a network that predicts a score "
+                                                     "distribution"), "finetune.start_iter: 12 must be below total_iter 10",
+    ]
+    for start in expected_starts:
+        assert any(line.startswith(start) for line in lines), (start, lines)
+    assert any(line.startswith("train.batch_size: must be an integer >= 1") for line in lines)
+    assert len(lines) == len(expected_starts) + 1, lines
+
+
+def test_crop_larger_than_the_images_is_refused(tmp_path, tiny_nr):
+    path = write_options(tmp_path / "crop.yml", model="cnniqa", train={"dataset": "tiny", "random_crop": 45},
+                         optim={"type": "Adam", "lr": 1e-3}, total_iter=5)
+    with pytest.raises(TrainOptionError, match=r"random_crop 45×45 is larger than 16 image\(s\)"):
+        load_train_options(path, data_opt=tiny_nr)
+
+
+@pytest.mark.parametrize(("file", "network"), [("train_HyperNet.yml", "HyperNet (hyperiqa)"),
+                                               ("train_WaDIQaM_NR_koniq.yml", "WaDIQaM (wadiqam_fr / wadiqam_nr)"),
+                                               ("train_NIMA.yml", "NIMA (nima)")])
+def test_networks_not_trainable_yet_are_named(file, network):
+    """pyiqa's other option files are read (their datasets, optimisers, schedulers and losses pass); only the
+    network is refused, in one line."""
+    with pytest.raises(TrainOptionError) as caught:
+        parse_train_options(_pyiqa(file), file, check_data=False)
+    expected = f"  - network.type: {network} cannot be trained here yet (trainable: CNNIQA, DBCNN)"
+    assert str(caught.value).splitlines()[1:] == [expected]

@@ -1,0 +1,148 @@
+"""Training on Ray Train with 2 CPU workers on a tiny made-up dataset: the loss falls, validation and losses reach
+MLflow, a stopped training resumed ends with the same weights as an uninterrupted one, and the trained file has
+pyiqa 0.1.16's architecture state dict (same keys and shapes, loads strictly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from orchestrator.train.job import TrainRequest, run_training
+from orchestrator.train.options import TrainOptionError
+from tests.train.conftest import write_options
+
+pytestmark = pytest.mark.usefixtures("train_cluster")
+
+CNNIQA = {
+    "model": "cnniqa", "name": "tiny_cnniqa", "seed": 7,
+    "train": {"dataset": "tiny", "random_crop": 32, "hflip": True, "batch_size": 4},
+    "val": {"dataset": "tiny", "every": 10},
+    "optim": {"type": "Adam", "lr": 1e-3},
+    "scheduler": {"type": "MultiStepLR", "milestones": [20], "gamma": 0.5},
+    "total_iter": 30, "loss": {"type": "PLCCLoss"}, "checkpoint_every": 10,
+}
+
+
+def _mean_loss(history, first: int, last: int) -> float:
+    return float(np.mean([r["loss"] for r in history if first <= r["iteration"] <= last]))
+
+
+def _pyiqa_loads(weights: Path, name: str, monkeypatch) -> torch.nn.Module:
+    """pyiqa 0.1.16's architecture loading the trained file (``pretrained_model_path``: strict, under
+    ``params``), its ImageNet VGG and S-CNN pre-training (DBCNN) left random: nothing is downloaded."""
+    if name == "cnniqa":
+        from pyiqa.archs.cnniqa_arch import CNNIQA
+
+        return CNNIQA(pretrained_model_path=str(weights))
+    import torchvision
+    from pyiqa.archs import dbcnn_arch
+
+    build_vgg16, load = torchvision.models.vgg16, dbcnn_arch.load_pretrained_network
+    monkeypatch.setattr(dbcnn_arch.torchvision.models, "vgg16", lambda weights=None: build_vgg16(weights=None))
+    monkeypatch.setattr(dbcnn_arch, "load_pretrained_network",
+                        lambda net, path, *args: None if path.startswith("http") else load(net, path, *args))
+    return dbcnn_arch.DBCNN(pretrained_model_path=str(weights))
+
+
+def _fits_pyiqa(weights: Path, name: str, monkeypatch) -> None:
+    trained = torch.load(weights, map_location="cpu", weights_only=True)["params"]
+    reference = _pyiqa_loads(weights, name, monkeypatch).state_dict()
+    assert {k: tuple(v.shape) for k, v in trained.items()} == {k: tuple(v.shape) for k, v in reference.items()}
+    assert all(torch.equal(trained[k], reference[k]) for k in trained)
+
+
+@pytest.fixture(scope="module")
+def cnniqa_run(tmp_path_factory, tiny_nr):
+    folder = tmp_path_factory.mktemp("train-cnniqa")
+    request = TrainRequest(opt=write_options(folder / "cnniqa.yml", **CNNIQA), out=folder / "out", num_workers=2,
+                           data_opt=tiny_nr)
+    return request, run_training(request, echo=lambda line: None)
+
+
+def test_cnniqa_loss_falls_and_validation_is_logged(cnniqa_run, monkeypatch):
+    _, result = cnniqa_run
+    assert result.finished and [r["iteration"] for r in result.history] == list(range(1, 31))
+    assert _mean_loss(result.history, 21, 30) < 0.5 * _mean_loss(result.history, 1, 5)
+    validated = [r for r in result.history if "val_srcc" in r]
+    assert [r["iteration"] for r in validated] == [10, 20, 30] and validated[-1]["val_srcc"] > 0.5
+    assert [r["lr"] for r in result.history if r["iteration"] in (20, 21)] == [1e-3, 5e-4]
+    _fits_pyiqa(result.weights, "cnniqa", monkeypatch)
+    assert yaml.safe_load(result.metric_opt.read_text()) == {"cnniqa": {"pretrained_model_path":
+                                                                        str(result.weights.resolve())}}
+
+
+def test_mlflow_run_holds_the_training(cnniqa_run):
+    from mlflow.tracking import MlflowClient
+
+    request, result = cnniqa_run
+    client = MlflowClient(tracking_uri=f"sqlite:///{(request.out / 'mlflow.db').resolve()}")
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED" and run.data.params["network"] == "CNNIQA"
+    assert run.data.params["num_workers"] == "2" and run.data.tags["weights_sha256"] == result.weights_sha256
+    assert [m.step for m in client.get_metric_history(result.run_id, "loss")] == list(range(1, 31))
+    assert [m.step for m in client.get_metric_history(result.run_id, "val_srcc")] == [10, 20, 30]
+    assert [a.path for a in client.list_artifacts(result.run_id, "model")] == ["model/tiny_cnniqa.pth"]
+
+
+def test_stopped_and_resumed_equals_uninterrupted(cnniqa_run, tmp_path, tiny_nr):
+    _, uninterrupted = cnniqa_run
+    request = TrainRequest(opt=write_options(tmp_path / "cnniqa.yml", **CNNIQA), out=tmp_path / "out",
+                           num_workers=2, data_opt=tiny_nr, stop_at=10)
+    stopped = run_training(request, echo=lambda line: None)
+    assert stopped.iteration == 10 and stopped.weights is None
+    with pytest.raises(TrainOptionError, match="already has checkpoints here; --resume continues it"):
+        run_training(request, echo=lambda line: None)
+    resumed = run_training(TrainRequest(**{**request.__dict__, "stop_at": None, "resume": True}),
+                           echo=lambda line: None)
+    assert resumed.run_id == stopped.run_id and resumed.finished
+    assert resumed.history == uninterrupted.history
+    final, expected = resumed.final_state["model"], uninterrupted.final_state["model"]
+    assert all(torch.equal(final[k], expected[k]) for k in expected)  # bit-identical on the CPU
+    assert resumed.weights_sha256 == uninterrupted.weights_sha256
+
+
+def test_dbcnn_fine_tunes_after_its_first_phase(tmp_path, tiny_nr, monkeypatch):
+    options = {
+        "model": "dbcnn", "name": "tiny_dbcnn", "seed": 3, "network": {"pretrained_backbone": False},
+        "train": {"dataset": "tiny", "random_crop": 32, "hflip": True, "batch_size": 4},
+        "optim": {"type": "SGD", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4},
+        "finetune": {"start_iter": 16, "optim": {"type": "Adam", "lr": 1e-4, "weight_decay": 5e-4}},
+        "total_iter": 24, "loss": {"type": "MSELoss"}, "checkpoint_every": 100,
+    }
+    request = TrainRequest(opt=write_options(tmp_path / "dbcnn.yml", **options), out=tmp_path / "out",
+                           num_workers=2, data_opt=tiny_nr)
+    result = run_training(request, echo=lambda line: None)
+    assert [r["finetune"] for r in result.history] == [False] * 15 + [True] * 9
+    assert _mean_loss(result.history, 11, 15) < 0.5 * _mean_loss(result.history, 1, 5)
+    from orchestrator.train.networks import NETWORKS
+
+    torch.manual_seed(3)
+    initial = NETWORKS["DBCNN"].build({"pretrained_backbone": False}).state_dict()
+    final = result.final_state["model"]
+    assert not torch.equal(final["features1.0.weight"], initial["features1.0.weight"])  # trained when fine-tuning
+    _fits_pyiqa(result.weights, "dbcnn", monkeypatch)
+
+
+def test_trained_weights_are_benchmarked_as_a_metric(cnniqa_run):
+    """``--evaluate``: the trained network scores the dataset through ``iqabench bench`` (``pretrained_model_path``
+    in ``--metric_opt``); the benchmark's MLflow run names the training's."""
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.train.job import _evaluate
+
+    request, result = cnniqa_run
+    bench = _evaluate(result, TrainRequest(**{**request.__dict__, "evaluate": ("tiny",)}), echo=lambda line: None)
+    assert not bench.given_up
+    table = pd.read_csv(request.out / "bench" / "benchmark_results.csv")
+    assert table["Metric name"].tolist() == ["cnniqa"]
+    srcc = float(table.iloc[0, 1].split("/")[1])
+    assert srcc == pytest.approx(result.history[-1]["val_srcc"], abs=1e-4)  # the same images, the same network
+    client = MlflowClient(tracking_uri=f"sqlite:///{(request.out / 'mlflow.db').resolve()}")
+    runs = client.search_runs([client.get_experiment_by_name("iqabench").experiment_id],
+                              filter_string=f"tags.`iqabench.training_run` = '{result.run_id}'")
+    assert len(runs) == 1
