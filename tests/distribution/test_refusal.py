@@ -1,0 +1,27 @@
+"""Distribution metrics are not per-image metrics: the registry and ``iqabench bench`` refuse them in one line that
+points to ``iqabench score``."""
+
+from __future__ import annotations
+
+import pytest
+
+import metrics
+from metrics.distribution.specs import DISTRIBUTION_SPECS
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTION_SPECS))
+def test_registry_refuses_a_distribution_metric_with_a_pointer(name):
+    assert name not in metrics.available()
+    with pytest.raises(metrics.UnknownMetricError) as caught:
+        metrics.get_spec(name)
+    message = str(caught.value)
+    assert "\n" not in message and "distribution metric" in message and f"iqabench score --metric {name}" in message
+
+
+def test_bench_refuses_fid_before_any_work(tmp_path, capsys):
+    from jobs.cli import main
+
+    assert main(["bench", "-m", "fid", "psnr", "-d", "demo", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "'fid' is a distribution metric" in err and "iqabench score --metric fid" in err
+    assert not (tmp_path / "out" / "summary.csv").exists()
