@@ -25,3 +25,14 @@ def test_bench_refuses_fid_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "'fid' is a distribution metric" in err and "iqabench score --metric fid" in err
     assert not (tmp_path / "out" / "summary.csv").exists()
+
+
+def test_metrics_command_lists_the_distribution_metrics_apart(capsys):
+    from jobs.cli import main
+
+    assert main(["metrics"]) == 0
+    out = capsys.readouterr().out
+    table, _, section = out.partition("Distribution metrics")
+    assert "iqabench score" in section
+    for name in DISTRIBUTION_SPECS:
+        assert f"  {name} " in section and f"\n{name} " not in table
