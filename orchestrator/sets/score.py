@@ -68,7 +68,6 @@ class ExtractOptions:
     num_actors: int = 0
     num_cpus_per_actor: float = 1.0
     num_gpus_per_actor: float = 0.0
-    block_size: int = BLOCK_SIZE
 
 
 class _InProcess:
@@ -227,54 +226,70 @@ def score_sets(
         if progress is not None:
             progress(done[0], total)
 
-    options = ExtractOptions(metric, mode, device, batch_size, num_actors, num_cpus_per_actor, num_gpus_per_actor,
-                             block_size)
+    options = ExtractOptions(metric, mode, device, batch_size, num_actors, num_cpus_per_actor, num_gpus_per_actor)
+    reduction = Reduction(spec.reduction, distance, kernel, splits, kid_subsets, kid_max_subset_size, seed,
+                          dataset_stats, dataset_split, dataset_res)
     result = SetScore(metric=metric, value=float("nan"), mode=mode, distance=distance, images=len(paths_a))
     if num_actors == 0:
-        _reduce(_InProcess(options), result, spec.reduction, paths_a, paths_b, dataset_stats, dataset_split,
-                dataset_res, kernel, splits, kid_subsets, kid_max_subset_size, seed, block_size, advance)
+        _reduce(_InProcess(options), reduction, result, _blocks(paths_a, block_size), _blocks(paths_b, block_size),
+                advance)
         return result
     from orchestrator.run.ray_session import start_ray
 
     with start_ray(ray_address):
-        _reduce(_ActorPool(options), result, spec.reduction, paths_a, paths_b, dataset_stats, dataset_split,
-                dataset_res, kernel, splits, kid_subsets, kid_max_subset_size, seed, block_size, advance)
+        _reduce(_ActorPool(options), reduction, result, _blocks(paths_a, block_size), _blocks(paths_b, block_size),
+                advance)
     return result
 
 
-def _reduce(extract, result: SetScore, reduction: str, paths_a: list[str], paths_b: list[str],
-            dataset_stats: str | None, dataset_split: str, dataset_res: int | str, kernel: str, splits: int,
-            kid_subsets: int, kid_max_subset_size: int, seed: int | None, block_size: int,
-            advance: Callable[[int], None]) -> None:
+@dataclass(frozen=True)
+class Reduction:
+    """How the features become the score (see :func:`score_sets` for each field)."""
+
+    kind: str  # "distance" or "inception_score"
+    distance: str
+    kernel: str
+    splits: int
+    kid_subsets: int
+    kid_max_subset_size: int
+    seed: int | None
+    dataset_stats: str | None
+    dataset_split: str
+    dataset_res: int | str
+
+
+def _reduce(extract: _InProcess | _ActorPool, how: Reduction, result: SetScore, blocks_a: list[list[str]],
+            blocks_b: list[list[str]], advance: Callable[[int], None]) -> None:
     """Extract what the reduction needs and fill ``result`` (value, counts, failures, weights)."""
     result.weight_sha256 = extract.weight_sha256()
-    if reduction == "inception_score":
-        logits, result.failures = _features(extract.features(_blocks(paths_a, block_size), advance))
+    if how.kind == "inception_score":
+        logits, result.failures = _features(extract.features(blocks_a, advance))
         result.images = len(logits)
-        result.value, std = inception_score(logits, splits)
+        result.value, std = inception_score(logits, how.splits)
         result.extra["inception_score_std"] = std
         return
-    if result.distance == "frechet":
-        parts, failures_a = extract.moments(_blocks(paths_a, block_size), advance)
+    if how.distance == "frechet":
+        parts, failures_a = extract.moments(blocks_a, advance)
         moments_a = _merge(parts)
         result.images = moments_a.count
-        if dataset_stats is not None:
-            stats = load_statistics(dataset_stats, result.mode, dataset_split, dataset_res)
+        if how.dataset_stats is not None:
+            stats = load_statistics(how.dataset_stats, result.mode, how.dataset_split, how.dataset_res)
             mu_b, sigma_b, result.reference_statistics = stats.mu, stats.sigma, stats.source
             result.failures = failures_a
         else:
-            parts, failures_b = extract.moments(_blocks(paths_b, block_size), advance)
+            parts, failures_b = extract.moments(blocks_b, advance)
             moments_b = _merge(parts)
             mu_b, sigma_b, result.reference_images = moments_b.mean(), moments_b.covariance(), moments_b.count
             result.failures = failures_a + failures_b
         result.value = frechet_distance(moments_a.mean(), moments_a.covariance(), mu_b, sigma_b)
         return
-    features_a, failures_a = _features(extract.features(_blocks(paths_a, block_size), advance))
-    features_b, failures_b = _features(extract.features(_blocks(paths_b, block_size), advance))
+    features_a, failures_a = _features(extract.features(blocks_a, advance))
+    features_b, failures_b = _features(extract.features(blocks_b, advance))
     result.images, result.reference_images = len(features_a), len(features_b)
     result.failures = failures_a + failures_b
-    if kernel == "polynomial":
-        rng = np.random.RandomState(seed) if seed is not None else None
-        result.value = kernel_inception_distance(features_a, features_b, kid_subsets, kid_max_subset_size, rng)
+    if how.kernel == "polynomial":
+        rng = np.random.RandomState(how.seed) if how.seed is not None else None
+        result.value = kernel_inception_distance(features_a, features_b, how.kid_subsets, how.kid_max_subset_size,
+                                                 rng)
     else:
         result.value = rbf_mmd(features_a, features_b)
