@@ -36,3 +36,11 @@ def test_metrics_command_lists_the_distribution_metrics_apart(capsys):
     assert "iqabench score" in section
     for name in DISTRIBUTION_SPECS:
         assert f"  {name} " in section and f"\n{name} " not in table
+
+
+@pytest.mark.parametrize(("type_name", "name"), [("FID", "fid"), ("InceptionScore", "inception_score")])
+def test_pyiqa_metric_options_of_a_distribution_type_are_refused_with_a_pointer(type_name, name):
+    from metrics.pyiqa_types import PyiqaTypeError, translate
+
+    with pytest.raises(PyiqaTypeError, match=rf"type {type_name}: '{name}' is a distribution metric.*iqabench score"):
+        translate(type_name, {"backbone": "inceptionv3"})
