@@ -111,5 +111,5 @@ def get_distribution_spec(name: str) -> DistributionSpec:
 def refusal(name: str) -> str:
     """The one line that says a distribution metric is not a per-image metric and where to run it."""
     return (f"{name!r} is a distribution metric: it scores a set of images against another set (or dataset "
-            f"statistics), not each image against MOS; run it with `iqabench score --metric {name} -t DIR -r DIR` "
+            f"statistics), not each image against MOS; run it with `iqabench score {name} -t DIR -r DIR` "
             f"(or `--dataset_stats NAME` instead of -r)")

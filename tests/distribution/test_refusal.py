@@ -15,7 +15,7 @@ def test_registry_refuses_a_distribution_metric_with_a_pointer(name):
     with pytest.raises(metrics.UnknownMetricError) as caught:
         metrics.get_spec(name)
     message = str(caught.value)
-    assert "\n" not in message and "distribution metric" in message and f"iqabench score --metric {name}" in message
+    assert "\n" not in message and "distribution metric" in message and f"iqabench score {name} -t DIR" in message
 
 
 def test_bench_refuses_fid_before_any_work(tmp_path, capsys):
@@ -23,7 +23,7 @@ def test_bench_refuses_fid_before_any_work(tmp_path, capsys):
 
     assert main(["bench", "-m", "fid", "psnr", "-d", "demo", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "'fid' is a distribution metric" in err and "iqabench score --metric fid" in err
+    assert "'fid' is a distribution metric" in err and "iqabench score fid -t DIR" in err
     assert not (tmp_path / "out" / "summary.csv").exists()
 
 
