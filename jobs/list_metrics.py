@@ -45,7 +45,23 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "verbosity", 0) > 0:
             print(f"    paper: {metrics.get_spec(name).paper}")
     print(f"\n{len(names)} metric(s)")
+    if args.mode in (None, "NR"):  # pyiqa lists them as NR
+        _print_distribution_metrics(getattr(args, "verbosity", 0) > 0)
     return 0
+
+
+def _print_distribution_metrics(verbose: bool) -> None:
+    """The metrics of a set of images, which ``iqabench score`` runs (``bench`` refuses them)."""
+    from metrics.distribution.specs import DISTRIBUTION_SPECS
+
+    print("\nDistribution metrics (score a set of images, not each image; run them with `iqabench score`):")
+    for name, spec in DISTRIBUTION_SPECS.items():
+        better = "lower" if spec.lower_better else "higher"
+        r = spec.resources
+        print(f"  {name:16s} {better:6s} {format_range(*spec.score_range):11s} default resize {spec.default_mode:17s} "
+              f"{r.num_cpus:g} CPU, {r.num_gpus:g} GPU, {r.memory_mb} MB  {spec.calibration} ({spec.calibration_detail})")
+        if verbose:
+            print(f"    paper: {spec.paper}")
 
 
 if __name__ == "__main__":

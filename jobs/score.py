@@ -14,6 +14,12 @@ from pathlib import Path
 
 from jobs.entry import standalone
 from jobs.run_flags import add_run_flags, run_settings
+from metrics.distribution.specs import (
+    DISTANCES,
+    KERNELS,
+    RESIZE_MODES,
+    is_distribution_metric,
+)
 
 HELP = "score images without opinion scores (a file, folder, glob or CSV; FR against references) on Ray"
 
@@ -26,6 +32,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-r", "--ref", help="a reference image, or a folder of references matched by file name")
     parser.add_argument("--name", default="images",
                         help="the image set's name: the output files <out>/<name>.csv|.parquet (default: images)")
+    sets = parser.add_argument_group(
+        "distribution metrics (fid, sfid, fid_dinov2, inception_score: a score of the set -t, against the set -r "
+        "or --dataset_stats; written to <out>/<name>_sets.csv)")
+    sets.add_argument("--dataset_stats", metavar="NAME_OR_NPZ",
+                      help="reference statistics instead of -r: a clean-fid dataset name or an .npz (mu, sigma)")
+    sets.add_argument("--dataset_res", default="1024", help="the statistics' resolution (default: 1024)")
+    sets.add_argument("--dataset_split", default="train", help="the statistics' split (default: train)")
+    sets.add_argument("--mode", choices=RESIZE_MODES, help="resize mode (default: the metric's, as pyiqa's)")
+    sets.add_argument("--distance", choices=DISTANCES, default="frechet", help="frechet (default) or mmd")
+    sets.add_argument("--kernel", choices=KERNELS, default="polynomial", help="mmd kernel: polynomial (KID) or rbf")
+    sets.add_argument("--splits", type=int, default=10, help="Inception Score splits (default: 10)")
+    sets.add_argument("--seed", type=int, help="seed of KID's random subsets (default: NumPy's global generator)")
     add_run_flags(parser, out_default=Path("results/score"))
 
 
@@ -40,14 +58,51 @@ def run(args: argparse.Namespace) -> int:
     from orchestrator.run.request import ScoreRequest
     from orchestrator.run.score import run_score
 
+    names = list(dict.fromkeys([*args.metric, *args.metric_names]))
+    set_metrics = [name for name in names if is_distribution_metric(name)]
+    names = [name for name in names if name not in set_metrics]
+    if set_metrics:
+        code = _score_sets(args, set_metrics, echo)
+        if code or not names:
+            return code
     try:
-        names = list(dict.fromkeys([*args.metric, *args.metric_names]))
         request = ScoreRequest(**run_settings(args, names), target=args.target, ref=args.ref, name=args.name)
         result = run_score(request, echo=echo)
     except (PlanError, PlacementError, OutputInUseError, ValueError) as exc:
         print(f"iqabench score: error: {exc}", file=sys.stderr)
         return 2
     return 1 if result.given_up else 0
+
+
+def _score_sets(args: argparse.Namespace, names: list[str], echo) -> int:
+    """The distribution metrics: features on ``--num_workers`` Ray actors (default 2; 0: in this process)."""
+    from metrics.distribution.specs import get_distribution_spec
+    from orchestrator.sets.output import write_set_scores
+    from orchestrator.sets.score import score_sets
+
+    results = []
+    try:
+        for name in names:
+            spec = get_distribution_spec(name)
+            two_sets = spec.reduction == "distance"
+            result = score_sets(
+                name, args.target, args.ref if two_sets else None,
+                dataset_stats=args.dataset_stats if two_sets else None, dataset_split=args.dataset_split,
+                dataset_res=args.dataset_res, mode=args.mode, distance=args.distance, kernel=args.kernel,
+                splits=args.splits, seed=args.seed, batch_size=args.batch_size,
+                num_actors=2 if args.num_workers is None else args.num_workers, ray_address=args.ray_address,
+                device="cuda" if args.use_gpu else "cpu",
+                num_gpus_per_actor=spec.resources.num_gpus if args.use_gpu else 0.0)
+            extra = "".join(f", {key} {value:.6g}" for key, value in result.extra.items())
+            failed = f" ({len(result.failures)} image(s) could not be read)" if result.failures else ""
+            echo(f"{name}: {result.value:.6g}{extra} ({result.images} image(s), resize {result.mode}){failed}")
+            results.append(result)
+    except (ValueError, OSError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"iqabench score: error: {message}", file=sys.stderr)
+        return 2
+    echo(f"Wrote {write_set_scores(args.out / f'{args.name}_sets.csv', results)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -128,6 +128,11 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
 }
 
 
+#: pyiqa's types of the distribution metrics (scores of image sets, :mod:`metrics.distribution`): refused here with
+#: a pointer to ``iqabench score``.
+DISTRIBUTION_TYPES = {"FID": "fid", "InceptionScore": "inception_score"}
+
+
 class PyiqaTypeError(ValueError):
     """A pyiqa ``metric_opts`` that cannot be built here; the message is one phrase (the caller names the file)."""
 
@@ -157,6 +162,10 @@ def translate(type_name: Any, pyiqa_options: Mapping[str, Any],
     the first option that cannot be honoured. ``own_options_of(metric)``: our options of the chosen metric, which
     pass through unchanged (None: any option pyiqa does not have passes through, to be checked by the metric).
     ``default``: the metric when no option selects one (else the type's default)."""
+    if type_name in DISTRIBUTION_TYPES:
+        from metrics.distribution.specs import refusal
+
+        raise PyiqaTypeError(f"type {type_name}: " + refusal(DISTRIBUTION_TYPES[type_name]))
     if not isinstance(type_name, str) or type_name not in PYIQA_TYPES:
         raise PyiqaTypeError(f"unknown metric type {type_name!r} (known types: {known_types()})")
     entry = PYIQA_TYPES[type_name]

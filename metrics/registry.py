@@ -113,6 +113,10 @@ def get_spec(name: str) -> MetricSpec:
         return _PARTIAL[name]
     specs = registry()
     if name not in specs:
+        from metrics.distribution.specs import is_distribution_metric, refusal
+
+        if is_distribution_metric(name):
+            raise UnknownMetricError(refusal(name))
         close = [n for n in specs if n.split("_")[0] == name.split("_")[0] or name in n]
         hint = f" Did you mean: {', '.join(sorted(close))}?" if close else ""
         raise UnknownMetricError(

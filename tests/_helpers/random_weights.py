@@ -350,3 +350,7 @@ FILES.update(FILES_ARNIQA)
 from tests._helpers.random_weights_classical import FILES_CLASSICAL  # noqa: E402  (classical NR .mat parameters)
 
 FILES.update(FILES_CLASSICAL)
+
+from tests._helpers.random_weights_distribution import FILES_DISTRIBUTION  # noqa: E402  (FID Inception, DINOv2)
+
+FILES.update(FILES_DISTRIBUTION)
