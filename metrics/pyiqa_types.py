@@ -121,6 +121,10 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
     "ARNIQA": PyiqaType("arniqa", ("regressor_dataset", {
         "koniq": "arniqa", "live": "arniqa-live", "csiq": "arniqa-csiq", "tid": "arniqa-tid", "kadid": "arniqa-kadid",
         "clive": "arniqa-clive", "flive": "arniqa-flive", "spaq": "arniqa-spaq"})),
+    # UNIQUE and DMM take no ``pretrained`` / ``pretrained_model_path`` in pyiqa (one fixed file; DMM trains nothing)
+    "UNIQUE": PyiqaType("unique"),
+    "DMM": PyiqaType("dmm", None, {"model_type": Only("dmm")}),
+    "MS_SWD_learned": PyiqaType("msswd", None, {"resize_input": Only(True)}, deep=True),
     "WaDIQaM": PyiqaType(
         "wadiqam_fr", ("metric_type", {"FR": "wadiqam_fr", "NR": "wadiqam_nr"}), {},
         implied={"wadiqam_fr": {"model_name": "wadiqam_fr_kadid"}, "wadiqam_nr": {"model_name": "wadiqam_nr_koniq"}},

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, fill, resnet50_trunk
+from metrics.deep.nets import build_meta, fill, resnet_trunk
 from metrics.deep.weights import WeightFile, WeightIntegrityError, tensor
 from metrics.registry import Calibration, MetricSpec, Resources
 
@@ -66,7 +66,7 @@ WEIGHT_FILES = {name: (ENCODER, WeightFile(r.filename, torchscript=True)) for na
 
 def _encoder() -> nn.Sequential:
     """The shared ResNet-50 as the sequence of its children up to the global average pool (``model.<i>``)."""
-    return nn.Sequential(*list(resnet50_trunk().children())[:-1])
+    return nn.Sequential(*list(resnet_trunk().children())[:-1])
 
 
 class ARNIQA(DeepMetric):

@@ -19,9 +19,9 @@ against the official values (``dists`` row) only when the published weights are 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from metrics.deep.common import DeepMetric
+from metrics.deep.nets import l2_pooled_layers
 from metrics.deep.weights import WeightFile, tensor
 from metrics.registry import Calibration, MetricSpec, Resources
 
@@ -33,22 +33,6 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 CHANNELS = (3, 64, 128, 256, 512, 512)
 _TAPS = (3, 8, 15, 22, 29)  # relu1_2 … relu5_3 in torchvision's vgg16.features
-_POOLS = (4, 9, 16, 23)
-
-
-class L2Pool(torch.nn.Module):
-    """sqrt(hann3x3 * x² + 1e-12), depthwise, stride 2, padding 1."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        h = torch.tensor([0.5, 1.0, 0.5])
-        window = torch.outer(h, h)
-        self.register_buffer("window", (window / window.sum()).view(1, 1, 3, 3), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        out = F.conv2d(x * x, self.window.to(x.dtype).expand(c, 1, 3, 3), stride=2, padding=1, groups=c)
-        return (out + 1e-12).sqrt()
 
 
 class DISTS(DeepMetric):
@@ -59,13 +43,7 @@ class DISTS(DeepMetric):
 
         super().__init__(precision)
         vgg = self.load_backbone(models.vgg16, _VGG)
-        layers = list(vgg.features)[: _TAPS[-1] + 1]
-        for i in _POOLS:
-            layers[i] = L2Pool()
-        for layer in layers:
-            if isinstance(layer, torch.nn.ReLU):
-                layer.inplace = False
-        self.layers = torch.nn.ModuleList(layers).requires_grad_(False)
+        self.layers = l2_pooled_layers(vgg.features, _TAPS[-1])
         loaded = self.load_weights(_FILE)
         alpha = tensor(loaded, "alpha", (1, sum(CHANNELS), 1, 1)).float().flatten()
         beta = tensor(loaded, "beta", (1, sum(CHANNELS), 1, 1)).float().flatten()

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, fill, resnet50_trunk, unwrap
+from metrics.deep.nets import build_meta, fill, resnet_trunk, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
@@ -95,7 +95,7 @@ class HyperIQA(DeepMetric):
     def __init__(self, precision: str = "float32") -> None:
         super().__init__(precision)
         loaded = unwrap(self.load_weights(_FILE), "params")
-        self.backbone = fill(build_meta(resnet50_trunk), loaded, prefix="base_model.")
+        self.backbone = fill(build_meta(resnet_trunk), loaded, prefix="base_model.")
         self.heads = fill(build_meta(HyperHeads), loaded, ignore=("base_model.",))
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)

@@ -5,6 +5,7 @@
   with the module indices that torchvision's VGG and the published WaDIQaM/DBCNN checkpoints use.
 * :func:`bottleneck_stage` — one ResNet-50 stage (torchvision's ``Bottleneck`` blocks, stride on the 3×3 conv).
 * :func:`grid_patches` — square patches on a regular grid, as one batch (N·P×C×k×k), image-major order.
+* :class:`L2Pool` / :func:`l2_pooled_layers` — a VGG trunk whose max-pools are L2 pools (DISTS, DMM).
 * :func:`build_meta` / :func:`fill` — build a module without random initialisation and fill it strictly from a file.
 """
 
@@ -14,6 +15,7 @@ import dataclasses
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.weights import LoadedWeights, WeightIntegrityError, load_module
@@ -82,10 +84,51 @@ def grid_patches(x: torch.Tensor, size: int, stride: int, rows: int, cols: int) 
     return windows.permute(0, 2, 3, 1, 4, 5).reshape(n * rows * cols, c, size, size)
 
 
-def resnet50_trunk() -> nn.Module:
-    """torchvision's ResNet-50 without its classifier (``fc`` is an identity), randomly initialised."""
-    from torchvision import models  # imported on use: the registry imports the metric modules in every process
+RESNET_DEPTHS = (18, 34, 50, 101, 152)
 
-    net = models.resnet50(weights=None)
+
+def resnet_trunk(depth: int = 50) -> nn.Module:
+    """torchvision's ResNet-``depth`` without its classifier (``fc`` is an identity), randomly initialised."""
+    # imported on use: the registry imports the metric modules in every process
+    from torchvision import models
+
+    if depth not in RESNET_DEPTHS:
+        raise ValueError(f"ResNet depth must be one of {RESNET_DEPTHS}, got {depth}")
+    net = getattr(models, f"resnet{depth}")(weights=None)
     net.fc = nn.Identity()
     return net
+
+
+def resnet_feature_map(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The output of a torchvision ResNet's last stage (``layer4``), before its global average pool."""
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+
+
+class L2Pool(nn.Module):
+    """sqrt(hann3x3 * x² + 1e-12), depthwise, stride 2, padding 1: the Hann window [1/4, 1/2, 1/4]⊗[1/4, 1/2, 1/4]
+    applied to the squared features (Hénaff & Simoncelli's L2 pooling, as DISTS uses it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        h = torch.tensor([0.5, 1.0, 0.5])
+        window = torch.outer(h, h)
+        self.register_buffer("window", (window / window.sum()).view(1, 1, 3, 3), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        out = F.conv2d(x * x, self.window.to(x.dtype).expand(c, 1, 3, 3), stride=2, padding=1, groups=c)
+        return (out + 1e-12).sqrt()
+
+
+def l2_pooled_layers(features: nn.Sequential, last: int) -> nn.ModuleList:
+    """Modules 0…``last`` of a VGG ``features`` stack, every max-pool replaced by an :class:`L2Pool` and every ReLU
+    made out-of-place (the caller keeps intermediate outputs), frozen."""
+    layers = []
+    for layer in list(features)[: last + 1]:
+        if isinstance(layer, nn.MaxPool2d):
+            layer = L2Pool()
+        elif isinstance(layer, nn.ReLU):
+            layer.inplace = False
+        layers.append(layer)
+    return nn.ModuleList(layers).requires_grad_(False)

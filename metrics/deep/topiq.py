@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, fill, resnet50_trunk, unwrap
+from metrics.deep.nets import build_meta, fill, resnet_trunk, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
@@ -251,7 +251,7 @@ class TOPIQ(DeepMetric):
         layout = CHECKPOINTS[checkpoint]
         self.full_reference, self.test_size = layout.full_reference, layout.test_size
         loaded = unwrap(self.load_weights(layout.weights), "params")
-        self.backbone = fill(build_meta(resnet50_trunk), loaded, prefix="semantic_model.")
+        self.backbone = fill(build_meta(resnet_trunk), loaded, prefix="semantic_model.")
         unused = tuple(f"attn_blks.{i}.layers.0.self_attn." for i in range(len(LEVELS) - 1))
         self.heads = fill(build_meta(lambda: TopiqHeads(layout)), loaded, ignore=("semantic_model.",) + unused)
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)

@@ -354,3 +354,7 @@ FILES.update(FILES_CLASSICAL)
 from tests._helpers.random_weights_distribution import FILES_DISTRIBUTION  # noqa: E402  (FID Inception, DINOv2)
 
 FILES.update(FILES_DISTRIBUTION)
+
+from tests._helpers.random_weights_zoo import FILES_ZOO  # noqa: E402  (UNIQUE, MS-SWD)
+
+FILES.update(FILES_ZOO)

@@ -50,6 +50,7 @@ def test_pyiqa_default_configs_build_what_our_metric_of_the_same_name_builds():
     assert {"psnr", "psnry", "ssim", "ssimc", "lpips", "lpips-vgg", "musiq-ava", "topiq_fr", "wadiqam_nr"} <= set(checked)
     assert {"lpips+", "lpips-vgg+", "topiq_nr-flive", "topiq_iaa_res50", "nima", "nima-koniq", "nima-spaq",
             "arniqa", "arniqa-live", "arniqa-spaq"} <= set(checked)
+    assert {"unique", "msswd", "dmm"} <= set(checked)
 
 
 def test_every_registered_metric_of_the_table_reads_back_in_pyiqa_terms():
