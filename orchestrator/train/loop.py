@@ -51,11 +51,12 @@ def _broadcast(model: torch.nn.Module, world: int) -> None:
 
 
 def _stage(options: TrainOptions, model: torch.nn.Module, finetune: bool) -> tuple[Any, Any]:
+    parts = networks.NETWORKS[options.network].parameter_parts
     if finetune:
         networks.unfreeze(model)
-        optimiser = optim.build_optimiser(model, options.optim_finetune or {})
+        optimiser = optim.build_optimiser(model, options.optim_finetune or {}, parts)
         return optimiser, optim.build_scheduler(optimiser, options.scheduler_finetune)
-    optimiser = optim.build_optimiser(model, options.optim)
+    optimiser = optim.build_optimiser(model, options.optim, parts)
     return optimiser, optim.build_scheduler(optimiser, options.scheduler)
 
 

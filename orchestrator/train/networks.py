@@ -9,12 +9,16 @@ pyiqa's ``network.type`` names map to our metric names. Initialisation follows p
   behaviour; the files come from the weight store, ``iqabench weights download dbcnn``) or randomly
   (``pretrained_backbone: false``); the linear layer Kaiming-normal with zero bias; the two streams are frozen
   until the fine-tune phase (pyiqa's ``fc: true``).
+* WaDIQaM: PyTorch's default initialisation, or the weights of ``pretrained_model_path`` (a ``{"params": ...}``
+  file; with ``load_feature_weight_only: true`` only its ``features.*``, as pyiqa's WaDIQaM-NR starts from the
+  trunk of a trained WaDIQaM-FR). ``metric_type`` (FR, pyiqa's default, or NR) picks the metric trained,
+  ``train_patch_num`` the random 32×32 patches per image and iteration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,24 @@ class TrainableNetwork:
     min_size: int
     build: Callable[[dict[str, Any]], nn.Module]
     predicts_distribution: bool = False
+    #: When one network type trains several metrics: the option choosing, and its value → (metric, mode).
+    variants: tuple[str, dict[Any, tuple[str, str]]] | None = None
+    #: Parameter groups the network's pyiqa model names otherwise than by a substring (``lr_<part>``).
+    parameter_parts: dict[str, Callable[[str], bool]] = field(default_factory=dict)
+
+    def trains(self, options: dict[str, Any]) -> tuple[str, str]:
+        """(metric, mode) the network trains with ``options`` (validated)."""
+        if self.variants is None:
+            return self.metric, self.mode
+        option, table = self.variants
+        return table[options[option]]
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Each metric this network trains → the network options that make it train that metric."""
+        if self.variants is None:
+            return {self.metric: {}}
+        option, table = self.variants
+        return {metric: {option: value} for value, (metric, _) in table.items()}
 
 
 def _cnniqa(options: dict[str, Any]) -> nn.Module:
@@ -61,6 +83,35 @@ def _dbcnn(options: dict[str, Any]) -> nn.Module:
     return net
 
 
+def _wadiqam(options: dict[str, Any]) -> nn.Module:
+    from metrics.deep.nets import unwrap
+    from metrics.deep.wadiqam import WEIGHT_FILES, WaDIQaMNet
+    from metrics.deep.weights import load_module
+
+    mode = options["metric_type"]
+    net = WaDIQaMNet(mode, train_patch_num=options["train_patch_num"])
+    start = options.get("pretrained_model_path")
+    if start:
+        metric = "wadiqam_fr" if mode == "FR" else "wadiqam_nr"
+        loaded = unwrap(custom_weights.load(WEIGHT_FILES[metric][0], Path(start)), "params")
+        if options["load_feature_weight_only"]:
+            load_module(net.features, loaded, prefix="features.")
+        else:
+            load_module(net, loaded)
+    return net
+
+
+def _in_trunk(name: str) -> bool:
+    return name.startswith("features.")
+
+
+def _in_heads(name: str) -> bool:
+    return not name.startswith("features.")
+
+
+#: pyiqa's WaDIQaM model: ``lr_basemodel`` for the trunk, ``lr_fc_layers`` for the two MLP heads.
+_WADIQAM_PARTS = {"basemodel": _in_trunk, "fc_layers": _in_heads}
+
 #: The S-CNN pre-training file pyiqa's DBCNN starts from.
 DBCNN_SCNN_FILE = "DBCNN_scnn-7ea73d75.pth"
 
@@ -68,16 +119,26 @@ NETWORKS: dict[str, TrainableNetwork] = {
     "CNNIQA": TrainableNetwork("cnniqa", "NR", {}, 7, _cnniqa),
     "DBCNN": TrainableNetwork("dbcnn", "NR", {"pretrained_backbone": True, "pretrained_scnn_path": None}, 16,
                               _dbcnn),
+    "WaDIQaM": TrainableNetwork("wadiqam_fr", "FR", {"metric_type": "FR", "train_patch_num": 32,
+                                                     "pretrained_model_path": None,
+                                                     "load_feature_weight_only": False}, 33, _wadiqam,
+                                variants=("metric_type", {"FR": ("wadiqam_fr", "FR"), "NR": ("wadiqam_nr", "NR")}),
+                                parameter_parts=_WADIQAM_PARTS),
 }
 #: pyiqa network types with a metric here that cannot be trained yet.
-NOT_YET_TRAINABLE = {"HyperNet": "hyperiqa", "WaDIQaM": "wadiqam_fr / wadiqam_nr", "NIMA": "nima"}
+NOT_YET_TRAINABLE = {"HyperNet": "hyperiqa", "NIMA": "nima"}
 #: Options pyiqa's option files give a network that do not change what is trained here.
 IGNORED_NETWORK_OPTIONS = frozenset({"pretrained", "pretrained_model_path", "fc", "use_bn"})
 
 
-def by_metric(metric: str) -> str | None:
-    """The pyiqa network type of metric ``metric``, if it is trainable."""
-    return next((kind for kind, net in NETWORKS.items() if net.metric == metric), None)
+def by_metric(metric: str) -> tuple[str, dict[str, Any]] | None:
+    """The pyiqa network type training metric ``metric`` and the network options it implies, if trainable."""
+    return next(((kind, implied) for kind, net in NETWORKS.items() for name, implied in net.metrics().items()
+                 if name == metric), None)
+
+
+def trainable_metrics() -> list[str]:
+    return [name for net in NETWORKS.values() for name in net.metrics()]
 
 
 def unfreeze(model: nn.Module) -> None:
@@ -89,5 +150,6 @@ def parameter_names(kind: str, options: dict[str, Any]) -> list[str]:
     """The parameter names of the network, built on the meta device (nothing loaded, nothing allocated)."""
     from metrics.deep.nets import build_meta
 
-    return [name for name, _ in build_meta(lambda: NETWORKS[kind].build({**options, "pretrained_backbone": False}))
+    nothing = {"pretrained_backbone": False, "pretrained_model_path": None}
+    return [name for name, _ in build_meta(lambda: NETWORKS[kind].build({**options, **nothing}))
             .named_parameters()]

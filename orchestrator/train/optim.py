@@ -5,7 +5,8 @@ the parameters whose name contains ``<part>`` (and that are trained) their own g
 ``weight_decay_<part>`` (default 0), in the order the keys are written; the remaining trained parameters form the
 last group with ``lr`` and the entry's other keywords. Empty groups are dropped. This is pyiqa's documented
 behaviour of ``GeneralIQAModel.setup_optimizers``, which its option files rely on (``lr_basemodel``,
-``lr_classifier``...).
+``lr_classifier``...). A network may name its parts otherwise (``named_parts``: part → which parameter names
+it holds), as pyiqa's WaDIQaM model does (``lr_basemodel``: the trunk, ``lr_fc_layers``: the rest).
 
 Schedulers: ``MultiStepLR`` (``milestones``, ``gamma``) and ``CosineAnnealingLR`` (``T_max``, ``eta_min``),
 stepped once per iteration as pyiqa does.
@@ -14,6 +15,7 @@ stepped once per iteration as pyiqa does.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -31,6 +33,13 @@ SCHEDULERS: dict[str, tuple[type, dict[str, type | tuple[type, ...]]]] = {
 _REQUIRED_SCHEDULER_KEYS = {"MultiStepLR": {"milestones"}, "CosineAnnealingLR": {"T_max"}}
 
 
+Parts = dict[str, Callable[[str], bool]]
+
+
+def _in_part(part: str, name: str, parts: Parts | None) -> bool:
+    return parts[part](name) if parts and part in parts else part in name
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -40,9 +49,10 @@ def _part_keys(options: dict[str, Any]) -> list[str]:
     return [key[3:] for key in options if key.startswith("lr_")]
 
 
-def optimiser_problems(options: Any, where: str, parameter_names: list[str] | None) -> list[str]:
+def optimiser_problems(options: Any, where: str, parameter_names: list[str] | None,
+                       named_parts: Parts | None = None) -> list[str]:
     """Why the optimiser entry cannot be built for a network with ``parameter_names`` (None: the network is not
-    known, its groups are not checked), one line each."""
+    known, its groups are not checked) and ``named_parts``, one line each."""
     if not isinstance(options, dict):
         return [f"{where}: must be a mapping with a 'type', got {options!r}"]
     kind = options.get("type")
@@ -63,30 +73,33 @@ def optimiser_problems(options: Any, where: str, parameter_names: list[str] | No
         elif key.startswith(("lr", "weight_decay", "momentum")) and not (_number(value) and value >= 0):
             problems.append(f"{where}.{key}: must be a number >= 0, got {value!r}")
     for part in parts if parameter_names is not None else ():
-        if not any(part in name for name in parameter_names):
-            problems.append(f"{where}.lr_{part}: no parameter of the network has {part!r} in its name")
+        if not any(_in_part(part, name, named_parts) for name in parameter_names):
+            problems.append(f"{where}.lr_{part}: no parameter of the network has {part!r} in its name"
+                            + (f" (its named parts: {', '.join(named_parts)})" if named_parts else ""))
     return problems
 
 
-def parameter_groups(model: nn.Module, options: dict[str, Any]) -> list[dict[str, Any]]:
+def parameter_groups(model: nn.Module, options: dict[str, Any], named_parts: Parts | None = None
+                     ) -> list[dict[str, Any]]:
     """pyiqa's grouping (module docstring) of ``model``'s trained parameters."""
     trained = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     groups = []
     for part in _part_keys(options):
-        members = [(name, p) for name, p in trained if part in name]
-        trained = [(name, p) for name, p in trained if part not in name]
+        members = [(name, p) for name, p in trained if _in_part(part, name, named_parts)]
+        trained = [(name, p) for name, p in trained if not _in_part(part, name, named_parts)]
         groups.append({"params": [p for _, p in members], "lr": float(options[f"lr_{part}"]),
                        "weight_decay": float(options.get(f"weight_decay_{part}", 0.0))})
     groups.append({"params": [p for _, p in trained]})
     return [g for g in groups if g["params"]]
 
 
-def build_optimiser(model: nn.Module, options: dict[str, Any]) -> torch.optim.Optimizer:
+def build_optimiser(model: nn.Module, options: dict[str, Any], named_parts: Parts | None = None
+                    ) -> torch.optim.Optimizer:
     kind = options["type"]
     parts = _part_keys(options)
     keywords = {k: v for k, v in options.items() if k != "type" and not k.startswith("lr_")
                 and not (k.startswith("weight_decay_") and k[13:] in parts)}
-    return OPTIMISERS[kind](parameter_groups(model, options), **keywords)
+    return OPTIMISERS[kind](parameter_groups(model, options, named_parts), **keywords)
 
 
 def scheduler_problems(options: Any, where: str) -> list[str]:

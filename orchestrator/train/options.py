@@ -116,7 +116,7 @@ class TrainOptions:
 
     @property
     def metric(self) -> str:
-        return networks.NETWORKS[self.network].metric
+        return networks.NETWORKS[self.network].trains(self.network_options)[0]
 
     def params(self) -> dict[str, Any]:
         """Flat parameters for MLflow."""
@@ -252,17 +252,26 @@ def _network(entry: Any, where: str, problems: _Problems) -> tuple[str | None, d
     accepted = networks.NETWORKS[kind].options
     options = dict(accepted)
     for key, value in entry.items():
-        if key == "type" or key in networks.IGNORED_NETWORK_OPTIONS:
+        if key == "type" or (key in networks.IGNORED_NETWORK_OPTIONS and key not in accepted):
             continue
         if key not in accepted:
             problems.append(f"{where}.{key}: not an option of {kind} (accepted: {', '.join(accepted) or 'none'})")
         else:
             options[key] = value
-    if "pretrained_backbone" in accepted and not isinstance(options["pretrained_backbone"], bool):
-        problems.append(f"{where}.pretrained_backbone: must be true or false, got {options['pretrained_backbone']!r}")
-    scnn = options.get("pretrained_scnn_path")
-    if scnn is not None and not Path(str(scnn)).is_file():
-        problems.append(f"{where}.pretrained_scnn_path: {scnn} is not a file")
+    for flag in ("pretrained_backbone", "load_feature_weight_only"):
+        if flag in accepted and not isinstance(options[flag], bool):
+            problems.append(f"{where}.{flag}: must be true or false, got {options[flag]!r}")
+    for path_option in ("pretrained_scnn_path", "pretrained_model_path"):
+        path = options.get(path_option)
+        if path is not None and not Path(str(path)).is_file():
+            problems.append(f"{where}.{path_option}: {path} is not a file")
+    if "train_patch_num" in accepted:
+        problems.need_int(options["train_patch_num"], f"{where}.train_patch_num")
+    variants = networks.NETWORKS[kind].variants
+    if variants is not None and options[variants[0]] not in variants[1]:
+        problems.append(f"{where}.{variants[0]}: must be one of {', '.join(map(str, variants[1]))}, "
+                        f"got {options[variants[0]]!r}")
+        return None, {}
     return kind, options
 
 
@@ -308,9 +317,10 @@ def _from_concise(document: dict[str, Any], source: str, problems: _Problems, da
                   data_root: str | None) -> dict[str, Any]:
     problems.unknown(document, _CONCISE_TOP, "<top>")
     metric = document.get("model")
-    kind = networks.by_metric(metric) if isinstance(metric, str) else None
+    found = networks.by_metric(metric) if isinstance(metric, str) else None
+    kind, implied = found if found is not None else (None, {})
     if kind is None:
-        trainable = ", ".join(n.metric for n in networks.NETWORKS.values())
+        trainable = ", ".join(networks.trainable_metrics())
         problems.append(f"model: {metric!r} is not a trainable metric (trainable: {trainable})")
     finetune = problems.need_mapping(document.get("finetune"), "finetune", required=False)
     problems.unknown(finetune, {"start_iter", "optim", "scheduler"}, "finetune")
@@ -319,7 +329,7 @@ def _from_concise(document: dict[str, Any], source: str, problems: _Problems, da
     return {
         "name": document.get("name") or f"{metric}",
         "network": {**problems.need_mapping(document.get("network"), "network", required=False),
-                    "type": kind} if kind else None,
+                    **implied, "type": kind} if kind else None,
         "seed": document.get("seed", 0),
         "train": train,
         "val": val,
@@ -337,7 +347,7 @@ def _from_concise(document: dict[str, Any], source: str, problems: _Problems, da
 
 
 def _with_manifest(data: DataOptions, where: str, network: networks.TrainableNetwork | None,
-                   problems: _Problems) -> DataOptions:
+                   network_options: dict[str, Any], problems: _Problems) -> DataOptions:
     try:
         manifest = build_manifest(data.dataset)
     except (OSError, MetaInfoError, DatasetOptionError, ValueError) as exc:
@@ -352,16 +362,17 @@ def _with_manifest(data: DataOptions, where: str, network: networks.TrainableNet
             problems.append(f"{where}: random_crop {crop_h}×{crop_w} is larger than {len(small)} image(s), e.g. "
                             f"{name} ({h}×{w} after resize)")
         sizes = {name: (crop_h, crop_w) for name in sizes}
+    metric, mode = network.trains(network_options) if network is not None else ("", "")
     if network is not None:
         tiny = [(name, s) for name, s in sizes.items() if min(s) < network.min_size]
         if tiny:
-            problems.append(f"{where}: {len(tiny)} input(s) smaller than {network.metric}'s minimum side "
+            problems.append(f"{where}: {len(tiny)} input(s) smaller than {metric}'s minimum side "
                             f"{network.min_size}, e.g. {tiny[0][0]} {tiny[0][1]}")
     if data.batch_size > 1 and len(set(sizes.values())) > 1:
         problems.append(f"{where}: images of {len(set(sizes.values()))} sizes cannot be batched by "
                         f"{data.batch_size}: set random_crop or resize [height, width], or batch size 1")
-    if network is not None and network.mode == "FR" and data.dataset.mode != "FR":
-        problems.append(f"{where}: {network.metric} is full-reference and needs an FR dataset")
+    if mode == "FR" and data.dataset.mode != "FR":
+        problems.append(f"{where}: {metric} is full-reference and needs an FR dataset")
     return dataclasses.replace(data, manifest=manifest)
 
 
@@ -408,7 +419,8 @@ def parse_train_options(document: dict[str, Any], source: str, data_opt: str | P
         problems.append(f"val.key_metric: must be one of {', '.join(VALIDATION_METRICS)}, got {raw['key_metric']!r}")
     names = networks.parameter_names(kind, net_options) if kind else None
     where = "train." if pyiqa_form else ""
-    problems.extend(optim.optimiser_problems(raw["optim"], f"{where}optim", names))
+    parts = net.parameter_parts if net else None
+    problems.extend(optim.optimiser_problems(raw["optim"], f"{where}optim", names, parts))
     problems.extend(optim.scheduler_problems(raw["scheduler"], f"{where}scheduler"))
     problems.extend(losses.loss_problems(raw["loss"], f"{where}mos_loss_opt" if pyiqa_form else "loss",
                                          net.predicts_distribution if net else None))
@@ -421,7 +433,7 @@ def parse_train_options(document: dict[str, Any], source: str, data_opt: str | P
             problems.append(f"{ft_where[0]}: {start} must be below total_iter {total}")
         if raw["optim_finetune"] is None:
             problems.append(f"{ft_where[1]}: is required with a fine-tune phase")
-        problems.extend(optim.optimiser_problems(raw["optim_finetune"], ft_where[1], names)
+        problems.extend(optim.optimiser_problems(raw["optim_finetune"], ft_where[1], names, parts)
                         if raw["optim_finetune"] is not None else [])
         problems.extend(optim.scheduler_problems(raw["scheduler_finetune"], ft_where[2]))
     elif raw["optim_finetune"] is not None:
@@ -429,9 +441,9 @@ def parse_train_options(document: dict[str, Any], source: str, data_opt: str | P
     train, val = raw["train"], raw["val"]
     if check_data:
         if train is not None:
-            train = _with_manifest(train, "datasets.train" if pyiqa_form else "train", net, problems)
+            train = _with_manifest(train, "datasets.train" if pyiqa_form else "train", net, net_options, problems)
         if val is not None:
-            val = _with_manifest(val, "datasets.val" if pyiqa_form else "val", net, problems)
+            val = _with_manifest(val, "datasets.val" if pyiqa_form else "val", net, net_options, problems)
     if val is not None and val_freq is None:
         problems.append("val.val_freq: is required with a validation dataset" if pyiqa_form
                         else "val.every: is required with a validation dataset")

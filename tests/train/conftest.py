@@ -32,10 +32,43 @@ def make_nr_dataset(root: Path, count: int = 16, size: tuple[int, int] = (40, 48
 def tiny_nr(tmp_path_factory) -> Path:
     """A dataset option file naming one tiny NR dataset, ``tiny``."""
     root = make_nr_dataset(tmp_path_factory.mktemp("tiny-nr"))
+    return _data_opt(root, "tiny", {"type": "GeneralNRDataset", "dataroot_target": str(root / "img")})
+
+
+def _data_opt(root: Path, key: str, entry: dict[str, str]) -> Path:
+    """``root/data_opt.yml`` naming the dataset ``key`` (``entry`` plus its ``root/meta.csv``)."""
     data_opt = root / "data_opt.yml"
-    data_opt.write_text(yaml.safe_dump({"tiny": {"type": "GeneralNRDataset", "dataroot_target": str(root / "img"),
-                                                 "meta_info_file": str(root / "meta.csv")}}))
+    data_opt.write_text(yaml.safe_dump({key: {**entry, "meta_info_file": str(root / "meta.csv")}}))
     return data_opt
+
+
+def make_fr_dataset(root: Path, references: int = 4, levels: int = 4, size: tuple[int, int] = (40, 48),
+                    seed: int = 0) -> Path:
+    """``references`` smooth colour ramps, each distorted by Gaussian noise at ``levels`` strengths; the MOS
+    (1..5) falls with the noise."""
+    (root / "ref").mkdir(parents=True)
+    (root / "dist").mkdir()
+    rng = np.random.default_rng(seed)
+    lines = ["ref_name,dist_name,mos"]
+    ramp = np.linspace(0, 1, size[1])[None, :, None]
+    for r in range(references):
+        reference = np.clip(rng.random((1, 1, 3)) * 155 + 100 * ramp * rng.random((1, 1, 3)), 0, 255)
+        Image.fromarray(np.broadcast_to(reference, (*size, 3)).astype(np.uint8)).save(root / "ref" / f"r{r}.png")
+        for level in range(levels):
+            noise = rng.normal(0, 25 * level, (*size, 3))
+            distorted = np.clip(reference + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(distorted).save(root / "dist" / f"r{r}_{level}.png")
+            lines.append(f"r{r}.png,r{r}_{level}.png,{5 - 4 * level / (levels - 1):.3f}")
+    (root / "meta.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_fr(tmp_path_factory) -> Path:
+    """A dataset option file naming one tiny FR dataset, ``tiny_fr``."""
+    root = make_fr_dataset(tmp_path_factory.mktemp("tiny-fr"))
+    return _data_opt(root, "tiny_fr", {"type": "GeneralFRDataset", "dataroot_target": str(root / "dist"),
+                                       "dataroot_ref": str(root / "ref")})
 
 
 def write_options(path: Path, **entries) -> Path:

@@ -91,12 +91,58 @@ def test_crop_larger_than_the_images_is_refused(tmp_path, tiny_nr):
 
 
 @pytest.mark.parametrize(("file", "network"), [("train_HyperNet.yml", "HyperNet (hyperiqa)"),
-                                               ("train_WaDIQaM_NR_koniq.yml", "WaDIQaM (wadiqam_fr / wadiqam_nr)"),
                                                ("train_NIMA.yml", "NIMA (nima)")])
 def test_networks_not_trainable_yet_are_named(file, network):
     """pyiqa's other option files are read (their datasets, optimisers, schedulers and losses pass); only the
     network is refused, in one line."""
     with pytest.raises(TrainOptionError) as caught:
         parse_train_options(_pyiqa(file), file, check_data=False)
-    expected = f"  - network.type: {network} cannot be trained here yet (trainable: CNNIQA, DBCNN)"
+    expected = f"  - network.type: {network} cannot be trained here yet (trainable: CNNIQA, DBCNN, WaDIQaM)"
     assert str(caught.value).splitlines()[1:] == [expected]
+
+
+def test_pyiqa_wadiqam_nr_file_starts_from_a_wadiqam_fr_trunk(tmp_path):
+    """pyiqa's WaDIQaM-NR file trains ``wadiqam_nr`` from the trunk of a trained WaDIQaM-FR
+    (``load_feature_weight_only``), with its model's two parameter groups (``lr_basemodel``: the trunk,
+    ``lr_fc_layers``: the heads)."""
+    import torch
+
+    from metrics.deep.wadiqam import WaDIQaMNet
+    from orchestrator.train import optim
+    from orchestrator.train.networks import NETWORKS
+
+    document = _pyiqa("train_WaDIQaM_NR_koniq.yml")
+    with pytest.raises(TrainOptionError) as caught:  # the FR checkpoint it starts from is not here
+        parse_train_options(document, "train_WaDIQaM_NR_koniq.yml", check_data=False)
+    assert str(caught.value).splitlines()[1:] == [
+        "  - network.pretrained_model_path: ./experiments/005_WaDIQaM_FR_kadid/models/net_best.pth is not a file"]
+    torch.manual_seed(0)
+    fr = WaDIQaMNet("FR")
+    torch.save({"params": fr.state_dict()}, tmp_path / "fr.pth")
+    document["network"]["pretrained_model_path"] = str(tmp_path / "fr.pth")
+    options = parse_train_options(document, "train_WaDIQaM_NR_koniq.yml", check_data=False)
+    assert (options.network, options.metric, options.total_iter) == ("WaDIQaM", "wadiqam_nr", 40000)
+    net = NETWORKS["WaDIQaM"].build(options.network_options)
+    trained = net.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in fr.state_dict().items() if k.startswith("features."))
+    assert trained["fc_q.0.weight"].shape == (512, 512) and fr.state_dict()["fc_q.0.weight"].shape == (512, 1536)
+    groups = optim.parameter_groups(net, options.optim, NETWORKS["WaDIQaM"].parameter_parts)
+    names = {id(p): name for name, p in net.named_parameters()}
+    assert [sorted({names[id(p)].split(".")[0] for p in g["params"]}) for g in groups] == [["features"],
+                                                                                          ["fc_q", "fc_w"]]
+    assert [g["lr"] for g in groups] == [1e-4, 1e-4]
+
+
+def test_concise_wadiqam_metric_picks_the_metric_type(tmp_path, tiny_nr):
+    path = write_options(tmp_path / "nr.yml", model="wadiqam_nr", train={"dataset": "tiny", "batch_size": 4},
+                         optim={"type": "Adam", "lr": 1e-4}, total_iter=5)
+    options = load_train_options(path, data_opt=tiny_nr)
+    assert (options.network, options.metric, options.network_options["metric_type"]) == ("WaDIQaM", "wadiqam_nr",
+                                                                                        "NR")
+    path = write_options(tmp_path / "fr.yml", model="wadiqam_fr", train={"dataset": "tiny", "batch_size": 4},
+                         network={"train_patch_num": 0}, optim={"type": "Adam", "lr": 1e-4}, total_iter=5)
+    with pytest.raises(TrainOptionError) as caught:
+        load_train_options(path, data_opt=tiny_nr)
+    assert [line.removeprefix("  - ") for line in str(caught.value).splitlines()[1:]] == [
+        "network.train_patch_num: must be an integer >= 1, got 0",
+        "train: wadiqam_fr is full-reference and needs an FR dataset"]

@@ -38,6 +38,10 @@ def _pyiqa_loads(weights: Path, name: str, monkeypatch) -> torch.nn.Module:
         from pyiqa.archs.cnniqa_arch import CNNIQA
 
         return CNNIQA(pretrained_model_path=str(weights))
+    if name.startswith("wadiqam"):
+        from pyiqa.archs.wadiqam_arch import WaDIQaM
+
+        return WaDIQaM(metric_type=name[-2:].upper(), pretrained_model_path=str(weights))
     import torchvision
     from pyiqa.archs import dbcnn_arch
 
@@ -48,11 +52,13 @@ def _pyiqa_loads(weights: Path, name: str, monkeypatch) -> torch.nn.Module:
     return dbcnn_arch.DBCNN(pretrained_model_path=str(weights))
 
 
-def _fits_pyiqa(weights: Path, name: str, monkeypatch) -> None:
+def _fits_pyiqa(weights: Path, name: str, monkeypatch) -> torch.nn.Module:
     trained = torch.load(weights, map_location="cpu", weights_only=True)["params"]
-    reference = _pyiqa_loads(weights, name, monkeypatch).state_dict()
+    network = _pyiqa_loads(weights, name, monkeypatch)
+    reference = network.state_dict()
     assert {k: tuple(v.shape) for k, v in trained.items()} == {k: tuple(v.shape) for k, v in reference.items()}
     assert all(torch.equal(trained[k], reference[k]) for k in trained)
+    return network
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +152,36 @@ def test_trained_weights_are_benchmarked_as_a_metric(cnniqa_run):
     runs = client.search_runs([client.get_experiment_by_name("iqabench").experiment_id],
                               filter_string=f"tags.`iqabench.training_run` = '{result.run_id}'")
     assert len(runs) == 1
+
+
+def _wadiqam_options(metric: str, dataset: str, seed: int) -> dict:
+    return {
+        "model": metric, "name": f"tiny_{metric}", "seed": seed, "network": {"train_patch_num": 4},
+        "train": {"dataset": dataset, "hflip": True, "batch_size": 4},
+        "val": {"dataset": dataset, "every": 24},
+        "optim": {"type": "Adam", "lr": 1e-4, "lr_basemodel": 1e-4, "lr_fc_layers": 1e-3},  # pyiqa's groups
+        "total_iter": 24, "loss": {"type": "MSELoss"}, "checkpoint_every": 100,
+    }
+
+
+@pytest.mark.parametrize("metric", ["wadiqam_nr", "wadiqam_fr"])
+def test_wadiqam_trains_on_random_patches(metric, tmp_path, tiny_nr, tiny_fr, monkeypatch):
+    """One worker (the data-parallel path is CNNIQA's and DBCNN's): the loss falls; the file loads strictly into
+    pyiqa's WaDIQaM of the same metric type, which then scores as the trained network does (patch grid)."""
+    from orchestrator.train.data import to_tensor, validation_images
+    from orchestrator.train.networks import NETWORKS
+
+    fr = metric == "wadiqam_fr"
+    request = TrainRequest(opt=write_options(tmp_path / "wadiqam.yml", **_wadiqam_options(
+        metric, "tiny_fr" if fr else "tiny", seed=5)), out=tmp_path / "out", num_workers=1,
+        data_opt=tiny_fr if fr else tiny_nr)
+    result = run_training(request, echo=lambda line: None)
+    assert result.finished and result.options.metric == metric
+    assert _mean_loss(result.history, 20, 24) < 0.5 * _mean_loss(result.history, 1, 4)
+    pyiqa_net = _fits_pyiqa(result.weights, metric, monkeypatch).eval()
+    ours = NETWORKS["WaDIQaM"].build(result.options.network_options).eval()
+    ours.load_state_dict(result.final_state["model"])
+    _, image, reference, _ = next(validation_images(result.options.val))
+    args = [to_tensor(image[None], "cpu")] + ([to_tensor(reference[None], "cpu")] if fr else [])
+    with torch.inference_mode():
+        torch.testing.assert_close(ours(*args), pyiqa_net(*args), rtol=1e-5, atol=1e-6)
