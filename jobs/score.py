@@ -77,11 +77,14 @@ def run(args: argparse.Namespace) -> int:
 def _score_sets(args: argparse.Namespace, names: list[str], echo) -> int:
     """The distribution metrics: features on ``--num_workers`` Ray actors (default 2; 0: in this process)."""
     from metrics.distribution.specs import get_distribution_spec
-    from orchestrator.sets.output import write_set_scores
+    from orchestrator.results.outlock import OutputInUseError, output_lock
+    from orchestrator.sets.output import log_set_scores, write_set_scores
     from orchestrator.sets.score import score_sets
 
     results = []
     try:
+        # Computed first (nothing is written before every set is scored, so a refusal leaves --out as it was),
+        # then written under the folder's lock.
         for name in names:
             spec = get_distribution_spec(name)
             two_sets = spec.reduction == "distance"
@@ -97,11 +100,17 @@ def _score_sets(args: argparse.Namespace, names: list[str], echo) -> int:
             failed = f" ({len(result.failures)} image(s) could not be read)" if result.failures else ""
             echo(f"{name}: {result.value:.6g}{extra} ({result.images} image(s), resize {result.mode}){failed}")
             results.append(result)
-    except (ValueError, OSError, KeyError) as exc:
+        with output_lock(args.out, args.wait_for_lock):
+            csv_path = write_set_scores(args.out / f"{args.name}_sets.csv", results)
+            echo(f"Wrote {csv_path}")
+            params = {"target": args.target, "ref": args.ref, "dataset_stats": args.dataset_stats,
+                      "metrics": ",".join(names), "batch_size": args.batch_size, "use_gpu": args.use_gpu,
+                      "seed": args.seed, "splits": args.splits}
+            echo(log_set_scores(args.out, csv_path, results, params, experiment=args.experiment))
+    except (ValueError, OSError, KeyError, OutputInUseError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"iqabench score: error: {message}", file=sys.stderr)
         return 2
-    echo(f"Wrote {write_set_scores(args.out / f'{args.name}_sets.csv', results)}")
     return 0
 
 

@@ -1,5 +1,5 @@
-"""``iqabench score`` runs the distribution metrics: set vs set into ``<out>/<name>_sets.csv``; a request that
-lacks its reference is refused in one line."""
+"""``iqabench score`` runs the distribution metrics: set vs set into ``<out>/<name>_sets.csv`` and one MLflow run;
+a request that lacks its reference is refused in one line."""
 
 from __future__ import annotations
 
@@ -19,7 +19,17 @@ def test_score_fid_set_vs_set_writes_the_value(image_sets, tmp_path, capsys):
     expected = score_sets("fid", folder_a, folder_b)
     assert float(rows[0]["value"]) == expected.value
     assert rows[0]["images"] == "4" and rows[0]["reference_images"] == "3" and rows[0]["mode"] == "clean"
-    assert f"fid: {expected.value:.6g}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"fid: {expected.value:.6g}" in printed and "Logged to MLflow" in printed
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.data.tags["iqabench.role"] == "score-sets"
+    assert run.data.metrics["fid/value"] == expected.value and run.data.metrics["fid/images"] == 4
+    assert run.data.params["fid.mode"] == "clean" and run.data.params["target"] == str(folder_a)
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["generated_sets.csv"]
 
 
 def test_score_refuses_a_set_metric_without_its_reference(image_sets, tmp_path, capsys):
