@@ -38,7 +38,7 @@ from metrics.functional.color import rgb2gray_uint8, rgb2y
 #: Per classical metric: (input it works on, border and padding conventions, minimum size rule).
 CONVENTIONS: dict[str, tuple[str, str, str]] = {
     "psnr": ("RGB", "none (pixelwise mean squared error)", "1"),
-    "psnry": ("BT.601 Y, rounded to uint8", "none (pixelwise)", "1"),
+    "psnry": ("NTSC (YIQ) Y, unrounded (pyiqa's psnry)", "none (pixelwise)", "1"),
     "ssim": ("rgb2gray luma (uint8)", "11×11 Gaussian over the 'valid' part: no padding, the map is (H-10)×(W-10)",
              "11 (window)"),
     "ssimc": ("R, G, B separately", "as ssim ('valid', no padding)", "11 (window)"),
@@ -84,7 +84,7 @@ GRAY_LUMA = frozenset({"ssim", "ms_ssim", "cw_ssim", "vif", "gmsd", "nlpd", "niq
 #: Metrics whose statistics need at least two patches of their minimum size (a covariance over patches).
 TWO_PATCHES = frozenset({"niqe", "niqe_matlab", "pi"})
 #: Metrics that see only the BT.601 luma, rounded to uint8.
-Y_LUMA = frozenset({"psnry", "pi"})
+Y_LUMA = frozenset({"pi"})
 
 #: Agreement between two computations of our own code (float32 scores).
 RTOL, ATOL = 1e-5, 1e-6

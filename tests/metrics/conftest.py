@@ -6,7 +6,8 @@ only for the metrics a test builds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,18 +30,36 @@ def deep_weights_env(request, monkeypatch):
 
 
 @pytest.fixture()
-def put_param_file(seeded_weight_caches, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, dict], None]:
+def put_param_file(seeded_weight_caches, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, dict], None]]:
     """Write a MATLAB .mat parameter file (variables → arrays) under its published name where iqabench and pyiqa
-    look for it, offline, in the session's seeded caches (pyiqa fixes its cache folder when first imported)."""
+    look for it, offline, in the session's seeded caches (pyiqa fixes its cache folder when first imported). The
+    session's own file comes back when the test ends (later tests read the seeded file, not this test's)."""
     from tests._helpers.random_weights import _hf_snapshot_path, _link_or_copy
     from tests._helpers.random_weights_classical import mat_bytes
 
     seeded_weight_caches.use_in(monkeypatch)
+    before: dict[str, tuple[Path, bytes | None, Path | None]] = {}
 
     def put(filename: str, variables: dict[str, np.ndarray]) -> None:
         path = _hf_snapshot_path(seeded_weight_caches.hf_cache, filename)
+        pyiqa_copy = seeded_weight_caches.torch_home / "hub" / "pyiqa" / filename
+        if filename not in before:
+            before[filename] = (path, path.read_bytes() if path.exists() else None,
+                                seeded_weight_caches.written.get(filename))
+        path.unlink(missing_ok=True)  # a new file, not a write through the session file's hard links
+        pyiqa_copy.unlink(missing_ok=True)
         path.write_bytes(mat_bytes(variables))
-        _link_or_copy(path, seeded_weight_caches.torch_home / "hub" / "pyiqa" / filename)
+        _link_or_copy(path, pyiqa_copy)
         seeded_weight_caches.written[filename] = path
 
-    return put
+    yield put
+    for filename, (path, content, written) in before.items():
+        pyiqa_copy = seeded_weight_caches.torch_home / "hub" / "pyiqa" / filename
+        path.unlink(missing_ok=True)
+        pyiqa_copy.unlink(missing_ok=True)
+        if content is None:
+            seeded_weight_caches.written.pop(filename, None)
+            continue
+        path.write_bytes(content)
+        _link_or_copy(path, pyiqa_copy)
+        seeded_weight_caches.written[filename] = written or path

@@ -62,13 +62,13 @@ def test_the_example_data_file_reads_as_pyiqa_reads_it(live):
     assert not spec.mos_lower_better  # DMOS turned into MOS: higher is better
 
 
-def test_psnr_y_is_a_named_variant_of_psnr_on_the_y_channel(live):
+def test_psnr_y_is_a_named_variant_of_psnr_on_the_luma(live):
     root, _ = live
     plan = _plan(root, PSNR_Y_ONLY, metrics=("psnr-y", "psnry"), datasets=("live-split1",))
     cells = {c.metric: c for c in plan.cells}
     variant, registered = cells["psnr-y"], cells["psnry"]
     assert (variant.spec.name, variant.spec.builds, variant.spec.mode) == ("psnr-y", "psnr", "FR")
-    assert dict(variant.options) == {"channel": "y"} == dict(registered.options)
+    assert dict(variant.options) == {"channel": "yiq"} == dict(registered.options)  # pyiqa's unrounded YIQ luma
     assert variant.key != registered.key  # a cell of its own name
 
 
@@ -109,7 +109,7 @@ def test_the_published_template_is_refused_in_one_line(live):
 @pytest.mark.parametrize("entry,expected", [
     ("custom_metric:\n  metric_opts: {type: CustomModel}\n  metric_mode: FR\n",
      "example_benchmark_metric_opts.yml: metric 'custom_metric': metric_opts: unknown metric type 'CustomModel' "
-     "(known types: BRISQUE, CFANet,"),
+     "(known types: ARNIQA, BRISQUE, CFANet,"),
     ("custom_metric:\n  metric_opts: {type: PSNR}\n  metric_mode: NR\n",
      "metric 'custom_metric': metric_mode is NR but type PSNR builds psnr, a full-reference metric"),
     ("custom_metric:\n  metric_opts: {type: PSNR}\n  metric_mode: FR\n  lower_better: 1\n",

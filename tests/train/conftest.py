@@ -79,9 +79,20 @@ def write_options(path: Path, **entries) -> Path:
 @pytest.fixture(scope="module")
 def train_cluster():
     """A 4-CPU local Ray cluster (2 training workers and their data reads) shared by a module's trainings."""
+    import ray
+
     from orchestrator.run.ray_session import start_ray
 
     path = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = f"{REPO}{os.pathsep}{path}" if path else str(REPO)
-    with start_ray(None, num_cpus=4):
-        yield
+    # A smaller in-process session left by other test folders (2 CPUs, session-scoped) would leave Ray Data no CPU
+    # beside the two training workers: trainings here get their own 4-CPU cluster, and the session comes back after.
+    previous_cpus = ray.cluster_resources().get("CPU") if ray.is_initialized() else None
+    if previous_cpus is not None:
+        ray.shutdown()
+    try:
+        with start_ray(None, num_cpus=4):
+            yield
+    finally:
+        if previous_cpus is not None:
+            ray.init(num_cpus=int(previous_cpus), include_dashboard=False, log_to_driver=False)
