@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -77,7 +77,9 @@ def openai_file(backbone: str) -> WeightFile:
 
 def tokenize(texts: Sequence[str]) -> torch.Tensor:
     """CLIP BPE token ids, len(texts)×77 (start, tokens, end-of-text, zero padding; long texts truncated)."""
-    from open_clip.tokenizer import tokenize as open_clip_tokenize  # heavy import: only when a CLIP metric is built
+    from open_clip.tokenizer import (
+        tokenize as open_clip_tokenize,  # heavy import: only when a CLIP metric is built
+    )
 
     return open_clip_tokenize(list(texts), context_length=CONTEXT_LENGTH)
 
@@ -229,7 +231,7 @@ class ClipConfig:
     text_layers: int
 
     @classmethod
-    def of(cls, state: dict[str, torch.Tensor]) -> "ClipConfig":
+    def of(cls, state: dict[str, torch.Tensor]) -> ClipConfig:
         def count(prefix: str) -> int:
             return len({k[len(prefix):].split(".")[0] for k in state if k.startswith(prefix)})
 
@@ -278,8 +280,12 @@ class CLIP(nn.Module):
         return self.visual(x, positional)
 
     def encode_embedded_text(self, embedded: torch.Tensor, end_index: torch.Tensor) -> torch.Tensor:
-        """Features of token embeddings (N×77×width) read at the end-of-text positions ``end_index``."""
-        x = self.transformer(embedded + self.positional_embedding, causal=True)
+        """Features of token embeddings (N×77×width) read at the end-of-text positions ``end_index``.
+
+        Under the causal mask no position attends to a later one, so the positions after the last end-of-text
+        token cannot change the features: they are left out (LIQE's 495 prompts: 77 → 24 positions)."""
+        length = int(end_index.max()) + 1
+        x = self.transformer(embedded[:, :length] + self.positional_embedding[:length], causal=True)
         x = self.ln_final(x)
         return x[torch.arange(x.shape[0]), end_index] @ self.text_projection
 

@@ -32,8 +32,13 @@ import torch
 from metrics.deep import clip_trunk
 from metrics.deep.clip_trunk import CLIP, cosine_logits, load_clip, normalize, tokenize
 from metrics.deep.common import DeepMetric
-from metrics.deep.weights import BARE_TENSOR_KEY, WeightFile, WeightIntegrityError, tensor
 from metrics.deep.nets import unwrap
+from metrics.deep.weights import (
+    BARE_TENSOR_KEY,
+    WeightFile,
+    WeightIntegrityError,
+    tensor,
+)
 from metrics.registry import Calibration, MetricSpec, Resources
 
 PROMPT_PAIRS = ("Good image", "bad image", "Sharp image", "blurry image", "sharp edges", "blurry edges",

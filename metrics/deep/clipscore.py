@@ -20,7 +20,7 @@ official values in the calibration table.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -40,7 +40,7 @@ def _served(hub, data: bytes, name: str = "RN50.pt", sha: str | None = None) -> 
 
 
 def test_torchscript_archive_reads_as_torch_does(tmp_path):
-    data, state = _archive_bytes(tmp_path)
+    _, state = _archive_bytes(tmp_path)
     path = tmp_path / "archive.pt"
     ours = read_torchscript_tensors(path)
     theirs = torch.jit.load(str(path)).state_dict()
