@@ -109,24 +109,31 @@ def test_liqe_refuses_images_smaller_than_a_window(deep_env):
 
 
 def test_clipscore_same_function_as_reference(deep_env, tid_pairs, reference):
+    """Every image with every caption. Random weights give cosines near 0, which the score clips at 0; a score
+    below 0.01 (cosine below 0.004) is compared in absolute terms (1e-6 of a 0…2.5 scale: float32 rounding of a
+    unit-vector dot product), the others relatively; at least a quarter of the pairs must be in the second group."""
     deep_env.ensure(*[wf.filename for wf in weight_files("clipscore")])
     ours, theirs = metrics.create("clipscore"), reference("clipscore")()
     assert set(ours.weight_sha256) == {"ViT-B-32.pt"}
     captions = ["a dog on grass", "a city street at night", "two parrots on a branch", "a red car", "houses",
                 "a very long caption " + "that goes on " * 30]  # > 77 tokens: truncated by both
     images = [case[1] for case in _cases(tid_pairs, ((2, 96, 128), (1, 83, 301)))]
-    worst = 0.0
+    got, want = [], []
     with torch.inference_mode():
         for batch in images:
-            text = (captions * 2)[: batch.shape[0]] if batch.shape[0] < 5 else captions[:5]
-            got = ours.score_captions(batch, text)
-            want = theirs(batch, caption_list=text).flatten()
-            assert torch.isfinite(got).all() and got.shape == want.shape
-            worst = max(worst, max_relative_difference(got, want))
-            assert worst <= RTOL, (got.tolist(), want.tolist())
-        long_text = ours.score_captions(images[0][:1], captions[-1:])
-        assert torch.allclose(long_text, theirs(images[0][:1], caption_list=captions[-1:]).flatten(), rtol=RTOL)
-    print(f"\nclipscore: max relative difference vs pyiqa 0.1.16 = {worst:.2e}")
+            for caption in captions:
+                text = [caption] * batch.shape[0]
+                got.append(ours.score_captions(batch, text))
+                want.append(theirs(batch, caption_list=text).flatten())
+    got, want = torch.cat(got), torch.cat(want)
+    assert torch.isfinite(got).all() and got.shape == want.shape
+    clear = want >= 0.01
+    assert clear.sum() >= len(want) // 4, want.tolist()
+    worst = max_relative_difference(got[clear], want[clear])
+    assert worst <= RTOL, (got.tolist(), want.tolist())
+    assert float((got[~clear] - want[~clear]).abs().max(initial=0.0)) <= 1e-6
+    print(f"\nclipscore: max relative difference vs pyiqa 0.1.16 = {worst:.2e} ({int(clear.sum())} of {len(want)} "
+          "pairs scored above 0.01)")
 
 
 def test_clipscore_without_captions_is_refused(deep_env):
