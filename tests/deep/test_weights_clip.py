@@ -16,7 +16,12 @@ import torch
 import metrics
 from metrics.deep import clip_trunk, weights
 from metrics.deep.torchscript import TorchScriptArchiveError, read_torchscript_tensors
-from metrics.deep.weights import BARE_TENSOR_KEY, WeightFile, WeightIntegrityError, WeightsMissingError
+from metrics.deep.weights import (
+    BARE_TENSOR_KEY,
+    WeightFile,
+    WeightIntegrityError,
+    WeightsMissingError,
+)
 from tests._helpers.random_weights_clip import import_openai_clip, save_torchscript
 from tests.deep.test_weights import store  # noqa: F401  (the fixture: a fresh cache online against a fake hub)
 
