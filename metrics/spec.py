@@ -103,6 +103,9 @@ class MetricSpec:
     #: Whether a run that names no metrics includes it. False for a metric whose values are known not to match
     #: its official implementation: the default table holds only numbers the project stands behind.
     in_default_set: bool = True
+    #: Whether the metric scores each image against its caption (CLIPScore). The benchmark hands no captions to
+    #: metrics yet, so planning refuses a run that names such a metric.
+    needs_captions: bool = False
     #: Options that take one of a few values (option → the accepted values), e.g. ``{"channel": ("gray", "y")}``.
     option_choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     #: Numeric options with a range (option → :class:`OptionRange`), e.g. ``{"data_range": above(0)}``.

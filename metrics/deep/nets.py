@@ -7,6 +7,7 @@
 * :func:`grid_patches` — square patches on a regular grid, as one batch (N·P×C×k×k), image-major order.
 * :class:`L2Pool` / :func:`l2_pooled_layers` — a VGG trunk whose max-pools are L2 pools (DISTS, DMM).
 * :func:`build_meta` / :func:`fill` — build a module without random initialisation and fill it strictly from a file.
+* :class:`Attention` — multi-head attention under torch's packed parameter names (``in_proj_weight``, ``out_proj``).
 """
 
 from __future__ import annotations
@@ -132,3 +133,28 @@ def l2_pooled_layers(features: nn.Sequential, last: int) -> nn.ModuleList:
             layer.inplace = False
         layers.append(layer)
     return nn.ModuleList(layers).requires_grad_(False)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with torch's packed projection names (``in_proj_weight``, ``in_proj_bias``,
+    ``out_proj``) on N×L×E tokens; ``causal=True`` lets token i attend to tokens ≤ i only."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, dim = x.shape
+        return x.view(n, length, self.heads, dim // self.heads).transpose(1, 2)
+
+    def forward(self, query: torch.Tensor, memory: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        dim = query.shape[-1]
+        w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
+        b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
+        q = self._split_heads(F.linear(query, w_q, b_q))
+        k, v = (self._split_heads(t) for t in F.linear(memory, w_kv, b_kv).chunk(2, dim=-1))
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return self.out_proj(out.transpose(1, 2).flatten(2))

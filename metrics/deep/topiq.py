@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, fill, resnet_trunk, unwrap
+from metrics.deep.nets import Attention, build_meta, fill, resnet_trunk, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
@@ -99,30 +99,6 @@ STD = (0.229, 0.224, 0.225)
 LEVELS = (64, 256, 512, 1024, 2048)  # stem, stages 1-4
 POS_GRID = 32
 DIFF_EPS = 1e-12
-
-
-class Attention(nn.Module):
-    """Multi-head attention with torch's packed projection names (``in_proj_weight``, ``out_proj``); N×L×E tokens."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
-        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
-        self.out_proj = nn.Linear(dim, dim)
-
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        n, length, dim = x.shape
-        return x.view(n, length, self.heads, dim // self.heads).transpose(1, 2)
-
-    def forward(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-        dim = query.shape[-1]
-        w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
-        b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
-        q = self._split_heads(F.linear(query, w_q, b_q))
-        k, v = (self._split_heads(t) for t in F.linear(memory, w_kv, b_kv).chunk(2, dim=-1))
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.out_proj(out.transpose(1, 2).flatten(2))
 
 
 class _FeedForward(nn.Module):

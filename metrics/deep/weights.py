@@ -8,17 +8,22 @@ Two sources:
   ``$IQABENCH_WEIGHTS_REVISION``; ``$HF_ENDPOINT`` and ``$HF_HUB_OFFLINE`` are read at call time.
 * ``torchvision`` — ImageNet backbones named by torchvision's weight enums (``AlexNet_Weights.IMAGENET1K_V1``),
   kept where torchvision keeps them (``$TORCH_HOME/hub/checkpoints``) and downloaded with torch.hub.
+* ``url`` — other published files with a fixed download URL, kept in a folder of torch's hub directory
+  (OpenAI's CLIP models: ``$TORCH_HOME/hub/clip``, where pyiqa keeps them too), downloaded with torch.hub.
 
 A Hugging Face file that is not in the cache is looked for in pyiqa's own download folder
 (``$TORCH_HOME/hub/pyiqa``, by default ``~/.cache/torch/hub/pyiqa``) before it is downloaded: a pyiqa user's
 weights are used where they are, but only when their sha256 matches the lock (the published prefix in the file
 name and the sha256 recorded at first use); a file that does not is ignored with one log line, never deleted.
 
-Both name their files ``<name>-<hex>.<ext>`` where ``<hex>`` is the start of the file's sha256. Every file is
-hashed before it is loaded: a prefix mismatch is a :class:`WeightIntegrityError` (unless
+The published sha256 (or its start) is in the file name, ``<name>-<hex>.<ext>``, or, for OpenAI's files, the
+URL's last folder (``…/models/<sha256>/RN50.pt``). Every file is hashed before it is loaded: a prefix mismatch is
+a :class:`WeightIntegrityError` (unless
 ``$IQABENCH_WEIGHTS_UNVERIFIED=1``, meant for tests that seed the caches with random weights), and the full
 sha256 is recorded the first time in ``iqabench-weights.json`` next to the Hugging Face cache; a file whose
-sha256 later differs from the record is refused too. Files are read with ``torch.load(weights_only=True)``.
+sha256 later differs from the record is refused too. Files are read with ``torch.load(weights_only=True)``; a TorchScript archive (``WeightFile.torchscript``, e.g.
+OpenAI's CLIP models) by :mod:`metrics.deep.torchscript`, which runs none of its code; a file that holds one bare tensor (CLIP-IQA+'s
+learned prompts) loads as the state dict ``{BARE_TENSOR_KEY: tensor}``.
 A file that is absent while offline is a :class:`WeightsMissingError` naming it and the command that fetches it.
 """
 
@@ -37,13 +42,17 @@ from typing import Any, Iterable, Literal
 
 import torch
 
+
 DEFAULT_REPO = "chaofengc/IQA-PyTorch-Weights"
 DEFAULT_REVISION = "main"
 RECORD_NAME = "iqabench-weights.json"
 _PREFIX = re.compile(r"-([0-9a-f]{6,64})\.[A-Za-z0-9]+$")
+_URL_SHA256 = re.compile(r"/([0-9a-f]{64})/[^/]+$")
+#: The key under which a file holding one bare tensor presents it.
+BARE_TENSOR_KEY = ""
 _TRUE = {"1", "true", "yes", "on"}
 
-Source = Literal["hf", "torchvision"]
+Source = Literal["hf", "torchvision", "url"]
 
 log = logging.getLogger(__name__)
 #: pyiqa files already reported as not matching the lock (one log line per file and process).
@@ -72,7 +81,8 @@ class WeightFile:
     """One checkpoint file a metric loads.
 
     ``repo_id=None`` means the configured weights repo (``$IQABENCH_WEIGHTS_REPO`` or :data:`DEFAULT_REPO`);
-    torchvision files carry their download ``url`` instead.
+    torchvision and url files carry their download ``url`` instead, and are kept in ``folder`` of torch's hub
+    directory.
     """
 
     filename: str
@@ -82,12 +92,18 @@ class WeightFile:
     #: A TorchScript archive (``torch.jit.save``): its tensors are read by :mod:`metrics.deep.torchscript`, its
     #: code is never loaded.
     torchscript: bool = False
+    folder: str = "checkpoints"
 
     def __post_init__(self) -> None:
-        if self.source not in ("hf", "torchvision"):
+        if self.source not in ("hf", "torchvision", "url"):
             raise ValueError(f"weight file {self.filename}: unknown source {self.source!r}")
-        if self.source == "torchvision" and not self.url:
-            raise ValueError(f"weight file {self.filename}: a torchvision file needs its url")
+        if self.source != "hf" and not self.url:
+            raise ValueError(f"weight file {self.filename}: a {self.source} file needs its url")
+
+    @classmethod
+    def from_url(cls, url: str, folder: str, torchscript: bool = False) -> "WeightFile":
+        """A file published at ``url``, kept in ``$TORCH_HOME/hub/<folder>``."""
+        return cls(filename=url.rsplit("/", 1)[-1], source="url", url=url, folder=folder, torchscript=torchscript)
 
     @classmethod
     def torchvision(cls, weights: Any) -> "WeightFile":
@@ -98,13 +114,16 @@ class WeightFile:
 
     @property
     def sha256_prefix(self) -> str | None:
-        """The hex digits in the file name (``LPIPS_v0.1_alex-df73285e.pth`` → ``df73285e``), if any."""
-        match = _PREFIX.search(self.filename)
+        """The hex digits in the file name (``LPIPS_v0.1_alex-df73285e.pth`` → ``df73285e``) or the sha256 folder
+        of the URL (``…/<sha256>/RN50.pt``), if any."""
+        match = _PREFIX.search(self.filename) or (_URL_SHA256.search(self.url) if self.url else None)
         return match.group(1) if match else None
 
     def key(self, repo_id: str | None = None) -> str:
         if self.source == "torchvision":
             return f"torchvision:{self.filename}"
+        if self.source == "url":
+            return f"url:{self.url}"
         return f"hf:{self.repo_id or repo_id or default_repo()}/{self.filename}"
 
 
@@ -150,9 +169,9 @@ def hf_cache_dir(cache_dir: str | Path | None = None) -> Path:
     return Path(hf_home) / "hub"
 
 
-def torch_checkpoint_dir() -> Path:
-    """torchvision's own cache: ``$TORCH_HOME/hub/checkpoints``."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
+def torch_checkpoint_dir(folder: str = "checkpoints") -> Path:
+    """A folder of torch's hub directory: ``$TORCH_HOME/hub/checkpoints`` (torchvision's own cache) by default."""
+    return Path(torch.hub.get_dir()) / folder
 
 
 def pyiqa_cache_dir() -> Path:
@@ -169,8 +188,8 @@ def cached_path(
     wf: WeightFile, *, repo_id: str | None = None, revision: str | None = None, cache_dir: str | Path | None = None
 ) -> Path | None:
     """The local path of ``wf`` if it is already cached; never touches the network."""
-    if wf.source == "torchvision":
-        path = torch_checkpoint_dir() / wf.filename
+    if wf.source != "hf":
+        path = torch_checkpoint_dir(wf.folder) / wf.filename
         return path if path.is_file() else None
     from huggingface_hub import try_to_load_from_cache
 
@@ -214,7 +233,7 @@ def _from_pyiqa_cache(wf: WeightFile, *, repo_id: str | None, cache_dir: str | P
 
 
 def _missing(wf: WeightFile, reason: str) -> WeightsMissingError:
-    where = "torchvision's cache " + str(torch_checkpoint_dir()) if wf.source == "torchvision" else wf.key()
+    where = f"{wf.url} → {torch_checkpoint_dir(wf.folder)}" if wf.source != "hf" else wf.key()
     return WeightsMissingError(
         f"weight file {wf.filename} ({where}) is not available: {reason}. Fetch it on a machine with internet "
         f"access with `iqabench weights download METRIC` (same cache settings), or unset HF_HUB_OFFLINE."
@@ -234,8 +253,8 @@ def fetch(
         return found
     if offline():
         raise _missing(wf, "not in the cache and HF_HUB_OFFLINE is set")
-    if wf.source == "torchvision":
-        return _fetch_torchvision(wf)
+    if wf.source != "hf":
+        return _fetch_url(wf)
     return _fetch_hf(wf, repo_id=repo_id, revision=revision, cache_dir=cache_dir)
 
 
@@ -261,9 +280,9 @@ def _fetch_hf(wf: WeightFile, *, repo_id: str | None, revision: str | None, cach
     return Path(path)
 
 
-def _fetch_torchvision(wf: WeightFile) -> Path:
+def _fetch_url(wf: WeightFile) -> Path:
     assert wf.url is not None
-    target = torch_checkpoint_dir() / wf.filename
+    target = torch_checkpoint_dir(wf.folder) / wf.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         torch.hub.download_url_to_file(wf.url, str(target), hash_prefix=wf.sha256_prefix, progress=True)
@@ -367,6 +386,8 @@ def load(
             raise WeightIntegrityError(f"weight file {wf.filename}: {exc}") from exc
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, torch.Tensor):
+        state = {BARE_TENSOR_KEY: state}
     if not isinstance(state, dict):
         raise WeightIntegrityError(f"weight file {wf.filename} at {path} does not hold a state dict")
     return LoadedWeights(file=wf, path=Path(path), sha256=sha, verified=matches, state_dict=state)

@@ -255,9 +255,14 @@ def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[st
             del specs[name]
         if uncalibrated and echo is not None:
             echo("Not in the default set (not calibrated; name it with -m to run it): " + ", ".join(uncalibrated))
+    needs_captions = [name for name, spec in specs.items() if spec.needs_captions]
+    for name in needs_captions:
+        del specs[name]  # one problem for it, not also its weights' or options'
+        problems.append(f"metric {name!r} scores each image against its caption, and the benchmark cannot hand "
+                        "captions to metrics yet (neither from a dataset's meta-info nor from --metric_opt)")
     registered = set(metrics.available())
     for name, entry in entries.items():
-        if not entry.from_pyiqa and name not in specs:
+        if not entry.from_pyiqa and name not in specs and name not in needs_captions:
             where = "is not a registered metric" if name not in registered else "is not in the run (-m)"
             problems.append(f"{request.metric_opt}: options for {name!r}, which {where}")
     run_entries: dict[str, MetricEntry] = {}

@@ -4,6 +4,7 @@ Nothing is downloaded in the tests: every file a deep metric loads is written he
 published name and key layout (key names are facts of the published files), into
 
 * ``$TORCH_HOME/hub/checkpoints/<name>`` — torchvision's ImageNet backbones (read by torchvision and by us),
+* ``$TORCH_HOME/hub/clip/<name>`` — OpenAI's CLIP models (read by pyiqa, OpenAI's package and us),
 * ``$TORCH_HOME/hub/pyiqa/<name>`` — where pyiqa 0.1.16 looks for its files before downloading them,
 * the Hugging Face cache layout under ``$IQABENCH_WEIGHTS_CACHE`` — where iqabench looks for them.
 
@@ -16,6 +17,7 @@ import os
 import shutil
 from pathlib import Path
 from typing import Callable
+from urllib.parse import quote
 
 import torch
 from torchvision import models
@@ -269,23 +271,29 @@ def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
     A pyiqa file is written once, into the Hugging Face cache layout, and hard-linked where pyiqa's own loader
     looks (``TORCH_HOME/hub/pyiqa``): the full set is about 2 GB, and CI disks are not large.
     """
+    from tests._helpers.random_weights_clip import TorchScriptFile, save_torchscript
+
     written = {}
     for name in names:
         source, make = FILES[name]
-        if source == "torchvision":
-            path = torch_home / "hub" / "checkpoints" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-        else:
+        if source in ("hf", "hf+hub"):
             path = _hf_snapshot_path(hf_cache, name)
+        else:  # a folder of torch's hub directory: "checkpoints" (torchvision), "clip" (OpenAI's CLIP files)
+            path = torch_home / "hub" / ("checkpoints" if source == "torchvision" else source) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
         content = make()
-        if isinstance(content, torch.jit.ScriptModule):
+        if isinstance(content, TorchScriptFile):
+            save_torchscript(content.make(), path)
+        elif isinstance(content, torch.jit.ScriptModule):
             content.save(str(path))  # a TorchScript archive, as the published file is
         elif isinstance(content, bytes):  # a file in another format (MATLAB .mat), written as it is
             path.write_bytes(content)
         else:
             torch.save(content, path)
-        if source != "torchvision":
-            _link_or_copy(path, torch_home / "hub" / "pyiqa" / name)
+        del content
+        if source in ("hf", "hf+hub"):  # pyiqa keeps a file under its URL's basename, percent-encoded ("+": "%2B")
+            for alias in dict.fromkeys((name, quote(name))):
+                _link_or_copy(path, torch_home / "hub" / "pyiqa" / alias)
         if source == "hf+hub":  # also read through torch hub (``load_state_dict_from_url``) by the reference
             _link_or_copy(path, torch_home / "hub" / "checkpoints" / name)
         written[name] = path
@@ -358,3 +366,7 @@ FILES.update(FILES_DISTRIBUTION)
 from tests._helpers.random_weights_zoo import FILES_ZOO  # noqa: E402  (UNIQUE, MS-SWD)
 
 FILES.update(FILES_ZOO)
+
+from tests._helpers.random_weights_clip import FILES_CLIP  # noqa: E402  (CLIP trunks, CLIP-IQA+, LIQE)
+
+FILES.update(FILES_CLIP)

@@ -23,13 +23,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def deep_metric_names() -> list[str]:
-    return [name for name in metrics.available() if module_of(name).startswith("metrics.deep.")]
+    """Every deep metric a benchmark can run (those that need a caption per image are refused when planned)."""
+    return [name for name in metrics.available()
+            if module_of(name).startswith("metrics.deep.") and not metrics.get_spec(name).needs_captions]
 
 
 @pytest.mark.timeout(900)
 def test_every_deep_metric_fills_its_cells_in_bench(tmp_path, deep_env):
     names = deep_metric_names()
-    assert {"lpips", "dists", "topiq_fr", "topiq_nr", "musiq", "hyperiqa"} <= set(names)
+    assert {"lpips", "dists", "topiq_fr", "topiq_nr", "musiq", "hyperiqa", "clipiqa", "clipiqa+_vitL14_512",
+            "liqe_mix"} <= set(names)
     env = {**os.environ, **deep_env.ensure_all()}
     env.pop("RAY_ADDRESS", None)
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -45,3 +48,17 @@ def test_every_deep_metric_fills_its_cells_in_bench(tmp_path, deep_env):
     for name in names:
         scores = pd.read_parquet(out / "scores" / "demo" / f"{name}.parquet")
         assert scores["score"].notna().all() and len(scores) == 2, name
+
+
+def test_a_metric_that_needs_captions_is_refused_when_planned(tmp_path, deep_env):
+    """clipscore needs a caption per image, which no dataset hands to metrics yet: one line says so, and the run
+    stops before any weights or images are touched."""
+    env = dict(os.environ)  # offline, with no CLIP weights cached
+    env.pop("RAY_ADDRESS", None)
+    command = [sys.executable, "-m", "jobs.cli", "bench", "-m", "clipscore", "psnr", "-d", "demo", "--limit", "2",
+               "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if "clipscore" in line]
+    assert len(lines) == 1 and "caption" in lines[0], done.stdout[-2000:] + done.stderr[-2000:]
+    assert not (tmp_path / "out" / "summary.csv").exists()
