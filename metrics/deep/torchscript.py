@@ -43,7 +43,9 @@ class _StorageType:
     dtype: torch.dtype
 
 
-class _StateUnpickler(pickle.Unpickler):
+class _RestrictedStateUnpickler(pickle.Unpickler):
+    """Tensors and plain containers only: any other class named by the archive is refused (no code runs)."""
+
     def __init__(self, data: bytes, archive: zipfile.ZipFile, root: str, source: str) -> None:
         super().__init__(io.BytesIO(data))
         self.archive, self.root, self.source = archive, root, source
@@ -98,7 +100,7 @@ def read_torchscript_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         root = roots[0]
         if f"{root}/byteorder" in archive.namelist() and archive.read(f"{root}/byteorder").strip() != b"little":
             raise TorchScriptArchiveError(f"{source}: big-endian archives are not supported")
-        module = _StateUnpickler(archive.read(f"{root}/data.pkl"), archive, root, source).load()
+        module = _RestrictedStateUnpickler(archive.read(f"{root}/data.pkl"), archive, root, source).load()
     if not isinstance(module, _ScriptObject):
         raise TorchScriptArchiveError(f"{source}: the archive does not hold a module")
     tensors: dict[str, torch.Tensor] = {}
