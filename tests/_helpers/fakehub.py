@@ -94,3 +94,15 @@ class FakeHub:
 def FakeModelHub() -> FakeHub:  # noqa: N802 - reads like the class it builds
     """The fake hub serving model repos (``/<owner>/<repo>/resolve/<revision>/<path>``)."""
     return FakeHub(kind="model")
+
+
+def isolate_for_downloads(monkeypatch, tmp_path) -> None:
+    """A run that downloads from a :class:`FakeHub`: its own iqabench and Hugging Face homes under ``tmp_path``,
+    MLflow under its ``--out``, no progress bars, no proxy for the local hub, and the hub online (``HF_ENDPOINT``
+    is set by the caller once the hub is up)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("IQABENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

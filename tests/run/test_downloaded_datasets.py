@@ -7,19 +7,14 @@ import pytest
 
 from jobs.cli import main
 from tests._helpers.builders import populate
-from tests._helpers.fakehub import FakeHub
+from tests._helpers.fakehub import FakeHub, isolate_for_downloads
 
 pytestmark = [pytest.mark.ray]
 
 
 @pytest.mark.timeout(600)
 def test_download_then_bench(ray_cluster, tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("IQABENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    isolate_for_downloads(monkeypatch, tmp_path)
     root = tmp_path / "data"
     with FakeHub() as hub:
         populate(hub)

@@ -13,7 +13,7 @@ from orchestrator.reproduce.job import metrics_to_run, write_tables
 from orchestrator.reproduce.tables import PROTOCOLS, SRCC_TOLERANCE, published, srcc_of
 from orchestrator.run.plan import PlanError
 from tests._helpers.builders import populate_fr_table
-from tests._helpers.fakehub import FakeHub
+from tests._helpers.fakehub import FakeHub, isolate_for_downloads
 
 
 def _read(path) -> dict[str, dict[str, str]]:
@@ -71,12 +71,7 @@ def test_the_delta_table_flags_differences_beyond_the_tolerance(tmp_path):
 def test_reproduce_the_fr_table_on_a_fake_hub(ray_cluster, tmp_path, monkeypatch, capsys):
     from jobs.cli import main
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv("IQABENCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    isolate_for_downloads(monkeypatch, tmp_path)
     out = tmp_path / "out"
     with FakeHub() as hub:
         populate_fr_table(hub)
