@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
@@ -24,6 +25,8 @@ from torchvision import models
 
 REPO = "chaofengc/IQA-PyTorch-Weights"
 COMMIT = "0000000000000000000000000000000000000001"
+#: pyiqa 0.1.16's modules that hold its download folder, fixed when each is imported.
+PYIQA_CACHE_DIR_HOLDERS = ("pyiqa.utils.download_util", "pyiqa.archs.liqe_arch", "pyiqa.archs.topiq_arch")
 
 
 def _rand_like_state(module: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
@@ -338,6 +341,13 @@ class SeededCaches:
         for key, value in offline_env(self.torch_home, self.hf_cache).items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+        # pyiqa fixes its download folder ($TORCH_HOME/hub/pyiqa) when first imported, which may have been at
+        # collection or under another test's TORCH_HOME: point every module holding a copy of it here too.
+        folder = str(self.torch_home / "hub" / "pyiqa")
+        for module_name in PYIQA_CACHE_DIR_HOLDERS:
+            module = sys.modules.get(module_name)
+            if module is not None:
+                monkeypatch.setattr(module, "DEFAULT_CACHE_DIR", folder)
         monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
         for name in ("IQABENCH_WEIGHTS_REPO", "IQABENCH_WEIGHTS_REVISION", "HF_HUB_CACHE"):
             monkeypatch.delenv(name, raising=False)

@@ -6,7 +6,6 @@ only for the metrics a test builds.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,12 +37,7 @@ def put_param_file(seeded_weight_caches, monkeypatch: pytest.MonkeyPatch) -> Ite
     from tests._helpers.random_weights import _hf_snapshot_path, _link_or_copy
     from tests._helpers.random_weights_classical import mat_bytes
 
-    seeded_weight_caches.use_in(monkeypatch)
-    if importlib.util.find_spec("pyiqa") is not None:
-        from pyiqa.utils import download_util
-
-        # pyiqa fixed its folder when first imported, which may have been under another test's TORCH_HOME.
-        monkeypatch.setattr(download_util, "DEFAULT_CACHE_DIR", str(seeded_weight_caches.torch_home / "hub" / "pyiqa"))
+    seeded_weight_caches.use_in(monkeypatch)  # also where pyiqa, if imported, looks for its files
     before: dict[str, tuple[Path, bytes | None, Path | None]] = {}
 
     def put(filename: str, variables: dict[str, np.ndarray]) -> None:
