@@ -12,6 +12,7 @@ from torch import nn
 import metrics
 from iqabench.images import ImageInput, to_batch
 from metrics.base import IQAMetric, MetricInputError
+from metrics.distribution.specs import DISTRIBUTION_SPECS, get_distribution_spec, is_distribution_metric
 from orchestrator.run.metric_options import MetricEntry, with_extra_options
 
 
@@ -75,18 +76,96 @@ class Metric(nn.Module):
         return f"name={self.metric_name!r}, mode={self.metric_mode}, lower_better={self.lower_better}"
 
 
+class SetMetric:
+    """A distribution metric (``fid``, ``sfid``, ``fid_dinov2``, ``inception_score``), called as pyiqa calls it:
+    ``metric(folder)`` (Inception Score), ``metric(folder, ref_folder)`` or ``metric(folder,
+    dataset_name="FFHQ", dataset_res=1024, dataset_split="trainval70k")`` returns the set's score (a float).
+
+    The features are extracted in this process on the metric's device; :func:`orchestrator.sets.score.score_sets`
+    (``iqabench score``) is the same computation, optionally on Ray actors. ``last`` holds the full result of the
+    latest call (image counts, unreadable images, weight hashes, the Inception Score's spread).
+    """
+
+    def __init__(self, name: str, device: torch.device, options: dict[str, Any]) -> None:
+        from orchestrator.sets.score import score_sets
+
+        spec = get_distribution_spec(name)
+        options = _our_set_option_names(options)
+        unknown = sorted(set(options) - set(SET_OPTIONS))
+        if unknown:
+            raise ValueError(f"create_metric({name!r}): {name} has no option {', '.join(map(repr, unknown))} "
+                             f"(options: {', '.join(SET_OPTIONS)})")
+        self.spec = spec
+        self.options = dict(options)
+        self._device = device
+        self._score_sets = score_sets
+        self.last = None
+
+    @property
+    def metric_name(self) -> str:
+        return self.spec.name
+
+    @property
+    def metric_mode(self) -> str:
+        """``NR``, as pyiqa files the distribution metrics (no per-image reference)."""
+        return "NR"
+
+    @property
+    def lower_better(self) -> bool:
+        return self.spec.lower_better
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        return self.spec.score_range
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def __call__(self, folder: str | Sequence[str], ref_folder: str | Sequence[str] | None = None, *,
+                 dataset_name: str | None = None, dataset_res: int | str = 1024, dataset_split: str = "train",
+                 **call_options: Any) -> float:
+        options = _our_set_option_names({**self.options, **call_options})
+        unknown = sorted(set(options) - set(SET_OPTIONS))
+        if unknown:
+            raise ValueError(f"{self.metric_name} has no option {', '.join(map(repr, unknown))} "
+                             f"(options: {', '.join(SET_OPTIONS)})")
+        self.last = self._score_sets(self.metric_name, folder, ref_folder, dataset_stats=dataset_name,
+                                     dataset_split=dataset_split, dataset_res=dataset_res,
+                                     device=str(self._device), **options)
+        return self.last.value
+
+    def __repr__(self) -> str:
+        return f"SetMetric(name={self.metric_name!r}, lower_better={self.lower_better})"
+
+
+#: The options of a set metric call, as :func:`orchestrator.sets.score.score_sets` names them.
+SET_OPTIONS = ("mode", "distance", "kernel", "splits", "kid_subsets", "kid_max_subset_size", "seed", "batch_size")
+#: pyiqa's names of the same options.
+PYIQA_SET_OPTION_NAMES = {"distance_type": "distance", "kernel_type": "kernel"}
+
+
+def _our_set_option_names(options: dict[str, Any]) -> dict[str, Any]:
+    return {PYIQA_SET_OPTION_NAMES.get(key, key): value for key, value in options.items()}
+
+
 def _default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def create_metric(metric_name: str, device: str | torch.device | None = None, **options: Any) -> Metric:
+def create_metric(metric_name: str, device: str | torch.device | None = None,
+                  **options: Any) -> Metric | SetMetric:
     """Build metric ``metric_name`` on ``device`` (default: CUDA when available, else the CPU) with ``options``
     over its defaults. Options take our names or pyiqa's (``test_y_channel=True``, ``pretrained_model_path=...``),
     read by the one table ``--metric_opt`` and ``--extra_metric_opts`` use (:mod:`metrics.pyiqa_types`); unknown
-    names and options raise ``ValueError`` with what is accepted (as ``iqabench bench`` does)."""
+    names and options raise ``ValueError`` with what is accepted (as ``iqabench bench`` does).
+
+    A distribution metric (``fid`` ...) gives a :class:`SetMetric`, called on folders as pyiqa's is."""
+    target = torch.device(device) if device is not None else _default_device()
+    if is_distribution_metric(metric_name):
+        return SetMetric(metric_name, target, options)
     metrics.get_spec(metric_name)  # an unknown name: UnknownMetricError, naming the registered ones
     entry = with_extra_options(MetricEntry(metric_name, metric_name), options, f"create_metric({metric_name!r})")
-    target = torch.device(device) if device is not None else _default_device()
     metric = Metric(metrics.create(entry.builds, device=target, **entry.options))
     metric._device = target
     return metric
@@ -99,6 +178,8 @@ def list_models(metric_mode: str | None = None, filter: str | Sequence[str] | No
     if metric_mode not in (None, "FR", "NR"):
         raise ValueError(f"metric_mode must be 'FR', 'NR' or None, got {metric_mode!r}")
     names = metrics.available(metric_mode)
+    if metric_mode in (None, "NR"):  # pyiqa lists its distribution metrics as NR
+        names = sorted([*names, *DISTRIBUTION_SPECS])
     if filter:
         patterns = [filter] if isinstance(filter, str) else list(filter)
         names = [name for name in names if any(fnmatch.fnmatchcase(name, p) for p in patterns)]

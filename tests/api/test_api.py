@@ -14,6 +14,7 @@ import iqabench
 import metrics
 from datasets_io.decode import im2uint8, read_image
 from metrics.base import MetricInputError
+from metrics.distribution.specs import DISTRIBUTION_SPECS
 
 
 @pytest.fixture()
@@ -108,7 +109,8 @@ def test_options_reach_the_metric_in_our_terms_or_pyiqas(pair):
 
 def test_list_models_filters_like_pyiqa():
     every = metrics.available()
-    assert iqabench.list_models() == every
+    assert iqabench.list_models() == sorted([*every, *DISTRIBUTION_SPECS])  # and pyiqa's set metrics
+    every = iqabench.list_models()
     assert iqabench.list_models("FR") == metrics.available("FR")
     assert set(iqabench.list_models("NR")).isdisjoint(iqabench.list_models("FR"))
     ssim = iqabench.list_models(filter="*ssim*")
