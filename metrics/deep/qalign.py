@@ -12,9 +12,11 @@ mean/std and placed in the prompt
 The score is the expectation of the next word over the five levels: softmax of the logits of "excellent",
 "good", "fair", "poor", "bad", weighted 5, 4, 3, 2, 1 (1…5, higher is better).
 
-Variants: ``qalign`` (float16 weights, as pyiqa), ``qalign_8bit`` and ``qalign_4bit`` (LLM.int8 / NF4 linear
+Variants: ``qalign`` (the checkpoint's weights in ``precision``: float32 by default, as every deep metric here;
+``precision='float16'`` is pyiqa's setting), ``qalign_8bit`` and ``qalign_4bit`` (LLM.int8 / NF4 linear
 layers from ``bitsandbytes``, float16 compute; they need CUDA and ``bitsandbytes``, and a run naming them where
-either is missing is refused when it is planned). Each takes a whole GPU (about 16 GB of GPU memory in float16).
+either is missing is refused when it is planned). Each takes a whole GPU (about 30 GB of GPU memory in float32,
+16 GB in float16).
 
 Calibration: equal to pyiqa 0.1.16 on a reduced configuration of the same architecture (2-layer ViT, 2-layer
 abstractor, 2-layer LLaMA, small widths, a small SentencePiece vocabulary) with identical random weights
@@ -42,8 +44,14 @@ PROMPT = "USER: How would you rate the {task} of this image?\n<|image|>\nASSISTA
 LEVELS = ("excellent", "good", "fair", "poor", "bad")
 LEVEL_WEIGHTS = (5.0, 4.0, 3.0, 2.0, 1.0)
 #: variant name → quantisation of the linear layers (None: the checkpoint's float16 weights)
+#: Host memory while the 7B checkpoint is loaded (its float16 shards, then the model in float32).
+HOST_MEMORY_MB = 30000
 QUANTISATION = {"qalign": None, "qalign_8bit": "8bit", "qalign_4bit": "4bit"}
 WEIGHT_FILES = {name: REPO.all() for name in QUANTISATION}
+
+
+class MetricUnavailableError(RuntimeError):
+    """The metric needs what this machine lacks (a CUDA device, a package)."""
 
 
 def square_448(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -67,16 +75,18 @@ def square_448(image: torch.Tensor, size: int) -> torch.Tensor:
 class QAlign(DeepMetric):
     """Q-Align (OneAlign) quality; ``task='aesthetics'`` rates aesthetics with the same model."""
 
-    def __init__(self, variant: str = "qalign", precision: str = "float16", task: str = "quality") -> None:
+    def __init__(self, variant: str = "qalign", precision: str = "float32", task: str = "quality") -> None:
         super().__init__(precision)
         if variant not in QUANTISATION:
             raise ValueError(f"variant must be one of {sorted(QUANTISATION)}, got {variant!r}")
+        self.quantisation = QUANTISATION[variant]
+        if self.quantisation is not None and (reason := quantisation_unavailable()):
+            raise MetricUnavailableError(f"{variant} cannot run here: {reason}")
         dtype = PRECISIONS[precision]
         self.owl, tokenizer = REPO.load(self, dtype)
         self.prompt_ids = tokenizer.prompt_ids(PROMPT.format(task=task))
         self.register_buffer("level_ids", torch.tensor(tokenizer.word_ids(LEVELS)), persistent=False)
         self.register_buffer("level_weights", torch.tensor(LEVEL_WEIGHTS), persistent=False)
-        self.quantisation = QUANTISATION[variant]
         if self.quantisation is not None:
             quantise_linear_layers(self.owl, self.quantisation, dtype)
 
@@ -141,10 +151,11 @@ def _spec(name: str) -> MetricSpec:
                            f"random weights (max rel. diff {_MEASURED}); the 7B checkpoint not run here"
                            + ("; the quantised layers not compared (no CUDA)" if quantised else ""),
         factory=QAlign,
-        options={"variant": name, "precision": "float16", "task": "quality"},
-        option_choices={"variant": (name,), "precision": tuple(PRECISIONS), "task": ("quality", "aesthetics")},
-        # the whole GPU: about 16 GB of GPU memory in float16 (7B parameters), less quantised
-        resources=Resources(num_cpus=1, num_gpus=1, memory_mb=16000),
+        options={"variant": name, "precision": "float32", "task": "quality"},
+        option_choices={"variant": (name,), "task": ("quality", "aesthetics")},
+        # the whole GPU (7B parameters: about 30 GB of GPU memory in float32, 16 GB with precision float16, less
+        # quantised); the checkpoint passes through host memory while it is loaded
+        resources=Resources(num_cpus=1, num_gpus=1, memory_mb=HOST_MEMORY_MB),
         in_default_set=False,
         unavailable=quantisation_unavailable if quantised else None,
     )

@@ -110,3 +110,66 @@ def test_qalign_equals_pyiqa_on_a_reduced_configuration(deep_env, tid_pairs, tmp
         worst = max(worst, diff)
         assert diff <= RTOL, f"qalign on {label}: ours {ours.tolist()} vs pyiqa {theirs.tolist()}"
     print(f"\nqalign: max relative difference vs pyiqa 0.1.16 = {worst:.2e}")
+
+
+def test_quantised_variants_are_refused_when_planned_without_cuda_and_bitsandbytes(tmp_path):
+    """One line per variant says why; qalign itself plans (its weights are looked up, not needed, here)."""
+    from orchestrator.run.plan import PlanError, build_plan
+    from orchestrator.run.request import BenchmarkRequest
+
+    from metrics.deep.qalign import quantisation_unavailable
+
+    reason = quantisation_unavailable()
+    if reason is None:
+        pytest.skip("CUDA and bitsandbytes are both present here")
+    request = BenchmarkRequest(metrics=("qalign_8bit", "qalign_4bit", "psnr"), datasets=("demo",), limit=2,
+                               out=tmp_path / "out")
+    with pytest.raises(PlanError) as refused:
+        build_plan(request)
+    for name in ("qalign_8bit", "qalign_4bit"):
+        lines = [line for line in str(refused.value).splitlines() if name in line]
+        assert lines == [lines[0]] and f"cannot run here: {reason}" in lines[0], str(refused.value)
+
+
+def test_each_missing_requirement_is_named(monkeypatch):
+    import importlib.util
+
+    from metrics.deep import qalign
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
+    assert qalign.quantisation_unavailable() == "the bitsandbytes package is not installed"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert qalign.quantisation_unavailable() == "no CUDA device is available"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert qalign.quantisation_unavailable() is None
+
+
+def test_a_missing_repo_file_is_named_offline(tmp_path, monkeypatch):
+    from metrics.deep.weights import WeightsMissingError
+
+    monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(WeightsMissingError, match="config.json"):
+        metrics.create("qalign")
+
+
+def test_an_index_naming_an_unknown_shard_is_refused(deep_env, tmp_path, monkeypatch):
+    """The seeded repo copied with its index pointing one tensor at a shard the metric does not declare."""
+    import shutil
+
+    from metrics.deep.weights import WeightIntegrityError
+
+    deep_env.ensure(*FILES_QALIGN)
+    copy = tmp_path / "hf"
+    shutil.copytree(deep_env.hf_cache, copy, symlinks=True)
+    (index_path,) = copy.glob("models--q-future--one-align/snapshots/*/pytorch_model.bin.index.json")
+    index = json.loads(index_path.read_text())
+    first = next(iter(index["weight_map"]))
+    index["weight_map"][first] = "pytorch_model-00003-of-00003.bin"
+    index_path.unlink()
+    index_path.write_text(json.dumps(index))
+    monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(copy))
+    with pytest.raises(WeightIntegrityError, match="pytorch_model-00003-of-00003.bin"):
+        metrics.create("qalign")
