@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib.util
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from metrics.base import MetricInputError
@@ -57,7 +56,9 @@ class MetricUnavailableError(RuntimeError):
 def square_448(image: torch.Tensor, size: int) -> torch.Tensor:
     """One 3×H×W image in [0, 1] → 1×3×size×size standardised pixels (8-bit, squared, resized, standardised)."""
     from torchvision.transforms import InterpolationMode
-    from torchvision.transforms.v2 import functional as TF  # its uint8 bicubic kernel (v1's rounds differently)
+    from torchvision.transforms.v2 import (
+        functional as TF,  # its uint8 bicubic kernel (v1's rounds differently)
+    )
 
     eight_bit = image.mul(255).to(torch.uint8)  # truncating, as a float→PIL conversion does
     height, width = eight_bit.shape[-2:]

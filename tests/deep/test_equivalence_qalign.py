@@ -30,8 +30,18 @@ import pytest
 import torch
 
 import metrics
-from tests._helpers.equivalence import RTOL, calibration_case, max_relative_difference, random_cases
-from tests._helpers.random_weights_qalign import FILES_QALIGN, REDUCED_CONFIG, REPO_ID, SHARDS
+from tests._helpers.equivalence import (
+    RTOL,
+    calibration_case,
+    max_relative_difference,
+    random_cases,
+)
+from tests._helpers.random_weights_qalign import (
+    FILES_QALIGN,
+    REDUCED_CONFIG,
+    REPO_ID,
+    SHARDS,
+)
 
 LEVEL_WEIGHTS = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0])
 
@@ -39,13 +49,12 @@ LEVEL_WEIGHTS = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0])
 def _reference(deep_env, tmp_path, monkeypatch) -> torch.nn.Module:
     pytest.importorskip("pyiqa")
     pytest.importorskip("transformers")
-    from torch import nn
-    from transformers import CLIPImageProcessor
-    from transformers.models.llama import LlamaTokenizer
-
     from pyiqa.archs import qalign_arch
     from pyiqa.archs.q_align import modeling_mplug_owl2 as owl2
     from pyiqa.archs.q_align.configuration_mplug_owl2 import MPLUGOwl2Config
+    from torch import nn
+    from transformers import CLIPImageProcessor
+    from transformers.models.llama import LlamaTokenizer
 
     files = {name.rsplit("/", 1)[1]: path for name, path in deep_env.written.items() if name.startswith(REPO_ID)}
     tokenizer_dir = tmp_path / "tokenizer"
@@ -114,10 +123,9 @@ def test_qalign_equals_pyiqa_on_a_reduced_configuration(deep_env, tid_pairs, tmp
 
 def test_quantised_variants_are_refused_when_planned_without_cuda_and_bitsandbytes(tmp_path):
     """One line per variant says why; qalign itself plans (its weights are looked up, not needed, here)."""
+    from metrics.deep.qalign import quantisation_unavailable
     from orchestrator.run.plan import PlanError, build_plan
     from orchestrator.run.request import BenchmarkRequest
-
-    from metrics.deep.qalign import quantisation_unavailable
 
     reason = quantisation_unavailable()
     if reason is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class MPLUGOwl2Config:
     abstractor: AbstractorConfig
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MPLUGOwl2Config":
+    def from_dict(cls, data: Mapping[str, Any]) -> MPLUGOwl2Config:
         """From the parsed ``config.json``; fields it leaves out take the published 7B model's values."""
         if data.get("rope_scaling"):
             raise ValueError(f"mPLUG-Owl2 config: rope_scaling {data['rope_scaling']!r} is not supported")

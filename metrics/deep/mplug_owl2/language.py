@@ -6,7 +6,7 @@ queries, outputs and the MLP are shared. Module names follow the published check
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -102,7 +102,7 @@ class MLP(nn.Module):
 class DecoderLayer(nn.Module):
     def __init__(self, config: LanguageConfig) -> None:
         super().__init__()
-        norm = lambda: RMSNorm(config.hidden_size, config.rms_norm_eps)  # noqa: E731
+        norm = lambda: RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.self_attn = Attention(config)
         self.mlp = MLP(config)
         self.input_layernorm = ByModality(norm)

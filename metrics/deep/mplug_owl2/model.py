@@ -18,8 +18,18 @@ from metrics.deep.common import DeepMetric
 from metrics.deep.mplug_owl2.config import MPLUGOwl2Config
 from metrics.deep.mplug_owl2.language import LanguageModel
 from metrics.deep.mplug_owl2.prompt import IMAGE_TOKEN, PromptTokenizer
-from metrics.deep.mplug_owl2.vision import VisionModel, VisualAbstractor, sincos_1d, sincos_2d_with_cls
-from metrics.deep.weights import LoadedWeights, WeightFile, WeightIntegrityError, load_module
+from metrics.deep.mplug_owl2.vision import (
+    VisionModel,
+    VisualAbstractor,
+    sincos_1d,
+    sincos_2d_with_cls,
+)
+from metrics.deep.weights import (
+    LoadedWeights,
+    WeightFile,
+    WeightIntegrityError,
+    load_module,
+)
 
 #: Checkpoint entries that are computed, not learned (fixed position tables), and are not loaded.
 _COMPUTED = ("rotary_emb.inv_freq", "q_pos_embed", "k_pos_embed")
