@@ -106,6 +106,9 @@ class MetricSpec:
     #: Whether the metric scores each image against its caption (CLIPScore). The benchmark hands no captions to
     #: metrics yet, so planning refuses a run that names such a metric.
     needs_captions: bool = False
+    #: Asked when a run is planned: why the metric cannot run on this cluster (a missing CUDA device or package,
+    #: e.g. Q-Align's 8-bit variant without ``bitsandbytes``), or None when it can. Such a run is refused.
+    unavailable: Callable[[], str | None] | None = None
     #: Options that take one of a few values (option → the accepted values), e.g. ``{"channel": ("gray", "y")}``.
     option_choices: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     #: Numeric options with a range (option → :class:`OptionRange`), e.g. ``{"data_range": above(0)}``.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
@@ -39,6 +40,13 @@ class DeepMetric(IQAMetric):
             loaded = weights.load(wf)
         self.weight_sha256[wf.filename] = loaded.sha256
         return loaded
+
+    def weight_path(self, wf: WeightFile) -> Path:
+        """The verified local path of a published file that is not a state dict (a model repo's config or
+        tokenizer), its sha256 recorded like a loaded checkpoint's."""
+        path = weights.fetch(wf)
+        self.weight_sha256[wf.filename], _ = weights.verify(wf, path)
+        return path
 
     def load_backbone(self, build: Callable[..., torch.nn.Module], weights_enum: Any) -> torch.nn.Module:
         """A torchvision model built without random initialisation and filled from its ImageNet weight file."""

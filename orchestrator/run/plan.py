@@ -260,9 +260,13 @@ def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[st
         del specs[name]  # one problem for it, not also its weights' or options'
         problems.append(f"metric {name!r} scores each image against its caption, and the benchmark cannot hand "
                         "captions to metrics yet (neither from a dataset's meta-info nor from --metric_opt)")
+    unavailable = {name: reason for name, spec in specs.items() if spec.unavailable and (reason := spec.unavailable())}
+    for name, reason in unavailable.items():
+        del specs[name]
+        problems.append(f"metric {name!r} cannot run here: {reason}")
     registered = set(metrics.available())
     for name, entry in entries.items():
-        if not entry.from_pyiqa and name not in specs and name not in needs_captions:
+        if not entry.from_pyiqa and name not in specs and name not in needs_captions and name not in unavailable:
             where = "is not a registered metric" if name not in registered else "is not in the run (-m)"
             problems.append(f"{request.metric_opt}: options for {name!r}, which {where}")
     run_entries: dict[str, MetricEntry] = {}

@@ -281,6 +281,9 @@ def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
         source, make = FILES[name]
         if source in ("hf", "hf+hub"):
             path = _hf_snapshot_path(hf_cache, name)
+        elif source == "hf-repo":  # "<owner>/<repo>/<file>": a file of another model repo (Q-Align's)
+            repo, filename = name.rsplit("/", 1)
+            path = _hf_snapshot_path(hf_cache, filename, repo=repo)
         else:  # a folder of torch's hub directory: "checkpoints" (torchvision), "clip" (OpenAI's CLIP files)
             path = torch_home / "hub" / ("checkpoints" if source == "torchvision" else source) / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -331,6 +334,11 @@ class SeededCaches:
         todo = [n for n in names if n not in self.written]
         self.written.update(seed(todo, self.torch_home, self.hf_cache))
 
+    def ensure_files(self, files) -> None:
+        """Seed the random stand-ins of these :class:`~metrics.deep.weights.WeightFile` s (a file of a model repo
+        other than pyiqa's weights repo is known as ``<repo>/<file name>``)."""
+        self.ensure(*[f"{wf.repo_id}/{wf.filename}" if wf.repo_id else wf.filename for wf in files])
+
     def ensure_all(self) -> dict[str, str]:
         self.ensure(*FILES)
         return offline_env(self.torch_home, self.hf_cache)
@@ -380,3 +388,7 @@ FILES.update(FILES_ZOO)
 from tests._helpers.random_weights_clip import FILES_CLIP  # noqa: E402  (CLIP trunks, CLIP-IQA+, LIQE)
 
 FILES.update(FILES_CLIP)
+
+from tests._helpers.random_weights_qalign import FILES_QALIGN  # noqa: E402  (a reduced Q-Align model repo)
+
+FILES.update(FILES_QALIGN)

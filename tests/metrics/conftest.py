@@ -25,7 +25,7 @@ def deep_weights_env(request, monkeypatch):
     if not files:
         return
     caches = request.getfixturevalue("seeded_weight_caches")
-    caches.ensure(*[f.filename for f in files])
+    caches.ensure_files(files)
     caches.use_in(monkeypatch)
 
 

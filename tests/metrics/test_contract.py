@@ -14,12 +14,24 @@ from metrics import MetricInputError
 from metrics.calibration_cases import is_classical
 from metrics.registry import Calibration
 
-ALL = metrics.available()
+#: Metrics that cannot run on this machine (``MetricSpec.unavailable``: Q-Align's 8-bit and 4-bit variants need
+#: CUDA and bitsandbytes): their specs are checked, and building one must say why it cannot run.
+UNAVAILABLE = {n: reason for n in metrics.available()
+               if (check := metrics.get_spec(n).unavailable) and (reason := check())}
+ALL = [n for n in metrics.available() if n not in UNAVAILABLE]
 
 
 def _score(model, dist, ref):
     with torch.inference_mode():
         return model(dist, ref) if model.spec.mode == "FR" else model(dist)
+
+
+@pytest.mark.parametrize("name", sorted(UNAVAILABLE))
+def test_an_unavailable_metric_says_why_when_built(name):
+    spec = metrics.get_spec(name)
+    assert spec.paper and isinstance(spec.calibration, Calibration) and spec.calibration_detail
+    with pytest.raises(RuntimeError, match=f"{name} cannot run here: {UNAVAILABLE[name]}"):
+        metrics.create(name)
 
 
 @pytest.mark.parametrize("name", ALL)
