@@ -1,12 +1,16 @@
-"""TOPIQ: top-down IQA from semantics to distortions (ResNet-50 CFANet; FR on KADID/PIPAL, NR on KonIQ/SPAQ/FLIVE,
-aesthetics on AVA).
+"""TOPIQ: top-down IQA from semantics to distortions (CFANet on a ResNet-50 or a Swin-B; FR on KADID/PIPAL, NR on
+KonIQ/SPAQ/FLIVE, aesthetics on AVA, face IQA on GFIQA/CGFIQA).
 
 Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, "TOPIQ: A Top-down Approach from Semantics to Distortions for Image
 Quality Assessment", IEEE TIP 33, 2024.
 
 The ImageNet-standardised image (and, FR, its reference) goes through a ResNet-50; five feature levels are kept:
 the stem after conv1/BatchNorm/ReLU (64 channels, stride 2, before the max-pool) and stages 1–4 (256…2048
-channels, strides 4…32). Per level, from the deepest to the shallowest:
+channels, strides 4…32). With a Swin-B (``topiq_iaa``, ``topiq_nr_swin-face``; :mod:`metrics.deep.swin`, the
+``swin_base_patch4_window12_384`` variant) the image is first resized to 384×384 (bilinear, antialiased, whatever
+its aspect ratio, as the reference does) and the four stage outputs are kept (each after its patch merging, no
+final norm): 256, 512, 1024 and 1024 channels at 48², 24², 12² and 12². Per level, from the deepest to the
+shallowest:
 
 * FR: ``diff = sqrt((d − r)² + 1e-12)``; the concatenation [d, r, diff] is multiplied by a spatial gate computed
   from ``diff`` (1×1 conv → 64, GELU, 3×3 conv 64, GELU, 3×3 conv → 1, sigmoid).
@@ -25,9 +29,9 @@ tokens of stage 3, 2, 1 and the stem in turn. A final encoder layer, the mean ov
 linear, GELU, LayerNorm, linear, GELU, linear D→C) give the score (higher is better): C = 1 for quality; for
 aesthetics (``topiq_iaa_res50``) C = 10, a softmax over the ratings 1…10, and the score is their expectation.
 
-Two checkpoints were trained and are tested on resized images: ``topiq_nr-flive`` and ``topiq_iaa_res50`` first
-resize the image so that its shorter side is 384 px (bilinear, antialiased; torchvision's ``resize``), as the
-reference does at test time.
+Some ResNet-50 checkpoints are tested on resized images, as the reference does at test time: ``topiq_nr-flive`` and
+``topiq_iaa_res50`` first resize the image so that its shorter side is 384 px, the face checkpoints to 512 px
+(bilinear, antialiased; torchvision's ``resize``). Swin checkpoints take 384×384 (above).
 
 The reference implementation's test-time path is deterministic (one full-image pass, no crops; dropout off), so
 this one is too. Its decoder layers also hold a self-attention block that their forward pass never uses; those
@@ -35,19 +39,35 @@ tensors are in the checkpoint and are skipped here.
 
 Weights: pyiqa's ``cfanet_fr_kadid_res50-2c4cc61d.pth`` (``topiq_fr``), ``cfanet_fr_pipal_res50-69bbe5ba.pth``
 (``topiq_fr-pipal``), ``cfanet_nr_koniq_res50-9a73138b.pth`` (``topiq_nr``), ``cfanet_nr_spaq_res50-a7f799ac.pth``
-(``topiq_nr-spaq``), ``cfanet_nr_flive_res50-ded1c74e.pth`` (``topiq_nr-flive``) and
-``cfanet_iaa_ava_res50-3cd62bb3.pth`` (``topiq_iaa_res50``); tensors under ``params``: ``semantic_model.*`` (the
-whole ResNet-50 in torchvision/timm names, no ``fc``), ``weight_pool``, ``dim_reduce``, ``sa_attn_blks``,
-``attn_blks``, ``attn_pool``, ``score_linear``, ``h_emb``, ``w_emb``. The checkpoints hold the backbone, so the
-ImageNet ResNet-50 the reference creates first (and overwrites) is not loaded. The Swin variants (``topiq_iaa``,
-``topiq_nr_swin-face``) and the face variants (``topiq_nr-face``, ``topiq_nr-face-v1``: the reference first
-detects, aligns and crops the face with facexlib's RetinaFace) are not registered.
+(``topiq_nr-spaq``), ``cfanet_nr_flive_res50-ded1c74e.pth`` (``topiq_nr-flive``),
+``cfanet_iaa_ava_res50-3cd62bb3.pth`` (``topiq_iaa_res50``), ``cfanet_iaa_ava_swin-393b41b4.pth`` (``topiq_iaa``),
+``topiq_nr_cgfiqa_res50-0a8b8e4f.pth`` (``topiq_nr-face``), ``topiq_nr_gfiqa_res50-d76bf1ae.pth``
+(``topiq_nr-face-v1``) and ``topiq_nr_gfiqa_swin-7bb80a60.pth`` (``topiq_nr_swin-face``); tensors under ``params``:
+``semantic_model.*`` (the whole ResNet-50 in torchvision/timm names, no ``fc``; or the whole Swin-B in timm's
+original layout, with its unused 1000-class ``head`` and the geometry buffers, which are recomputed here),
+``weight_pool``, ``dim_reduce``, ``sa_attn_blks``, ``attn_blks``, ``attn_pool``, ``score_linear``, ``h_emb``,
+``w_emb``. The checkpoints hold the backbone, so the ImageNet backbone the reference creates first (and
+overwrites) is not loaded.
 
-Any input size is accepted (down to 1×1, like the reference: every stride-2 layer pads).
+Face IQA (``topiq_nr-face``: CGFIQA-40k, ``topiq_nr-face-v1``: GFIQA-20k, both ResNet-50 with the shorter side
+resized to 512; ``topiq_nr_swin-face``: Swin-B, named ``cgfiqa`` in pyiqa's configuration and ``gfiqa`` in its file
+name) scores the image as given, which should be an aligned, cropped face (as the GFIQA-20k and CGFIQA-40k images
+are, and as facexlib's FFHQ-style 512×512 crops are). pyiqa 0.1.16 by default (``align_crop_face=True``) first
+runs facexlib's RetinaFace (ResNet-50) on the image, keeps the face nearest the centre, warps it by its five
+landmarks onto a 512×512 template and scores that crop (batch size 1 only; an image without a detected face is an
+error). That step is not reproduced: it needs facexlib and its detector weights, which facexlib downloads from
+GitHub on first use, outside our weight store; with neither available offline here, no alignment could be tested.
+These metrics therefore equal pyiqa with ``align_crop_face=False`` (tested); a user whose images are not aligned
+faces should align them first (e.g. with facexlib's ``FaceRestoreHelper``). pyiqa's ``align_crop_face: true`` in
+an option file is refused by :mod:`metrics.pyiqa_types`.
+
+Any input size is accepted (down to 1×1, like the reference: every stride-2 layer pads; a Swin input is resized
+first).
 
 Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_topiq.py; max
-relative difference 2.8e-7 for ``topiq_nr-flive``, 2.3e-7 for ``topiq_iaa_res50``); no official values in the
-calibration table.
+relative difference 2.8e-7 for ``topiq_nr-flive``, 2.3e-7 for ``topiq_iaa_res50``;
+tests/deep/test_equivalence_topiq_swin_face.py for the Swin and face checkpoints, differences in ``_MEASURED``);
+no official values in the calibration table.
 """
 
 from __future__ import annotations
@@ -302,8 +322,10 @@ _PAPER = (
     "Quality Assessment, IEEE TIP 33, 2024"
 )
 _CAL = "pyiqa 0.1.16 under random weights; no official values"
-#: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence_topiq.py, where recorded.
-_MEASURED = {"topiq_nr-flive": "2.8e-7", "topiq_iaa_res50": "2.3e-7"}
+#: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence_topiq*.py, where recorded
+#: (face checkpoints: pyiqa with align_crop_face=False).
+_MEASURED = {"topiq_nr-flive": "2.8e-7", "topiq_iaa_res50": "2.3e-7", "topiq_iaa": "6.5e-8",
+             "topiq_nr_swin-face": "1.8e-7", "topiq_nr-face": "9.8e-8", "topiq_nr-face-v1": "0 (one image)"}
 
 
 _AESTHETICS_PAPER = _PAPER + "; aesthetics on AVA: Murray, Marchesotti & Perronnin, AVA, CVPR 2012"
