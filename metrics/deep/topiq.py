@@ -324,8 +324,8 @@ _PAPER = (
 _CAL = "pyiqa 0.1.16 under random weights; no official values"
 #: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence_topiq*.py, where recorded
 #: (face checkpoints: pyiqa with align_crop_face=False).
-_MEASURED = {"topiq_nr-flive": "2.8e-7", "topiq_iaa_res50": "2.3e-7", "topiq_iaa": "6.5e-8",
-             "topiq_nr_swin-face": "1.8e-7", "topiq_nr-face": "9.8e-8", "topiq_nr-face-v1": "0 (one image)"}
+_MEASURED = {"topiq_nr-flive": "2.8e-7", "topiq_iaa_res50": "2.3e-7", "topiq_iaa": "6.3e-8",
+             "topiq_nr_swin-face": "1.8e-7", "topiq_nr-face": "9.8e-8", "topiq_nr-face-v1": "6.0e-8"}
 
 
 _AESTHETICS_PAPER = _PAPER + "; aesthetics on AVA: Murray, Marchesotti & Perronnin, AVA, CVPR 2012"
