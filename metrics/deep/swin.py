@@ -68,7 +68,7 @@ VARIANTS = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def relative_position_index(window: int) -> torch.Tensor:
     """For each pair of tokens (i, j) of a window, the row of the bias table holding their offset:
     (Δy + w − 1)·(2w − 1) + (Δx + w − 1), with Δ = position(i) − position(j)."""
@@ -93,7 +93,7 @@ def window_merge(windows: torch.Tensor, window: int, h: int, w: int) -> torch.Te
     return x.reshape(-1, h, w, c)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shifted_window_mask(resolution: tuple[int, int], window: int, shift: int) -> torch.Tensor:
     """windows×(w·w)×(w·w): 0 between tokens of the same region of the rolled map, −100 otherwise.
 
@@ -244,7 +244,7 @@ class SwinTransformer(nn.Module):
         maps = []
         for stage in self.layers:
             x = stage(x)
-            side = int(round(x.shape[1] ** 0.5))
+            side = round(x.shape[1] ** 0.5)
             maps.append(x.transpose(1, 2).reshape(n, -1, side, side))
         return maps
 
