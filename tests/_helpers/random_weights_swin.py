@@ -8,7 +8,7 @@ load proves our module fits the layout, and pyiqa computes with the geometry buf
 
 Disk: a Swin-B checkpoint holds 88 M floats (≈ 360 MB). Every float tensor here is a window into one of a few shared
 random pools (one per scale rule: biases, vectors, fan-in He scaling), saved once per file; a tensor larger than its
-pool takes overlapping rows shifted by a random stride. Each key still gets its own values; a file is ≈ 40 MB.
+pool takes overlapping rows shifted by a random stride. Each key still gets its own values; a file is ≈ 45 MB.
 Merged into ``random_weights.FILES``.
 """
 
