@@ -1,12 +1,16 @@
-"""TOPIQ: top-down IQA from semantics to distortions (ResNet-50 CFANet; FR on KADID/PIPAL, NR on KonIQ/SPAQ/FLIVE,
-aesthetics on AVA).
+"""TOPIQ: top-down IQA from semantics to distortions (CFANet on a ResNet-50 or a Swin-B; FR on KADID/PIPAL, NR on
+KonIQ/SPAQ/FLIVE, aesthetics on AVA, face IQA on GFIQA/CGFIQA).
 
 Chen, Mo, Hou, Wu, Liao, Sun, Yan & Lin, "TOPIQ: A Top-down Approach from Semantics to Distortions for Image
 Quality Assessment", IEEE TIP 33, 2024.
 
 The ImageNet-standardised image (and, FR, its reference) goes through a ResNet-50; five feature levels are kept:
 the stem after conv1/BatchNorm/ReLU (64 channels, stride 2, before the max-pool) and stages 1–4 (256…2048
-channels, strides 4…32). Per level, from the deepest to the shallowest:
+channels, strides 4…32). With a Swin-B (``topiq_iaa``, ``topiq_nr_swin-face``; :mod:`metrics.deep.swin`, the
+``swin_base_patch4_window12_384`` variant) the image is first resized to 384×384 (bilinear, antialiased, whatever
+its aspect ratio, as the reference does) and the four stage outputs are kept (each after its patch merging, no
+final norm): 256, 512, 1024 and 1024 channels at 48², 24², 12² and 12². Per level, from the deepest to the
+shallowest:
 
 * FR: ``diff = sqrt((d − r)² + 1e-12)``; the concatenation [d, r, diff] is multiplied by a spatial gate computed
   from ``diff`` (1×1 conv → 64, GELU, 3×3 conv 64, GELU, 3×3 conv → 1, sigmoid).
@@ -25,9 +29,9 @@ tokens of stage 3, 2, 1 and the stem in turn. A final encoder layer, the mean ov
 linear, GELU, LayerNorm, linear, GELU, linear D→C) give the score (higher is better): C = 1 for quality; for
 aesthetics (``topiq_iaa_res50``) C = 10, a softmax over the ratings 1…10, and the score is their expectation.
 
-Two checkpoints were trained and are tested on resized images: ``topiq_nr-flive`` and ``topiq_iaa_res50`` first
-resize the image so that its shorter side is 384 px (bilinear, antialiased; torchvision's ``resize``), as the
-reference does at test time.
+Some ResNet-50 checkpoints are tested on resized images, as the reference does at test time: ``topiq_nr-flive`` and
+``topiq_iaa_res50`` first resize the image so that its shorter side is 384 px, the face checkpoints to 512 px
+(bilinear, antialiased; torchvision's ``resize``). Swin checkpoints take 384×384 (above).
 
 The reference implementation's test-time path is deterministic (one full-image pass, no crops; dropout off), so
 this one is too. Its decoder layers also hold a self-attention block that their forward pass never uses; those
@@ -35,19 +39,35 @@ tensors are in the checkpoint and are skipped here.
 
 Weights: pyiqa's ``cfanet_fr_kadid_res50-2c4cc61d.pth`` (``topiq_fr``), ``cfanet_fr_pipal_res50-69bbe5ba.pth``
 (``topiq_fr-pipal``), ``cfanet_nr_koniq_res50-9a73138b.pth`` (``topiq_nr``), ``cfanet_nr_spaq_res50-a7f799ac.pth``
-(``topiq_nr-spaq``), ``cfanet_nr_flive_res50-ded1c74e.pth`` (``topiq_nr-flive``) and
-``cfanet_iaa_ava_res50-3cd62bb3.pth`` (``topiq_iaa_res50``); tensors under ``params``: ``semantic_model.*`` (the
-whole ResNet-50 in torchvision/timm names, no ``fc``), ``weight_pool``, ``dim_reduce``, ``sa_attn_blks``,
-``attn_blks``, ``attn_pool``, ``score_linear``, ``h_emb``, ``w_emb``. The checkpoints hold the backbone, so the
-ImageNet ResNet-50 the reference creates first (and overwrites) is not loaded. The Swin variants (``topiq_iaa``,
-``topiq_nr_swin-face``) and the face variants (``topiq_nr-face``, ``topiq_nr-face-v1``: the reference first
-detects, aligns and crops the face with facexlib's RetinaFace) are not registered.
+(``topiq_nr-spaq``), ``cfanet_nr_flive_res50-ded1c74e.pth`` (``topiq_nr-flive``),
+``cfanet_iaa_ava_res50-3cd62bb3.pth`` (``topiq_iaa_res50``), ``cfanet_iaa_ava_swin-393b41b4.pth`` (``topiq_iaa``),
+``topiq_nr_cgfiqa_res50-0a8b8e4f.pth`` (``topiq_nr-face``), ``topiq_nr_gfiqa_res50-d76bf1ae.pth``
+(``topiq_nr-face-v1``) and ``topiq_nr_gfiqa_swin-7bb80a60.pth`` (``topiq_nr_swin-face``); tensors under ``params``:
+``semantic_model.*`` (the whole ResNet-50 in torchvision/timm names, no ``fc``; or the whole Swin-B in timm's
+original layout, with its unused 1000-class ``head`` and the geometry buffers, which are recomputed here),
+``weight_pool``, ``dim_reduce``, ``sa_attn_blks``, ``attn_blks``, ``attn_pool``, ``score_linear``, ``h_emb``,
+``w_emb``. The checkpoints hold the backbone, so the ImageNet backbone the reference creates first (and
+overwrites) is not loaded.
 
-Any input size is accepted (down to 1×1, like the reference: every stride-2 layer pads).
+Face IQA (``topiq_nr-face``: CGFIQA-40k, ``topiq_nr-face-v1``: GFIQA-20k, both ResNet-50 with the shorter side
+resized to 512; ``topiq_nr_swin-face``: Swin-B, named ``cgfiqa`` in pyiqa's configuration and ``gfiqa`` in its file
+name) scores the image as given, which should be an aligned, cropped face (as the GFIQA-20k and CGFIQA-40k images
+are, and as facexlib's FFHQ-style 512×512 crops are). pyiqa 0.1.16 by default (``align_crop_face=True``) first
+runs facexlib's RetinaFace (ResNet-50) on the image, keeps the face nearest the centre, warps it by its five
+landmarks onto a 512×512 template and scores that crop (batch size 1 only; an image without a detected face is an
+error). That step is not reproduced: it needs facexlib and its detector weights, which facexlib downloads from
+GitHub on first use, outside our weight store; with neither available offline here, no alignment could be tested.
+These metrics therefore equal pyiqa with ``align_crop_face=False`` (tested); a user whose images are not aligned
+faces should align them first (e.g. with facexlib's ``FaceRestoreHelper``). pyiqa's ``align_crop_face: true`` in
+an option file is refused by :mod:`metrics.pyiqa_types`.
+
+Any input size is accepted (down to 1×1, like the reference: every stride-2 layer pads; a Swin input is resized
+first).
 
 Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_topiq.py; max
-relative difference 2.8e-7 for ``topiq_nr-flive``, 2.3e-7 for ``topiq_iaa_res50``); no official values in the
-calibration table.
+relative difference 2.8e-7 for ``topiq_nr-flive``, 2.3e-7 for ``topiq_iaa_res50``;
+tests/deep/test_equivalence_topiq_swin_face.py for the Swin and face checkpoints, differences in ``_MEASURED``);
+no official values in the calibration table.
 """
 
 from __future__ import annotations
@@ -60,13 +80,15 @@ from torch import nn
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import Attention, build_meta, fill, resnet_trunk, unwrap
-from metrics.deep.weights import WeightFile
+from metrics.deep.swin import VARIANTS as SWIN_VARIANTS
+from metrics.deep.swin import SwinConfig, SwinTransformer
+from metrics.deep.weights import LoadedWeights, WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One published CFANet (ResNet-50) checkpoint and the head it holds."""
+    """One published CFANet checkpoint: its backbone and the head it holds."""
 
     weights: WeightFile
     full_reference: bool = False
@@ -76,13 +98,28 @@ class Checkpoint:
     #: 1: a quality score; 10: a distribution over the ratings 1…10 (aesthetics), scored by its expectation.
     classes: int = 1
     #: Shorter side the image is resized to before scoring (bilinear, antialiased), or None (scored as given).
+    #: A Swin backbone instead always takes its square input size (see ``backbone``).
     test_size: int | None = None
+    #: "resnet50", or a Swin variant of :data:`metrics.deep.swin.VARIANTS` (the image is resized to its square
+    #: input, bilinear, antialiased, whatever its aspect ratio).
+    backbone: str = "resnet50"
 
     @property
     def feed_forward(self) -> int:
         return min(4 * self.dim, 2048)
 
+    @property
+    def swin(self) -> SwinConfig | None:
+        return None if self.backbone == "resnet50" else SWIN_VARIANTS[self.backbone]
 
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """Channels of the backbone levels the heads read, shallowest first."""
+        swin = self.swin
+        return RESNET_LEVELS if swin is None else swin.stage_channels()
+
+
+SWIN_BASE_384 = "swin_base_patch4_window12_384"
 CHECKPOINTS = {
     "topiq_fr": Checkpoint(WeightFile("cfanet_fr_kadid_res50-2c4cc61d.pth"), full_reference=True),
     "topiq_fr-pipal": Checkpoint(WeightFile("cfanet_fr_pipal_res50-69bbe5ba.pth"), full_reference=True),
@@ -91,12 +128,19 @@ CHECKPOINTS = {
     "topiq_nr-flive": Checkpoint(WeightFile("cfanet_nr_flive_res50-ded1c74e.pth"), test_size=384),
     "topiq_iaa_res50": Checkpoint(WeightFile("cfanet_iaa_ava_res50-3cd62bb3.pth"), dim=512, heads=8, classes=10,
                                   test_size=384),
+    "topiq_iaa": Checkpoint(WeightFile("cfanet_iaa_ava_swin-393b41b4.pth"), dim=512, heads=8, classes=10,
+                            backbone=SWIN_BASE_384),
+    # face IQA: scored on the (aligned, cropped) face image as given; see the module docstring
+    "topiq_nr-face": Checkpoint(WeightFile("topiq_nr_cgfiqa_res50-0a8b8e4f.pth"), test_size=512),
+    "topiq_nr_swin-face": Checkpoint(WeightFile("topiq_nr_gfiqa_swin-7bb80a60.pth"), backbone=SWIN_BASE_384),
+    "topiq_nr-face-v1": Checkpoint(WeightFile("topiq_nr_gfiqa_res50-d76bf1ae.pth"), test_size=512),
 }
+FACE_CHECKPOINTS = ("topiq_nr-face", "topiq_nr_swin-face", "topiq_nr-face-v1")
 WEIGHT_FILES = {name: (checkpoint.weights,) for name, checkpoint in CHECKPOINTS.items()}
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-LEVELS = (64, 256, 512, 1024, 2048)  # stem, stages 1-4
+RESNET_LEVELS = (64, 256, 512, 1024, 2048)  # stem, stages 1-4
 POS_GRID = 32
 DIFF_EPS = 1e-12
 
@@ -175,11 +219,12 @@ class TopiqHeads(nn.Module):
         super().__init__()
         self.full_reference = full_reference = layout.full_reference
         dim, fusion = layout.dim, 3 if full_reference else 1
-        pools = [_gate(c) if full_reference else GatedConv(c) for c in LEVELS]
+        levels = layout.levels
+        pools = [_gate(c) if full_reference else GatedConv(c) for c in levels]
         self.weight_pool = nn.ModuleList(pools)
-        self.dim_reduce = nn.ModuleList([nn.Sequential(nn.Conv2d(c * fusion, dim, 1), nn.GELU()) for c in LEVELS])
-        self.sa_attn_blks = nn.ModuleList([_OneLayer(EncoderLayer(layout)) for _ in LEVELS])
-        self.attn_blks = nn.ModuleList([_OneLayer(DecoderLayer(layout)) for _ in LEVELS[1:]])
+        self.dim_reduce = nn.ModuleList([nn.Sequential(nn.Conv2d(c * fusion, dim, 1), nn.GELU()) for c in levels])
+        self.sa_attn_blks = nn.ModuleList([_OneLayer(EncoderLayer(layout)) for _ in levels])
+        self.attn_blks = nn.ModuleList([_OneLayer(DecoderLayer(layout)) for _ in levels[1:]])
         self.attn_pool = EncoderLayer(layout)
         self.score_linear = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim),
                                           nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, layout.classes))
@@ -202,7 +247,7 @@ class TopiqHeads(nn.Module):
 
     def forward(self, dist: list[torch.Tensor], ref: list[torch.Tensor] | None) -> torch.Tensor:
         size = tuple(dist[-1].shape[-2:])
-        tokens = [self._level(i, dist[i], ref[i] if ref else None, size) for i in reversed(range(len(LEVELS)))]
+        tokens = [self._level(i, dist[i], ref[i] if ref else None, size) for i in reversed(range(len(dist)))]
         query = tokens[0]
         for block, memory in zip(self.attn_blks, tokens[1:]):
             query = block(query, memory)
@@ -218,24 +263,36 @@ class TopiqHeads(nn.Module):
 
 
 class TOPIQ(DeepMetric):
-    """TOPIQ (CFANet, ResNet-50) with one of the published checkpoints (``checkpoint`` = a key of ``CHECKPOINTS``)."""
+    """TOPIQ (CFANet, ResNet-50 or Swin-B) with one of the published checkpoints (``checkpoint`` = a key of ``CHECKPOINTS``)."""
 
     def __init__(self, checkpoint: str = "topiq_nr", precision: str = "float32") -> None:
         super().__init__(precision)
         if checkpoint not in CHECKPOINTS:
             raise ValueError(f"checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
         layout = CHECKPOINTS[checkpoint]
-        self.full_reference, self.test_size = layout.full_reference, layout.test_size
+        self.full_reference, self.test_size, self.swin = layout.full_reference, layout.test_size, layout.swin
         loaded = unwrap(self.load_weights(layout.weights), "params")
-        self.backbone = fill(build_meta(resnet_trunk), loaded, prefix="semantic_model.")
-        unused = tuple(f"attn_blks.{i}.layers.0.self_attn." for i in range(len(LEVELS) - 1))
+        self.backbone = self._build_backbone(layout, loaded)
+        unused = tuple(f"attn_blks.{i}.layers.0.self_attn." for i in range(len(layout.levels) - 1))
         self.heads = fill(build_meta(lambda: TopiqHeads(layout)), loaded, ignore=("semantic_model.",) + unused)
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
 
+    @staticmethod
+    def _build_backbone(layout: Checkpoint, loaded: LoadedWeights) -> nn.Module:
+        """The checkpoint's ``semantic_model``: a ResNet-50, or a Swin whose classifier and geometry buffers (which
+        it recomputes) the file also holds."""
+        if layout.swin is None:
+            return fill(build_meta(resnet_trunk), loaded, prefix="semantic_model.")
+        swin = build_meta(lambda: SwinTransformer(layout.swin))
+        return fill(swin, loaded, prefix="semantic_model.", ignore=("head.",) + swin.geometry_buffer_keys())
+
     def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = (x - self.mean) / self.std
         b = self.backbone
-        x = b.relu(b.bn1(b.conv1((x - self.mean) / self.std)))
+        if isinstance(b, SwinTransformer):
+            return b.stage_maps(x)
+        x = b.relu(b.bn1(b.conv1(x)))
         levels = [x]
         x = b.maxpool(x)
         for stage in (b.layer1, b.layer2, b.layer3, b.layer4):
@@ -243,11 +300,17 @@ class TOPIQ(DeepMetric):
             levels.append(x)
         return levels
 
-    def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
-        if self.test_size is not None:  # NR checkpoints only: the reference resizes the distorted image alone
-            from torchvision.transforms import functional as TF
+    def _resize(self, x: torch.Tensor) -> torch.Tensor:
+        """The reference's test-time resize (bilinear, antialiased): a Swin's square input, else the shorter side
+        to ``test_size`` where the checkpoint has one."""
+        from torchvision.transforms import functional as TF
 
-            dist = TF.resize(dist, self.test_size, antialias=True)
+        if self.swin is not None:
+            return TF.resize(x, [self.swin.img_size] * 2, antialias=True)
+        return x if self.test_size is None else TF.resize(x, self.test_size, antialias=True)
+
+    def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        dist = self._resize(dist)  # NR checkpoints only: the reference resizes the distorted image alone
         with self.autocast(dist):
             ref_levels = self._levels(ref) if self.full_reference and ref is not None else None
             tokens = self.heads(self._levels(dist), ref_levels)
@@ -259,11 +322,29 @@ _PAPER = (
     "Quality Assessment, IEEE TIP 33, 2024"
 )
 _CAL = "pyiqa 0.1.16 under random weights; no official values"
-#: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence_topiq.py, where recorded.
-_MEASURED = {"topiq_nr-flive": "2.8e-7", "topiq_iaa_res50": "2.3e-7"}
+#: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence_topiq*.py, where recorded
+#: (face checkpoints: pyiqa with align_crop_face=False).
+_MEASURED = {"topiq_nr-flive": "2.8e-7", "topiq_iaa_res50": "2.3e-7", "topiq_iaa": "6.3e-8",
+             "topiq_nr_swin-face": "1.8e-7", "topiq_nr-face": "9.8e-8", "topiq_nr-face-v1": "6.0e-8"}
 
 
 _AESTHETICS_PAPER = _PAPER + "; aesthetics on AVA: Murray, Marchesotti & Perronnin, AVA, CVPR 2012"
+_SWIN_PAPER = ("; backbone: Liu, Lin, Cao, Hu, Wei, Zhang, Lin & Guo, Swin Transformer: Hierarchical Vision "
+               "Transformer using Shifted Windows, ICCV 2021")
+_FACE_PAPER = (_PAPER + "; face IQA checkpoints trained on GFIQA-20k (Su, Zhang, Yang, Xing, Ma & Chen, Going the "
+               "Extra Mile in Face Image Quality Assessment: A Novel Database and Model, IEEE TMM 2023) and CGFIQA-40k; "
+               "scores the aligned face image as given (pyiqa with align_crop_face=False)")
+
+
+def _paper(name: str, layout: Checkpoint) -> str:
+    paper = _FACE_PAPER if name in FACE_CHECKPOINTS else _AESTHETICS_PAPER if layout.classes > 1 else _PAPER
+    return paper + (_SWIN_PAPER if layout.swin is not None else "")
+
+
+def _memory_mb(layout: Checkpoint) -> int:
+    if layout.swin is not None:
+        return 3500  # Swin-B (88 M parameters) and D = 512 heads
+    return 3000 if layout.full_reference else 2500
 
 
 def _spec(name: str) -> MetricSpec:
@@ -274,14 +355,14 @@ def _spec(name: str) -> MetricSpec:
         mode="FR" if layout.full_reference else "NR",
         lower_better=False,
         score_range=(1.0, 10.0) if aesthetic else (0.0, 1.0),
-        paper=_AESTHETICS_PAPER if aesthetic else _PAPER,
+        paper=_paper(name, layout),
         calibration=Calibration.EQUIVALENT,
         calibration_detail=(f"pyiqa 0.1.16 under random weights (max rel. diff {_MEASURED[name]}); no official values"
                             if name in _MEASURED else _CAL),
         factory=TOPIQ,
         options={"checkpoint": name, "precision": "float32"},
         version="2",  # 2: score head in float32 under reduced precision
-        resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=3000 if layout.full_reference else 2500),
+        resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=_memory_mb(layout)),
     )
 
 

@@ -369,6 +369,10 @@ from tests._helpers.random_weights_topiq import FILES_TOPIQ  # noqa: E402  (TOPI
 
 FILES.update(FILES_TOPIQ)
 
+from tests._helpers.random_weights_swin import FILES_SWIN  # noqa: E402  (TOPIQ / CFANet Swin-B checkpoints)
+
+FILES.update(FILES_SWIN)
+
 from tests._helpers.random_weights_arniqa import FILES_ARNIQA  # noqa: E402  (ARNIQA encoder and regressors)
 
 FILES.update(FILES_ARNIQA)

@@ -47,9 +47,11 @@ def _gate(prefix: str, cin: int) -> dict[str, tuple[int, ...]]:
     return {**_conv(f"{prefix}.0", cin, 64, 1), **_conv(f"{prefix}.2", 64, 64, 3), **_conv(f"{prefix}.4", 64, 1, 3)}
 
 
-def _cfanet_layout(use_ref: bool, dim: int = DIM, classes: int = 1) -> dict[str, tuple[int, ...]]:
+def _cfanet_layout(use_ref: bool, dim: int = DIM, classes: int = 1,
+                   levels: tuple[int, ...] = LEVELS) -> dict[str, tuple[int, ...]]:
+    """The CFANet heads over backbone levels of ``levels`` channels (ResNet-50: stem and four stages)."""
     shapes: dict[str, tuple[int, ...]] = {"h_emb": (1, dim // 2, 32, 1), "w_emb": (1, dim // 2, 1, 32)}
-    for i, c in enumerate(LEVELS):
+    for i, c in enumerate(levels):
         if use_ref:
             shapes.update(_gate(f"weight_pool.{i}", c))
         else:
@@ -57,7 +59,7 @@ def _cfanet_layout(use_ref: bool, dim: int = DIM, classes: int = 1) -> dict[str,
             shapes.update(_gate(f"weight_pool.{i}.weight_blk", c))
         shapes.update(_conv(f"dim_reduce.{i}.0", 3 * c if use_ref else c, dim, 1))
         shapes.update(_transformer_layer(f"sa_attn_blks.{i}.layers.0", decoder=False, dim=dim))
-    for i in range(len(LEVELS) - 1):
+    for i in range(len(levels) - 1):
         shapes.update(_transformer_layer(f"attn_blks.{i}.layers.0", decoder=True, dim=dim))
     shapes.update(_transformer_layer("attn_pool", decoder=False, dim=dim))
     for index in (0, 3):
@@ -97,4 +99,7 @@ FILES_TOPIQ: dict[str, tuple[str, Callable[[], object]]] = {
     "cfanet_nr_spaq_res50-a7f799ac.pth": ("hf", lambda: _cfanet(False, 207)),
     "cfanet_nr_flive_res50-ded1c74e.pth": ("hf", lambda: _cfanet(False, 209)),
     "cfanet_iaa_ava_res50-3cd62bb3.pth": ("hf", lambda: _cfanet_aesthetic(211)),
+    # face IQA (GFIQA / CGFIQA), scored on aligned face crops
+    "topiq_nr_cgfiqa_res50-0a8b8e4f.pth": ("hf", lambda: _cfanet(False, 213)),
+    "topiq_nr_gfiqa_res50-d76bf1ae.pth": ("hf", lambda: _cfanet(False, 215)),
 }

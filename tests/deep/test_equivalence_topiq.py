@@ -1,19 +1,7 @@
-"""TOPIQ (FR and NR, ResNet-50) equals pyiqa 0.1.16 on identical random weights.
-
-Two stand-ins keep the reference offline and importable, neither touches the path under test:
-
-* it builds its backbone with ``timm.create_model('resnet50', pretrained=True, features_only=True)``, which would
-  download ImageNet weights that the CFANet checkpoint then overwrites in full (strict load); the test builds it
-  with ``pretrained=False``;
-* its module imports ``facexlib`` (used only by the face-IQA checkpoints, not installed here); the test puts an
-  empty stand-in module in ``sys.modules``.
-"""
+"""TOPIQ (FR and NR, ResNet-50) equals pyiqa 0.1.16 on identical random weights (the reference built offline by
+``tests/_helpers/topiq_reference.py``)."""
 
 from __future__ import annotations
-
-import importlib
-import sys
-import types
 
 import pytest
 import torch
@@ -21,30 +9,13 @@ import torch
 import metrics
 from metrics.deep.weights import weight_files
 from tests._helpers.equivalence import RTOL, calibration_case, check_equivalence, max_relative_difference, random_cases
+from tests._helpers.topiq_reference import offline_topiq_reference
 
 
 @pytest.fixture()
 def reference(monkeypatch):
     """A factory of pyiqa's metric by name, offline."""
-    timm = pytest.importorskip("timm")
-    pytest.importorskip("pyiqa")
-    real = timm.create_model
-    monkeypatch.setattr(timm, "create_model", lambda name, pretrained=False, **kw: real(name, pretrained=False, **kw))
-    helper = types.ModuleType("facexlib.utils.face_restoration_helper")
-    helper.FaceRestoreHelper = None  # only the face checkpoints (not compared here) construct one
-    for name, module in (("facexlib", types.ModuleType("facexlib")),
-                         ("facexlib.utils", types.ModuleType("facexlib.utils")),
-                         ("facexlib.utils.face_restoration_helper", helper)):
-        if name not in sys.modules:
-            monkeypatch.setitem(sys.modules, name, module)
-    importlib.import_module("pyiqa.archs.topiq_arch")  # registers CFANet even if an earlier scan skipped it
-
-    def make(name: str):
-        import pyiqa
-
-        return lambda: pyiqa.create_metric(name, device="cpu")
-
-    return make
+    return offline_topiq_reference(monkeypatch)
 
 
 def _cases(tid_pairs):
@@ -95,7 +66,7 @@ def test_tiny_and_thin_inputs(name, deep_env, reference):
 
 def test_checkpoint_option_is_checked(deep_env):
     with pytest.raises(ValueError, match="checkpoint must be one of"):
-        metrics.create("topiq_nr", checkpoint="topiq_iaa")
+        metrics.create("topiq_nr", checkpoint="topiq_nr-koniq")
 
 
 @pytest.mark.parametrize("precision", ["bfloat16"])

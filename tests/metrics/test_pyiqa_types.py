@@ -51,6 +51,7 @@ def test_pyiqa_default_configs_build_what_our_metric_of_the_same_name_builds():
     assert {"lpips+", "lpips-vgg+", "topiq_nr-flive", "topiq_iaa_res50", "nima", "nima-koniq", "nima-spaq",
             "arniqa", "arniqa-live", "arniqa-spaq"} <= set(checked)
     assert {"unique", "msswd", "dmm"} <= set(checked)
+    assert {"topiq_iaa", "topiq_nr-face", "topiq_nr_swin-face", "topiq_nr-face-v1"} <= set(checked)
 
 
 def test_every_registered_metric_of_the_table_reads_back_in_pyiqa_terms():
@@ -81,6 +82,10 @@ def test_an_unknown_type_names_every_known_type():
     ("NIMA", {"train_dataset": "koniq"}, "NIMA option 'train_dataset' must be 'ava' for nima-vgg16-ava"),
     ("CFANet", {"model_name": "cfanet_nr_flive_res50", "test_img_size": 512},
      "'test_img_size' must be 384 for topiq_nr-flive"),
+    ("CFANet", {"model_name": "topiq_nr_cgfiqa_res50", "align_crop_face": True},
+     "'align_crop_face' must be False for topiq_nr-face"),
+    ("CFANet", {"model_name": "cfanet_iaa_ava_swin", "semantic_model_name": "resnet50"},
+     "'semantic_model_name' must be 'swin_base_patch4_window12_384' for topiq_iaa"),
     ("NIQE", {"pretrained_model_path": "/x.mat"}, "NIQE has no option 'pretrained_model_path' here"),
     ("PSNR", {"window": 3}, "PSNR has no option 'window' here (pyiqa options: color_space, crop_border, data_range, "
                             "test_y_channel; psnr's own: channel, data_range)"),
