@@ -49,7 +49,11 @@ import torch.nn.functional as F
 from metrics.base import IQAMetric
 from metrics.deep.weights import WeightFile, load_mat
 from metrics.functional.color import rgb2gray_uint8, round_half_away
-from metrics.functional.filters import correlate_1d, gaussian_kernel_1d, separable_filter2
+from metrics.functional.filters import (
+    correlate_1d,
+    gaussian_kernel_1d,
+    separable_filter2,
+)
 from metrics.functional.imresize import imresize
 from metrics.functional.input_checks import check_per_image, raise_if_constant
 from metrics.functional.nss import aggd_scale, fit_aggd, mscn
