@@ -15,7 +15,8 @@ pyiqa's port differs from the authors' ``computequality.m`` where these comparis
   fit stops when the largest Newton step of the batch is below 1e-2 (ours converges, as ``wblfit``); it also
   rounds its Gaussian windows and log-Gabor grid to float32: observed 1.8e-6 relative on the scores.
 
-Runtime on this 2-core machine: about 20-40 s for the whole file (pyiqa's float64 11×11 convolutions dominate).
+Runtime: about 20 s CPU for the whole file (68 s wall at a load average of ~20 on the shared 2-core machine);
+pyiqa's float64 11×11 convolutions dominate.
 """
 
 from __future__ import annotations
