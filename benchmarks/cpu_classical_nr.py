@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-NAMES = ("niqe", "niqe_matlab", "brisque", "brisque_matlab", "nrqm", "pi")
+NAMES = ("niqe", "niqe_matlab", "brisque", "brisque_matlab", "nrqm", "pi", "ilniqe")
 
 
 def main() -> None:

@@ -71,6 +71,10 @@ CONVENTIONS: dict[str, tuple[str, str, str]] = {
              "split around the image; steerable pyramid by FFT (periodic borders); 3×3 neighbourhoods and SSIM "
              "windows over the 'valid' part, guard bands of 16/8 pixels dropped; distinct 5×5 blocks zero-padded "
              "right and bottom", "84 (25 blocks at the coarsest level)"),
+    "ilniqe": ("RGB (uint8) resized to 524×524 (imresize bicubic, antialiased, rounded), opponent colours O1-O3 "
+               "and log-RGB", "cropped to whole 84×84 patches (504×504); MSCN 5×5 Gaussian with 'replicate' borders; "
+               "Gaussian derivatives conv2 'same' (zero padding); log-Gabor filtering by FFT (periodic borders); "
+               "second scale: 6×6 Gaussian 'replicate', every 2nd pixel", "2 (resized to 524×524 first)"),
     "pi": ("rgb2ycbcr luma (uint8)", "4 pixels shaved off every side, then as niqe and nrqm", "104 (96 + 2·4)"),
     "piqe": ("rgb2gray luma (uint8)", "padded 'replicate' after the image to whole 16×16 blocks (the padded blocks "
              "are scored); MSCN 7×7 Gaussian with 'replicate' borders", "1"),

@@ -88,6 +88,7 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
                       {"test_y_channel": Only(True), "channels": Only(1), "color_space": Only("yiq"),
                        "crop_border": Only(0)}),
     "NRQM": PyiqaType("nrqm"),
+    "ILNIQE": PyiqaType("ilniqe", None, {"channels": Only(3), "crop_border": Only(0)}),
     "PI": PyiqaType("pi"),
     "PIQE": PyiqaType("piqe"),
     "Entropy": PyiqaType("entropy"),

@@ -86,22 +86,24 @@ def flat_neighbourhoods(image: torch.Tensor, size: int, border: Border) -> torch
     return local_max(padded) == -local_max(-padded)
 
 
-def mscn(image: torch.Tensor, border: Border, exact_flat: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """MSCN coefficients and local deviation of N×1×H×W float64 grey levels (0..255).
+def mscn(image: torch.Tensor, border: Border, exact_flat: bool = True, window: int = 7,
+         sigma: float = 7.0 / 6.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """MSCN coefficients and local deviation of N×1×H×W float64 grey levels (0..255), with a normalised
+    ``window``×``window`` Gaussian (``sigma``; NIQE and BRISQUE: 7, 7/6; IL-NIQE: 5, 5/6).
 
     Where the 7×7 neighbourhood is flat, ``I - mu`` is 0 in exact arithmetic but a ±1e-13 rounding residue
     in floating point, whose sign then decides which side of the AGGD fit the pixel counts on; with
     ``exact_flat`` those coefficients are set to exactly 0 (the side is then neither).
     """
-    # The normalised 7×7 Gaussian is the outer product of the normalised 1-D one: filtered as two 1-D passes.
+    # The normalised Gaussian window is the outer product of the normalised 1-D one: filtered as two 1-D passes.
     # Kept in float64: the local variance E[x²] - mu² of 0..255 levels cancels catastrophically in float32.
-    taps = gaussian_kernel_1d(7, 7.0 / 6.0, dtype=torch.float64)
+    taps = gaussian_kernel_1d(window, sigma, dtype=torch.float64)
     mu = separable_filter2(image, taps, border)
-    sigma = (separable_filter2(image * image, taps, border) - mu * mu).abs_().sqrt_()
-    coefficients = (image - mu).div_(sigma + 1.0)
+    deviation = (separable_filter2(image * image, taps, border) - mu * mu).abs_().sqrt_()
+    coefficients = (image - mu).div_(deviation + 1.0)
     if exact_flat:
-        coefficients = torch.where(flat_neighbourhoods(image, 7, border), 0.0, coefficients)
-    return coefficients, sigma
+        coefficients = torch.where(flat_neighbourhoods(image, window, border), 0.0, coefficients)
+    return coefficients, deviation
 
 
 def fit_ggd(vec: torch.Tensor) -> torch.Tensor:
@@ -134,6 +136,11 @@ def fit_aggd(vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return grid[_closest(r_grid, r_hat_norm)], left_std, right_std
 
 
+def aggd_scale(alpha: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """The AGGD scale ``beta = std · sqrt(Γ(1/a)/Γ(3/a))`` of one side of a fit (shape ``alpha``, that side's std)."""
+    return std * torch.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
+
+
 def aggd_features(blocks: torch.Tensor, shifts: tuple[tuple[int, int], ...]) -> torch.Tensor:
     """The 18 NSS features of each R×h×w block of MSCN coefficients (R×18): the AGGD fit of the coefficients
     (shape, mean of the left and right scales ``beta``) and, per circular ``shift`` (rows, columns) within the
@@ -145,8 +152,7 @@ def aggd_features(blocks: torch.Tensor, shifts: tuple[tuple[int, int], ...]) -> 
     fits += [fit_aggd((blocks * torch.roll(blocks, shifts=s, dims=(1, 2))).flatten(1)) for s in shifts]
     features = []
     for k, (alpha, left, right) in enumerate(fits):
-        scale = torch.sqrt(gamma_fn(1 / alpha) / gamma_fn(3 / alpha))
-        beta_l, beta_r = left * scale, right * scale
+        beta_l, beta_r = aggd_scale(alpha, left), aggd_scale(alpha, right)
         if k == 0:
             features += [alpha, (beta_l + beta_r) / 2]
         else:

@@ -49,10 +49,13 @@ def log_gabor_bank(
     sigma_on_f: float = 0.55,
     d_theta_on_sigma: float = 1.2,
     *,
+    lowpass: bool = True,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """The norient×nscale×rows×cols frequency responses (zero frequency at [0, 0], DC response 0)."""
+    """The norient×nscale×rows×cols frequency responses (zero frequency at [0, 0], DC response 0); with
+    ``lowpass`` (Kovesi's, FSIM's) the radial parts are multiplied by the Butterworth low-pass, without it
+    (IL-NIQE's ``logGabors.m``) they are not."""
     device = torch.device(device) if device is not None else None
     x = _centred_grid(cols, dtype, device)
     y = _centred_grid(rows, dtype, device)
@@ -60,10 +63,11 @@ def log_gabor_bank(
     radius = torch.fft.ifftshift(torch.sqrt(xx**2 + yy**2))
     theta = torch.fft.ifftshift(torch.atan2(-yy, xx))
     radius[0, 0] = 1.0  # avoid log(0); the DC response is reset to 0 below
-    lp = lowpass_filter(rows, cols, 0.45, 15, dtype=dtype, device=device)
     wavelengths = min_wavelength * mult ** torch.arange(nscale, dtype=dtype, device=device)
     f0 = (1.0 / wavelengths)[:, None, None]
-    radial = torch.exp(-(torch.log(radius[None] / f0) ** 2) / (2.0 * math.log(sigma_on_f) ** 2)) * lp
+    radial = torch.exp(-(torch.log(radius[None] / f0) ** 2) / (2.0 * math.log(sigma_on_f) ** 2))
+    if lowpass:
+        radial = radial * lowpass_filter(rows, cols, 0.45, 15, dtype=dtype, device=device)
     radial[:, 0, 0] = 0.0
     theta_sigma = math.pi / norient / d_theta_on_sigma
     angles = torch.arange(norient, dtype=dtype, device=device)[:, None, None] * (math.pi / norient)

@@ -78,9 +78,32 @@ def nrqm_model(seed: int, samples: list[np.ndarray] | None = None, trees: int = 
     return {"model": {"linear": linear, "rf": forests}}
 
 
+#: IL-NIQE's features per patch (234 at each of two scales).
+ILNIQE_FEATURES = 468
+
+
+def ilniqe_template(seed: int, dims: int = 40, sample_mean: np.ndarray | None = None,
+                    feature_std: np.ndarray | None = None) -> dict:
+    """``templateModel``, a 1×4 cell {mu 1×K, cov K×K (symmetric positive definite), meanOfSampleData 468×1,
+    principleVectors 468×K}, as pyiqa 0.1.16 reads it (by position). The principal vectors are orthonormal;
+    with ``sample_mean`` and ``feature_std`` (468 each, of real features) they are divided by the standard
+    deviations, so that every feature moves the projected coefficients (a whitening, not a trained PCA)."""
+    rng = np.random.default_rng(seed)
+    vectors, _ = np.linalg.qr(rng.standard_normal((ILNIQE_FEATURES, dims)))
+    if feature_std is not None:
+        vectors = vectors / feature_std.reshape(-1, 1)
+    mean = rng.standard_normal((ILNIQE_FEATURES, 1)) if sample_mean is None else sample_mean.reshape(-1, 1)
+    spread = 0.3 * rng.standard_normal((dims, dims))
+    cell = np.empty((1, 4), dtype=object)
+    cell[0, 0], cell[0, 1] = rng.standard_normal((1, dims)), spread @ spread.T + np.eye(dims)
+    cell[0, 2], cell[0, 3] = mean, vectors
+    return {"templateModel": cell}
+
+
 #: file name → ("hf", generator of its bytes), as ``random_weights.FILES``.
 FILES_CLASSICAL: dict[str, tuple[str, Callable[[], object]]] = {
     "niqe_matlab_params.mat": ("hf", lambda: mat_bytes(niqe_model(101))),
     "brisque_matlab.mat": ("hf", lambda: mat_bytes(brisque_svr(102))),
     "NRQM_model.mat": ("hf", lambda: mat_bytes(nrqm_model(103))),
+    "ILNIQE_templateModel.mat": ("hf", lambda: mat_bytes(ilniqe_template(104))),
 }
