@@ -92,8 +92,8 @@ SPECS = (
         paper="Zhu, Chen, Zhu, Wang & Lin, DeepDC: Deep Distance Correlation as a Perceptual Image Quality "
               "Evaluator, arXiv:2211.04927, 2024",
         calibration=Calibration.EQUIVALENT,
-        calibration_detail="pyiqa 0.1.16 on identical random weights (max rel. diff 1.6e-4 on a score of 3.7e-4, i.e. 1.2e-7 absolute: two float32 steps of 1 − x; elsewhere <= 1e-4); "
-                           "no official values",
+        calibration_detail="pyiqa 0.1.16 on identical random weights (max rel. diff 1.6e-4 on a score of 3.7e-4, "
+                           "i.e. 1.2e-7 absolute: two float32 steps of 1 − x; elsewhere <= 1e-4); no official values",
         factory=DeepDC,
         options={"precision": "float32"},
         resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=4000),
