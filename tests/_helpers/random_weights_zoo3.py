@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-
 from torchvision import models
 
 from tests._helpers.random_weights_b import _random_state
@@ -60,7 +59,8 @@ def _tres(seed: int) -> dict[str, torch.Tensor]:
         layer = f"transformer.encoder.layers.{i}."
         shapes[layer + "self_attn.in_proj_bias"] = (3 * TRES_DIM,)
         shapes[layer + "self_attn.out_proj.bias"] = (TRES_DIM,)
-        shapes[layer + "linear1.weight"], shapes[layer + "linear1.bias"] = (TRES_FEED_FORWARD, TRES_DIM), (TRES_FEED_FORWARD,)
+        shapes[layer + "linear1.weight"] = (TRES_FEED_FORWARD, TRES_DIM)
+        shapes[layer + "linear1.bias"] = (TRES_FEED_FORWARD,)
         shapes[layer + "linear2.weight"], shapes[layer + "linear2.bias"] = (TRES_DIM, TRES_FEED_FORWARD), (TRES_DIM,)
         for norm in ("norm1", "norm2"):
             shapes[f"{layer}{norm}.weight"], shapes[f"{layer}{norm}.bias"] = (TRES_DIM,), (TRES_DIM,)
@@ -104,7 +104,8 @@ def _stlpips(net: str, seed: int) -> dict[str, torch.Tensor]:
     state["scaling_layer.scale"] = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
     gen = torch.Generator().manual_seed(seed + 1)
     for k, channels in enumerate(_LPIPS_CHANNELS[net]):
-        state[f"lin{k}.model.1.weight"] = state[f"lins.{k}.model.1.weight"] = torch.rand(1, channels, 1, 1, generator=gen)
+        linear = torch.rand(1, channels, 1, 1, generator=gen)
+        state[f"lin{k}.model.1.weight"] = state[f"lins.{k}.model.1.weight"] = linear
     return state
 
 
