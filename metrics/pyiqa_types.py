@@ -137,7 +137,16 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
     # UNIQUE and DMM take no ``pretrained`` / ``pretrained_model_path`` in pyiqa (one fixed file; DMM trains nothing)
     "UNIQUE": PyiqaType("unique"),
     "DMM": PyiqaType("dmm", None, {"model_type": Only("dmm")}),
+    # DeepDC loads only torchvision's VGG-19 (no ``pretrained`` option in pyiqa)
+    "DeepDC": PyiqaType("deepdc", None, {"features_to_compute": Only(("conv1_2", "conv2_2", "conv3_4", "conv4_4",
+                                                                      "conv5_4"))}),
     "MS_SWD_learned": PyiqaType("msswd", None, {"resize_input": Only(True)}, deep=True),
+    "TReS": PyiqaType("tres", ("train_dataset", {"koniq": "tres", "flive": "tres-flive"}),
+                      {"network": Only("resnet50"), "test_sample": Rename("crops"), "nheadt": Only(16),
+                       "num_encoder_layerst": Only(2), "dim_feedforwardt": Only(64)}, deep=True),
+    "STLPIPS": PyiqaType("stlpips", ("net", {"alex": "stlpips", "vgg": "stlpips-vgg"}),
+                         {"variant": Only("shift_tolerant"), "lpips": Only(True), "spatial": Only(False),
+                          "blur_filter_size": Only(3)}, deep=True),
     "WaDIQaM": PyiqaType(
         "wadiqam_fr", ("metric_type", {"FR": "wadiqam_fr", "NR": "wadiqam_nr"}), {},
         implied={"wadiqam_fr": {"model_name": "wadiqam_fr_kadid"}, "wadiqam_nr": {"model_name": "wadiqam_nr_koniq"}},

@@ -23,18 +23,17 @@ official values in the calibration table.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, fill, resnet_trunk, unwrap
+from metrics.deep.nets import build_meta, fill, resnet_trunk, uniform_crops, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
 _FILE = WeightFile("HyperIQA-resnet50-koniq10k-c96c41b1.pth")
 WEIGHT_FILES = {"hyperiqa": (_FILE,)}
 
-CROP, GRID = 224, 5
+CROP, CROPS = 224, 25  # 25 crops: a 5×5 grid
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 TARGET = (224, 112, 56, 28, 14, 1)  # target network widths, input to output
@@ -78,18 +77,6 @@ class HyperHeads(nn.Module):
         return x.flatten()
 
 
-def grid_crops(x: torch.Tensor, size: int = CROP, grid: int = GRID) -> torch.Tensor:
-    """grid×grid crops of size×size (image-major), after enlarging images whose shorter side is <= size."""
-    h, w = x.shape[-2:]
-    if min(h, w) <= size:
-        x = F.interpolate(x, scale_factor=(size + 1) / min(h, w), mode="bilinear", align_corners=False)
-        h, w = x.shape[-2:]
-    step_h, step_w = (h - size) // grid, (w - size) // grid
-    crops = [x[..., i * step_h : i * step_h + size, j * step_w : j * step_w + size]
-             for i in range(grid) for j in range(grid)]
-    return torch.stack(crops, dim=1).flatten(0, 1)
-
-
 class HyperIQA(DeepMetric):
 
     def __init__(self, precision: str = "float32") -> None:
@@ -111,13 +98,13 @@ class HyperIQA(DeepMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         n = dist.shape[0]
-        crops = (grid_crops(dist) - self.mean) / self.std
+        crops = (uniform_crops(dist, CROP, CROPS) - self.mean) / self.std
         with self.autocast(crops):
             stages = self._stages(crops)
         # The hyper network and the target network it parametrises run in float32: in reduced precision the
         # generated weights and the target network's layers round the scores.
         per_crop = self.heads([stage.float() for stage in stages])
-        return per_crop.view(n, GRID * GRID).mean(dim=1)
+        return per_crop.view(n, CROPS).mean(dim=1)
 
 
 SPECS = (

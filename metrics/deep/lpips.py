@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.weights import WeightFile, tensor
+from metrics.deep.weights import LoadedWeights, WeightFile, tensor
 from metrics.registry import Calibration, MetricSpec, Resources
 
 _TRUNKS = {
@@ -85,19 +85,23 @@ class LPIPS(DeepMetric):
             raise ValueError(f"lpips: semantic_weight_layer must be -1 (off) or a tap index 0..{last}, "
                              f"got {semantic_weight_layer!r}")
         self.semantic_weight_layer = semantic_weight_layer
-        from torchvision import models
-
-        build, enum, taps, channels = _TRUNKS[net]
-        # AlexNet's two max-pools before conv3 need >= 31 px; VGG's four pools before relu5_3 need >= 16 px.
-        self.min_size = 32 if net == "alex" else 16
-        backbone = self.load_backbone(getattr(models, build), enum)
-        self.trunk = TappedTrunk(backbone.features, taps).requires_grad_(False)
-        linear = self.load_weights(_LINEAR[net])
+        channels = _TRUNKS[net][3]
+        self.trunk, linear = self._trunk_and_linear(net)
         for k, c in enumerate(channels):
             self.register_buffer(f"w{k}", tensor(linear, f"lin{k}.model.1.weight", (1, c, 1, 1)).float().view(1, c, 1, 1))
         self.layers = len(channels)
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
+
+    def _trunk_and_linear(self, net: str) -> tuple[TappedTrunk, LoadedWeights]:
+        """The frozen ImageNet trunk and the file holding the linear layers (``lin{k}.model.1.weight``)."""
+        from torchvision import models
+
+        build, enum, taps, _ = _TRUNKS[net]
+        # AlexNet's two max-pools before conv3 need >= 31 px; VGG's four pools before relu5_3 need >= 16 px.
+        self.min_size = 32 if net == "alex" else 16
+        backbone = self.load_backbone(getattr(models, build), enum)
+        return TappedTrunk(backbone.features, taps).requires_grad_(False), self.load_weights(_LINEAR[net])
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None

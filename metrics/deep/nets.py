@@ -5,6 +5,7 @@
   with the module indices that torchvision's VGG and the published WaDIQaM/DBCNN checkpoints use.
 * :func:`bottleneck_stage` — one ResNet-50 stage (torchvision's ``Bottleneck`` blocks, stride on the 3×3 conv).
 * :func:`grid_patches` — square patches on a regular grid, as one batch (N·P×C×k×k), image-major order.
+* :func:`uniform_crops` — pyiqa's deterministic test-time crops (HyperIQA: 25, TReS: 50).
 * :class:`L2Pool` / :func:`l2_pooled_layers` — a VGG trunk whose max-pools are L2 pools (DISTS, DMM).
 * :func:`build_meta` / :func:`fill` — build a module without random initialisation and fill it strictly from a file.
 * :class:`Attention` — multi-head attention under torch's packed parameter names (``in_proj_weight``, ``out_proj``).
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable, Sequence
 
 import torch
@@ -42,12 +44,18 @@ def fill(module: nn.Module, loaded: LoadedWeights, prefix: str = "", ignore: tup
     return module.float().requires_grad_(False)
 
 
-def conv_stack(cfg: Sequence[int | str], in_channels: int = 3, batch_norm: bool = False) -> nn.Sequential:
-    """3×3 conv (padding 1) [+ BatchNorm] + ReLU per integer in ``cfg``; 'M' is a 2×2 max-pool of stride 2."""
+#: VGG-16's convolutions up to relu5_3 (its last max-pool left out), in :func:`conv_stack`'s notation.
+VGG16_TO_RELU5_3 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+
+
+def conv_stack(cfg: Sequence[int | str], in_channels: int = 3, batch_norm: bool = False,
+               pool: Callable[[int], Sequence[nn.Module]] | None = None) -> nn.Sequential:
+    """3×3 conv (padding 1) [+ BatchNorm] + ReLU per integer in ``cfg``; 'M' is a 2×2 max-pool of stride 2, or the
+    modules ``pool(channels)`` returns (ST-LPIPS: a stride-1 max-pool and a blur-pool)."""
     layers: list[nn.Module] = []
     for item in cfg:
         if item == "M":
-            layers.append(nn.MaxPool2d(2, 2))
+            layers.extend(pool(in_channels) if pool else [nn.MaxPool2d(2, 2)])
             continue
         layers.append(nn.Conv2d(in_channels, int(item), 3, padding=1))
         if batch_norm:
@@ -85,6 +93,24 @@ def grid_patches(x: torch.Tensor, size: int, stride: int, rows: int, cols: int) 
     return windows.permute(0, 2, 3, 1, 4, 5).reshape(n * rows * cols, c, size, size)
 
 
+def uniform_crops(x: torch.Tensor, size: int, count: int) -> torch.Tensor:
+    """``count`` size×size crops of each image (image-major, N·count×C×size×size), as pyiqa's test-time crops.
+
+    Images whose shorter side is at most ``size`` are first enlarged (bilinear, scale factor (size+1)/shorter
+    side). Crops start at (i·step_h, j·step_w), step = ⌊(side − size)/⌊√count⌋⌋, on a ⌈√count⌉² grid read row by
+    row, of which the first ``count`` are kept (25: a 5×5 grid; 50: six rows of 8 and two crops of a seventh).
+    """
+    h, w = x.shape[-2:]
+    if min(h, w) <= size:
+        x = F.interpolate(x, scale_factor=(size + 1) / min(h, w), mode="bilinear", align_corners=False)
+        h, w = x.shape[-2:]
+    step_h, step_w = (h - size) // math.isqrt(count), (w - size) // math.isqrt(count)
+    grid = math.ceil(math.sqrt(count))
+    crops = [x[..., i * step_h : i * step_h + size, j * step_w : j * step_w + size]
+             for i in range(grid) for j in range(grid)][:count]
+    return torch.stack(crops, dim=1).flatten(0, 1)
+
+
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 
 
@@ -107,18 +133,21 @@ def resnet_feature_map(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 class L2Pool(nn.Module):
-    """sqrt(hann3x3 * x² + 1e-12), depthwise, stride 2, padding 1: the Hann window [1/4, 1/2, 1/4]⊗[1/4, 1/2, 1/4]
-    applied to the squared features (Hénaff & Simoncelli's L2 pooling, as DISTS uses it)."""
+    """sqrt(hann3x3 * x² + 1e-12), depthwise, stride 2 (TReS: 1), padding 1: the Hann window
+    [1/4, 1/2, 1/4]⊗[1/4, 1/2, 1/4] applied to the squared features (Hénaff & Simoncelli's L2 pooling, as DISTS
+    uses it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stride: int = 2) -> None:
         super().__init__()
+        self.stride = stride
         h = torch.tensor([0.5, 1.0, 0.5])
         window = torch.outer(h, h)
         self.register_buffer("window", (window / window.sum()).view(1, 1, 3, 3), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
-        out = F.conv2d(x * x, self.window.to(x.dtype).expand(c, 1, 3, 3), stride=2, padding=1, groups=c)
+        out = F.conv2d(x * x, self.window.to(x.dtype).expand(c, 1, 3, 3), stride=self.stride, padding=1,
+                       groups=c)
         return (out + 1e-12).sqrt()
 
 
@@ -150,11 +179,18 @@ class Attention(nn.Module):
         n, length, dim = x.shape
         return x.view(n, length, self.heads, dim // self.heads).transpose(1, 2)
 
-    def forward(self, query: torch.Tensor, memory: torch.Tensor, causal: bool = False) -> torch.Tensor:
+    def forward(self, query: torch.Tensor, memory: torch.Tensor, causal: bool = False,
+                value: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention of ``query`` to ``memory``: keys and values from ``memory``, or the values from ``value``
+        when given (DETR-style encoders add positions to queries and keys only)."""
         dim = query.shape[-1]
         w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
         b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
         q = self._split_heads(F.linear(query, w_q, b_q))
-        k, v = (self._split_heads(t) for t in F.linear(memory, w_kv, b_kv).chunk(2, dim=-1))
+        if value is None:
+            k, v = (self._split_heads(t) for t in F.linear(memory, w_kv, b_kv).chunk(2, dim=-1))
+        else:
+            (w_k, w_v), (b_k, b_v) = w_kv.chunk(2), b_kv.chunk(2)
+            k, v = self._split_heads(F.linear(memory, w_k, b_k)), self._split_heads(F.linear(value, w_v, b_v))
         out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         return self.out_proj(out.transpose(1, 2).flatten(2))

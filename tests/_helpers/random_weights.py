@@ -396,3 +396,7 @@ FILES.update(FILES_CLIP)
 from tests._helpers.random_weights_qalign import FILES_QALIGN  # noqa: E402  (a reduced Q-Align model repo)
 
 FILES.update(FILES_QALIGN)
+
+from tests._helpers.random_weights_zoo3 import FILES_ZOO3  # noqa: E402  (TReS, ST-LPIPS, DeepDC)
+
+FILES.update(FILES_ZOO3)

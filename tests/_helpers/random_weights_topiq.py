@@ -69,12 +69,13 @@ def _cfanet_layout(use_ref: bool, dim: int = DIM, classes: int = 1,
     return shapes
 
 
-def _backbone(seed: int) -> dict[str, torch.Tensor]:
+def _backbone(seed: int, prefix: str = "semantic_model.", classifier: bool = False) -> dict[str, torch.Tensor]:
+    """A random ResNet-50 under ``prefix``, with its ImageNet classifier ``fc`` only when ``classifier``."""
     backbone = _module_state(models.resnet50(weights=None), seed)
     for key in backbone:
         if key.endswith(("bn3.weight", "downsample.1.weight")):
             backbone[key] = backbone[key] * 0.3  # bounded activations through the 16 blocks: unsaturated gates
-    return {f"semantic_model.{k}": v for k, v in backbone.items() if not k.startswith("fc.")}
+    return {f"{prefix}{k}": v for k, v in backbone.items() if classifier or not k.startswith("fc.")}
 
 
 def _cfanet(use_ref: bool, seed: int) -> dict[str, dict[str, torch.Tensor]]:

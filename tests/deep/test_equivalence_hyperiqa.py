@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from metrics.deep.hyperiqa import grid_crops
+from metrics.deep.nets import uniform_crops
 from tests._helpers.equivalence import calibration_case, check_equivalence, random_cases
 
 
@@ -31,9 +31,9 @@ def test_hyperiqa_same_function_as_reference(deep_env, tid_pairs, monkeypatch):
 
 def test_crop_grid():
     x = torch.arange(384 * 512, dtype=torch.float32).view(1, 1, 384, 512).expand(2, 3, 384, 512)
-    crops = grid_crops(x)
+    crops = uniform_crops(x, 224, 25)
     assert crops.shape == (50, 3, 224, 224)
     # steps (384-224)//5 = 32 and (512-224)//5 = 57; crop (i=4, j=3) of image 1 starts at (128, 171)
     assert torch.equal(crops[25 + 4 * 5 + 3], x[1, :, 128:352, 171:395])
-    small = grid_crops(torch.rand(1, 3, 100, 150))  # enlarged by 225/100 to 225×337
+    small = uniform_crops(torch.rand(1, 3, 100, 150), 224, 25)  # enlarged by 225/100 to 225×337
     assert small.shape == (25, 3, 224, 224)

@@ -87,10 +87,15 @@ def _pairs_for(name: str, small_pairs: dict) -> tuple[torch.Tensor, torch.Tensor
 CAPTIONED = {n for n in ALL if metrics.get_spec(n).needs_captions}
 
 
+#: Options that keep a costly metric's batch check short without changing its code path: TReS scores 50 crops of a
+#: ResNet-50 and a 3840-wide transformer per image (minutes here); 2 crops run the same code.
+REDUCED_COST = {"tres": {"crops": 2}, "tres-flive": {"crops": 2}}
+
+
 @pytest.mark.parametrize("name", [n for n in ALL if n not in CAPTIONED])
 def test_batch_invariance(name, small_pairs):
     dist, ref = _pairs_for(name, small_pairs)
-    model = metrics.create(name)
+    model = metrics.create(name, **REDUCED_COST.get(name, {}))
     together = _score(model, dist, ref)
     assert together.shape == (dist.shape[0],)
     for i in range(dist.shape[0]):

@@ -52,6 +52,7 @@ def test_pyiqa_default_configs_build_what_our_metric_of_the_same_name_builds():
             "arniqa", "arniqa-live", "arniqa-spaq"} <= set(checked)
     assert {"unique", "msswd", "dmm"} <= set(checked)
     assert {"topiq_iaa", "topiq_nr-face", "topiq_nr_swin-face", "topiq_nr-face-v1"} <= set(checked)
+    assert {"tres", "tres-flive", "stlpips", "stlpips-vgg", "deepdc"} <= set(checked)
 
 
 def test_every_registered_metric_of_the_table_reads_back_in_pyiqa_terms():
