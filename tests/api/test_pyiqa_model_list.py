@@ -24,7 +24,6 @@ NOT_YET: dict[str, str] = {
     "qualiclip+-flive": "issue #18 (CLIP / vision-language zoo), not built yet",
     "qualiclip+-spaq": "issue #18 (CLIP / vision-language zoo), not built yet",
     "ahiq": "issue #19 (zoo II), not built yet",
-    "ilniqe": "issue #19 (zoo II), not built yet",
     "laion_aes": "issue #19 (zoo II), not built yet",
     "maniqa": "issue #19 (zoo II), not built yet",
     "maniqa-kadid": "issue #19 (zoo II), not built yet",
