@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, conv_stack, fill, unwrap
+from metrics.deep.nets import VGG16_TO_RELU5_3, build_meta, conv_stack, fill, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
@@ -34,7 +34,6 @@ WEIGHT_FILES = {"dbcnn": (_FILE,)}
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-VGG16_TO_RELU5_3 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
 #: S-CNN blocks: (in channels, out channels, stride)
 SCNN = ((3, 48, 1), (48, 48, 2), (48, 64, 1), (64, 64, 2), (64, 64, 1), (64, 64, 2), (64, 128, 1), (128, 128, 1),
         (128, 128, 2))

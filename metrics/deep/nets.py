@@ -42,6 +42,10 @@ def fill(module: nn.Module, loaded: LoadedWeights, prefix: str = "", ignore: tup
     return module.float().requires_grad_(False)
 
 
+#: VGG-16's convolutional configuration through relu5_3 (``conv_stack``; its fifth max-pool follows).
+VGG16_TO_RELU5_3 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+
+
 def conv_stack(cfg: Sequence[int | str], in_channels: int = 3, batch_norm: bool = False) -> nn.Sequential:
     """3×3 conv (padding 1) [+ BatchNorm] + ReLU per integer in ``cfg``; 'M' is a 2×2 max-pool of stride 2."""
     layers: list[nn.Module] = []
@@ -98,6 +102,16 @@ def resnet_trunk(depth: int = 50) -> nn.Module:
     net = getattr(models, f"resnet{depth}")(weights=None)
     net.fc = nn.Identity()
     return net
+
+
+def resnet_stages(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """The outputs of a torchvision ResNet's four stages (``layer1`` … ``layer4``)."""
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    stages = []
+    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+        x = layer(x)
+        stages.append(x)
+    return stages
 
 
 def resnet_feature_map(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
