@@ -65,6 +65,7 @@ _IGNORED_PYIQA_FILES: set[str] = set()
 TORCHVISION_URLS: dict[str, str] = {
     "AlexNet_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
     "VGG16_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "ResNet50_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
 }
 
 
