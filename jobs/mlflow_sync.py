@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from orchestrator.results.mlflow_store import StoreError
-    from orchestrator.results.tracking import PENDING_FILE, TrackingUnavailable, sync_pending, tracking_uri
+    from orchestrator.results.tracking import PENDING_FILE, TrackingUnavailable, sync_pending
+    from orchestrator.results.tracking_store import tracking_uri
 
     pending = args.out / PENDING_FILE
     uri = args.tracking_uri

@@ -24,6 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="stop after iteration ITER with a checkpoint (continue later with --resume)")
     parser.add_argument("--evaluate", nargs="+", metavar="DATASET", default=[],
                         help="benchmark the trained metric on these datasets when the training finishes (<out>/bench)")
+    parser.add_argument("--system_metrics_interval", type=float, default=10.0, metavar="SECONDS",
+                        help="seconds between MLflow system-metric samples (CPU, memory, GPU) while training "
+                             "(default: 10)")
     parser.add_argument("--data_opt", type=Path, help="pyiqa dataset options for dataset keys of the concise form")
     parser.add_argument("--data_root", help="replaces the ./datasets/ prefix of dataset paths")
     parser.add_argument("--ray_address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         opt=args.opt, out=args.out, num_workers=args.num_workers, use_gpu=args.use_gpu, resume=args.resume,
         stop_at=args.stop_at, amp=not args.no_amp, data_opt=args.data_opt, data_root=args.data_root,
         ray_address=args.ray_address, tracking_uri=args.tracking_uri, experiment=args.experiment,
-        evaluate=tuple(args.evaluate),
+        evaluate=tuple(args.evaluate), system_metrics_interval_s=args.system_metrics_interval,
     )
     try:
         result = run_training(request, echo=echo)

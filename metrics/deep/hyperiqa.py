@@ -23,10 +23,11 @@ official values in the calibration table.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
-from metrics.deep.nets import build_meta, fill, resnet_trunk, uniform_crops, unwrap
+from metrics.deep.nets import build_meta, fill, resnet_stages, resnet_trunk, uniform_crops, unwrap
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
@@ -77,6 +78,29 @@ class HyperHeads(nn.Module):
         return x.flatten()
 
 
+class HyperNet(HyperHeads):
+    """The trainable network in pyiqa's state-dict layout (the heads at the top level, the ResNet-50 under
+    ``base_model``). In training mode each input is one patch, resized to 224×224 (bicubic) when it is not, as
+    pyiqa's training does, and gets one score; in eval mode an image is scored as the metric scores it (mean over
+    the 5×5 grid of 224×224 crops). Scores are (N,)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base_model = resnet_trunk()
+
+    def score_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(MEAN, dtype=patches.dtype, device=patches.device).view(1, 3, 1, 1)
+        std = torch.tensor(STD, dtype=patches.dtype, device=patches.device).view(1, 3, 1, 1)
+        return super().forward(resnet_stages(self.base_model, (patches - mean) / std))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if self.training:
+            if x.shape[-2:] != (CROP, CROP):
+                x = F.interpolate(x, (CROP, CROP), mode="bicubic", align_corners=False)
+            return self.score_patches(x)
+        return self.score_patches(uniform_crops(x, CROP, CROPS)).view(x.shape[0], CROPS).mean(dim=1)
+
+
 class HyperIQA(DeepMetric):
 
     def __init__(self, precision: str = "float32") -> None:
@@ -87,20 +111,11 @@ class HyperIQA(DeepMetric):
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
 
-    def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        b = self.backbone
-        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
-        stages = []
-        for layer in (b.layer1, b.layer2, b.layer3, b.layer4):
-            x = layer(x)
-            stages.append(x)
-        return stages
-
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         n = dist.shape[0]
         crops = (uniform_crops(dist, CROP, CROPS) - self.mean) / self.std
         with self.autocast(crops):
-            stages = self._stages(crops)
+            stages = resnet_stages(self.backbone, crops)
         # The hyper network and the target network it parametrises run in float32: in reduced precision the
         # generated weights and the target network's layers round the scores.
         per_crop = self.heads([stage.float() for stage in stages])

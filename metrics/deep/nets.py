@@ -126,6 +126,16 @@ def resnet_trunk(depth: int = 50) -> nn.Module:
     return net
 
 
+def resnet_stages(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """The outputs of a torchvision ResNet's four stages (``layer1`` … ``layer4``)."""
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    stages = []
+    for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
+        x = layer(x)
+        stages.append(x)
+    return stages
+
+
 def resnet_feature_map(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The output of a torchvision ResNet's last stage (``layer4``), before its global average pool."""
     x = net.maxpool(net.relu(net.bn1(net.conv1(x))))

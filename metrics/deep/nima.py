@@ -27,6 +27,7 @@ values in the calibration table (no ``calibration_key``).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -34,8 +35,8 @@ from torch import nn
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.inception_resnet import InceptionResNetV2Trunk
-from metrics.deep.nets import build_meta, fill, unwrap
-from metrics.deep.weights import LoadedWeights, WeightFile, load_module, tensor
+from metrics.deep.nets import VGG16_TO_RELU5_3, build_meta, conv_stack, fill, unwrap
+from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -75,16 +76,57 @@ CHECKPOINTS = {
 WEIGHT_FILES = {name: (checkpoint.weights,) for name, checkpoint in CHECKPOINTS.items()}
 
 
-def _vgg16_trunk(loaded: LoadedWeights) -> nn.Module:
-    from torchvision import models
+def vgg16_features() -> nn.Sequential:
+    """VGG-16's convolutional part through its fifth max-pool, its modules named as timm's feature net names them
+    (``features_<i>``), ReLUs not in place; PyTorch's default initialisation."""
+    layers = conv_stack((*VGG16_TO_RELU5_3, "M"))
+    return nn.Sequential(OrderedDict((f"features_{i}", layer) for i, layer in enumerate(layers)))
 
-    with torch.device("meta"):
-        trunk = models.vgg16(weights=None).features  # 31 modules: through the fifth max-pool
-    load_module(trunk, loaded, prefix="base_model.features_", assign=True)
-    for layer in trunk:
-        if isinstance(layer, nn.ReLU):
-            layer.inplace = False
-    return trunk.float().requires_grad_(False)
+
+def mean_rating(distribution: torch.Tensor) -> torch.Tensor:
+    """Σ k·p_k over the ratings k = 1…K of (N, K) distributions: the scores (N,)."""
+    ratings = torch.arange(1, distribution.shape[-1] + 1, dtype=distribution.dtype, device=distribution.device)
+    return distribution @ ratings
+
+
+class NIMANet(nn.Module):
+    """The network in pyiqa's state-dict layout: ``base_model`` (the trunk) and ``classifier`` (flatten, dropout,
+    linear: ``classifier.2``). ``forward`` gives (N, classes): a softmax distribution over the ratings (classes
+    > 1) or the score. In training mode the input is only standardised (the crop comes from the data
+    augmentation, as in pyiqa's training); in eval mode it is first resized and centre-cropped to the trunk's
+    input size."""
+
+    def __init__(self, trunk: str = "vgg16", classes: int = BINS, dropout: float = 0.0) -> None:
+        super().__init__()
+        if trunk not in TRUNKS:
+            raise ValueError(f"NIMA trunk must be one of {sorted(TRUNKS)}, got {trunk!r}")
+        self.input = TRUNKS[trunk]
+        self.base_model = vgg16_features() if trunk == "vgg16" else InceptionResNetV2Trunk()
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(self.input.channels, classes))
+
+    def fit_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Shorter side to the input size (bilinear, antialiased), centre crop to a square of it."""
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms import functional as TF
+
+        size = self.input.size
+        x = TF.resize(x, size, interpolation=InterpolationMode.BILINEAR, antialias=True)
+        return TF.center_crop(x, size)
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.input.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.input.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Trunk features (N×C×h×w) → global average pool → classifier (softmax for a distribution)."""
+        out = self.classifier(features.mean(dim=(2, 3)))
+        return torch.softmax(out, dim=-1) if out.shape[-1] > 1 else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            x = self.fit_input(x)
+        return self.head(self.base_model(self.standardise(x)))
 
 
 class NIMA(DeepMetric):
@@ -95,32 +137,15 @@ class NIMA(DeepMetric):
         if checkpoint not in CHECKPOINTS:
             raise ValueError(f"checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
         layout = CHECKPOINTS[checkpoint]
-        self.input = TRUNKS[layout.trunk]
         loaded = unwrap(self.load_weights(layout.weights), "params")
-        if layout.trunk == "vgg16":
-            self.trunk = _vgg16_trunk(loaded)
-        else:
-            self.trunk = fill(build_meta(InceptionResNetV2Trunk), loaded, prefix="base_model.")
-        shape = (layout.classes, self.input.channels)
-        self.register_buffer("fc_weight", tensor(loaded, "classifier.2.weight", shape).float())
-        self.register_buffer("fc_bias", tensor(loaded, "classifier.2.bias", shape[:1]).float())
-        self.register_buffer("mean", torch.tensor(self.input.mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(self.input.std).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("ratings", torch.arange(1.0, layout.classes + 1), persistent=False)
+        self.net = fill(build_meta(lambda: NIMANet(layout.trunk, layout.classes)), loaded).eval()
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
-        from torchvision.transforms import InterpolationMode
-        from torchvision.transforms import functional as TF
-
-        size = self.input.size
-        x = TF.resize(dist, size, interpolation=InterpolationMode.BILINEAR, antialias=True)
-        x = (TF.center_crop(x, size) - self.mean) / self.std
+        x = self.net.standardise(self.net.fit_input(dist))
         with self.autocast(x):
-            feats = self.trunk(x).float()
-        out = feats.mean(dim=(2, 3)) @ self.fc_weight.T + self.fc_bias
-        if self.fc_weight.shape[0] == 1:
-            return out.flatten()
-        return torch.softmax(out, dim=-1) @ self.ratings
+            feats = self.net.base_model(x).float()
+        out = self.net.head(feats)
+        return out.flatten() if out.shape[-1] == 1 else mean_rating(out)
 
 
 _PAPER = "Talebi & Milanfar, NIMA: Neural Image Assessment, IEEE Transactions on Image Processing 27(8), 2018"

@@ -66,6 +66,7 @@ TORCHVISION_URLS: dict[str, str] = {
     "AlexNet_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
     "VGG16_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/vgg16-397923af.pth",
     "VGG19_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+    "ResNet50_Weights.IMAGENET1K_V1": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
 }
 
 

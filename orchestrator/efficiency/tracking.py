@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator.results.tracking import Tracker, git_commit, probe, tracking_uri, versions
+from orchestrator.results.tracking import Tracker, git_commit, probe, versions
+from orchestrator.results.tracking_store import tracking_uri
 
 from orchestrator.efficiency.request import EfficiencyResult
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.results.provenance import git_commit, versions
-from orchestrator.results.tracking import Tracker, dataset_inputs, probe, tracking_uri
+from orchestrator.results.tracking import Tracker, dataset_inputs, probe
+from orchestrator.results.tracking_store import tracking_uri
 
 
 def log_score_run(out: Path, plan: dict[str, Any], params: dict[str, Any], summary: dict[str, dict[str, float]],

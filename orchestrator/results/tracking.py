@@ -34,6 +34,7 @@ from orchestrator.results.mlflow_store import prepare_store
 from orchestrator.results.provenance import git_commit, versions
 from orchestrator.results.report import ReportError, build_report
 from orchestrator.results.store import scores_path
+from orchestrator.results.tracking_store import tracking_uri
 from orchestrator.stats.analysis import ANALYSIS_METRICS, cell_plot_path, run_artifacts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -115,15 +116,6 @@ def _tag_key(text: str) -> str:
 def reused_tag(row: dict[str, Any]) -> str:
     """The parent's tag that names the run which computed a reused cell."""
     return _tag_key(f"iqabench.reused.{row['metric']}.{row['dataset']}")
-
-
-def tracking_uri(out: Path, explicit: str | None = None) -> str:
-    """``explicit``, else ``MLFLOW_TRACKING_URI``, else a SQLite store ``<out>/mlflow.db``."""
-    if explicit:
-        return explicit
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{(Path(out) / 'mlflow.db').resolve()}"
 
 
 def probe(uri: str) -> None:

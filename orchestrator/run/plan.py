@@ -15,14 +15,35 @@ from datasets_io.download import DownloadError, MissingDatasetError, ensure_down
 from datasets_io.manifest import Manifest, build_manifest
 from datasets_io.options import load_options_file, with_split_override
 from datasets_io.spec import DatasetOptionError, DatasetSpec
-from metrics.registry import MetricSpec, Resources, UnknownMetricError, default_metric_names
-from orchestrator.efficiency.measured_resources import load_measured_resources, with_measured_resources
+from metrics import custom_weights
+from metrics.registry import (
+    MetricSpec,
+    Resources,
+    UnknownMetricError,
+    default_metric_names,
+)
+from orchestrator.efficiency.measured_resources import (
+    load_measured_resources,
+    with_measured_resources,
+)
+from orchestrator.results import trained_runs
 from orchestrator.results.export import ResultsCsvError, read_results_csv
 from orchestrator.results.outlock import blocking_file, check_output_folder
-from orchestrator.run.placement import PlacementError, ResourceOverride, resource_override
+from orchestrator.results.tracking_store import tracking_uri
 from orchestrator.run.cells import Cell
-from orchestrator.run.metric_options import (MAX_METRIC_OPTION_BYTES, MetricEntry, MetricOptionError,
-                                             load_metric_entries, parse_extra_options, with_extra_options)
+from orchestrator.run.metric_options import (
+    MAX_METRIC_OPTION_BYTES,
+    MetricEntry,
+    MetricOptionError,
+    load_metric_entries,
+    parse_extra_options,
+    with_extra_options,
+)
+from orchestrator.run.placement import (
+    PlacementError,
+    ResourceOverride,
+    resource_override,
+)
 from orchestrator.run.request import BenchmarkRequest, RunSettings
 
 __all__ = ["MAX_METRIC_OPTION_BYTES", "DatasetPass", "MetricChoice", "Plan", "PlanError", "build_plan", "cell_key",
@@ -101,7 +122,6 @@ def parameter_fingerprint(metric: MetricSpec, fetch: bool, options: Mapping[str,
     """sha256 of every parameter and weight file the metric loads (weights fetched first when ``fetch``); a custom
     checkpoint (option ``pretrained_model_path``) stands, under its own key, for the published file it replaces."""
     from datasets_io.manifest import file_sha256
-    from metrics import custom_weights
     from metrics.deep import weights
 
     name = metric.registered_name
@@ -217,6 +237,29 @@ class MetricChoice:
     overrides: dict[str, ResourceOverride]
 
 
+#: Under ``--out``: the weight files of ``<metric>@<run-id>`` metrics, downloaded from MLflow (one folder per run).
+TRAINED_WEIGHTS_DIR = "trained_weights"
+
+
+def _trained_entries(request: RunSettings, problems: list[str], refused: set[str]) -> dict[str, MetricEntry]:
+    """``<metric>@<mlflow-run-id>`` names of ``-m``: the metric built from the run's trained weights (their sha256
+    enters the cell key as ``pretrained_model_path``'s does); a name that cannot be resolved is one problem and
+    is ``refused``."""
+    entries = {}
+    for name in request.metrics or ():
+        if trained_runs.split_name(name) is None:
+            continue
+        try:
+            found = trained_runs.resolve(name, tracking_uri(Path(request.out), request.tracking_uri),
+                                         Path(request.out) / TRAINED_WEIGHTS_DIR)
+        except (trained_runs.TrainedRunError, OSError) as exc:
+            problems.append(str(exc) if isinstance(exc, trained_runs.TrainedRunError) else f"{name}: {exc}")
+            refused.add(name)
+            continue
+        entries[name] = MetricEntry(name, found.metric, {custom_weights.OPTION: str(found.path)})
+    return entries
+
+
 def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[str], None] | None = None
                    ) -> MetricChoice:
     """Resolve and validate the request's metrics, ``--metric_opt`` and ``--extra_metric_opts`` (``bench`` and
@@ -236,6 +279,8 @@ def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[st
     except MetricOptionError as exc:
         problems.append(str(exc))
 
+    trained = _trained_entries(request, problems, refused)
+    entries.update(trained)
     # As in pyiqa's benchmark, the metrics of a pyiqa-format option file join those named with -m.
     from_file = [name for name, entry in entries.items() if entry.from_pyiqa]
     names = list(dict.fromkeys([*(request.metrics or ()), *from_file])) or None
@@ -244,7 +289,7 @@ def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[st
         if name in refused or (name in entries and entries[name].from_pyiqa):
             continue
         try:
-            specs[name] = metrics.get_spec(name)
+            specs[name] = metrics.get_spec(trained[name].builds if name in trained else name)
         except UnknownMetricError as exc:
             if not unreadable:
                 problems.append(str(exc))

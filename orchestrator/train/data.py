@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from datasets_io.decode import read_image, resize_shorter_side
-from orchestrator.train.options import Augment, DataOptions
+from orchestrator.train.options import DISTRIBUTION_COLUMN, Augment, DataOptions
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ def augment(images: list[np.ndarray], augmentation: Augment, seed: tuple[int, ..
 
 
 def load_batch(batch: dict[str, np.ndarray], augmentation: Augment) -> dict[str, np.ndarray]:
-    """Ray Data ``map_batches`` function: paths, MOS and seeds → augmented uint8 images (N×H×W×3) and MOS."""
+    """Ray Data ``map_batches`` function: paths, MOS (and vote counts) and seeds → augmented uint8 images
+    (N×H×W×3), MOS (and the vote distributions, normalised to sum 1)."""
     dist, ref = [], []
     for path, ref_path, seed in zip(batch["dist_path"], batch["ref_path"], batch["seed"]):
         paths = [path] + ([ref_path] if ref_path else [])
@@ -81,6 +82,9 @@ def load_batch(batch: dict[str, np.ndarray], augmentation: Augment) -> dict[str,
         if len(images) > 1:
             ref.append(images[1])
     out = {"dist": np.stack(dist), "mos": np.asarray(batch["mos"], dtype=np.float32)}
+    if DISTRIBUTION_COLUMN in batch:
+        votes = np.stack([np.asarray(v, dtype=np.float64) for v in batch[DISTRIBUTION_COLUMN]])
+        out[DISTRIBUTION_COLUMN] = (votes / votes.sum(axis=1, keepdims=True)).astype(np.float32)
     if ref:
         out["ref"] = np.stack(ref)
     return out
@@ -98,10 +102,12 @@ def train_batches(data: DataOptions, seed: int, workers: int, rank: int, start: 
         return iter(())
     table = data.manifest.table
     dist, ref, mos = table["dist_path"].to_pylist(), table["ref_path"].to_pylist(), table["mos"].to_pylist()
+    votes = table[DISTRIBUTION_COLUMN].to_pylist() if DISTRIBUTION_COLUMN in table.column_names else None
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
     items = ray.data.from_items(
         [{"dist_path": dist[r], "ref_path": ref[r] or "", "mos": mos[r], "seed": s.tolist()}
+         | ({DISTRIBUTION_COLUMN: votes[r]} if votes is not None else {})
          for r, s in zip(part.rows.tolist(), part.seeds)],
         override_num_blocks=max(1, min(stop - start, 64)),
     )

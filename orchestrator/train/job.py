@@ -11,16 +11,19 @@ Outputs under ``out``:
   ``iqabench bench``.
 * MLflow (``--tracking_uri``, else ``MLFLOW_TRACKING_URI``, else ``<out>/mlflow.db``): one run per training
   (found again by its ``iqabench.training`` tag when resumed) with the options as parameters, the loss and
-  learning rate per iteration, the validation SRCC/PLCC/KRCC, the throughput and the weights as an artifact.
+  learning rate per iteration, the validation SRCC/PLCC/KRCC, the throughput, MLflow's system metrics of the
+  driver's machine while it trains (``system/...``, every ``system_metrics_interval_s``) and the weights as an
+  artifact, so that ``iqabench bench -m <metric>@<run-id>`` benchmarks them (:mod:`orchestrator.results.trained_runs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +33,10 @@ import yaml
 
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
 from metrics import custom_weights
+from orchestrator.results import trained_runs
 from orchestrator.results.files import write_bytes_atomic, write_text_atomic
-from orchestrator.results.tracking import Tracker, dump_json, probe, tracking_uri
+from orchestrator.results.tracking import Tracker, dump_json, probe
+from orchestrator.results.tracking_store import tracking_uri
 from orchestrator.run.ray_session import logging_is_verbose, start_ray
 from orchestrator.train.loop import STATE_FILE, train_loop
 from orchestrator.train.options import (
@@ -60,6 +65,8 @@ class TrainRequest:
     experiment: str | None = None
     #: Datasets the trained metric is benchmarked on when the training finishes (``--evaluate``).
     evaluate: tuple[str, ...] = ()
+    #: Seconds between two samples of MLflow's system metrics (CPU, memory, disk, network, GPU) while training.
+    system_metrics_interval_s: float = 10.0
 
 
 @dataclass
@@ -86,6 +93,8 @@ def _check_request(request: TrainRequest, options: TrainOptions, run_dir: Path) 
     problems = []
     if request.num_workers < 1:
         problems.append(f"--num_workers: must be >= 1, got {request.num_workers}")
+    if not request.system_metrics_interval_s > 0:
+        problems.append(f"--system_metrics_interval: must be > 0 seconds, got {request.system_metrics_interval_s}")
     if request.stop_at is not None and not 0 < request.stop_at <= options.total_iter:
         problems.append(f"--stop_at: must be in 1..{options.total_iter}, got {request.stop_at}")
     if request.use_gpu and not torch.cuda.is_available() and request.ray_address is None:
@@ -143,12 +152,25 @@ def run_training(request: TrainRequest, echo: Echo = print) -> TrainResult:
          + (" (resumed)" if request.resume else ""))
     began = time.perf_counter()
     cpus = max(os.cpu_count() or 1, request.num_workers + 2)
+    run, tracking_error = None, None
+    try:
+        run = _open_run(request, options)
+    except Exception as exc:  # training goes on without tracking; the result says what tracking lacks
+        tracking_error = _tracking_problem(exc)
     with start_ray(request.ray_address, verbose=logging_is_verbose(), num_cpus=cpus):
-        result = _fit(request, options, storage)
+        with system_metrics(run, request.system_metrics_interval_s):
+            result = _fit(request, options, storage)
         if result.error is not None:
             raise RuntimeError(f"training '{options.name}' failed: {result.error}")
         trained = _finish(result, options, out, began, echo)
-        _log(trained, request, echo)
+        if run is not None:
+            try:
+                _log(trained, run, echo)
+            except Exception as exc:  # the weights and checkpoints are on disk; say what tracking lacks
+                tracking_error = _tracking_problem(exc)
+        if tracking_error is not None:
+            trained.tracking_error = tracking_error
+            echo(f"WARNING: MLflow logging failed ({tracking_error}); the checkpoints are under {request.out}")
         if trained.finished and request.evaluate:
             trained.benchmark = _evaluate(trained, request, echo)
     return trained
@@ -190,45 +212,80 @@ def _evaluate(trained: TrainResult, request: TrainRequest, echo: Echo) -> Any:
     ), echo)
 
 
-def _log(trained: TrainResult, request: TrainRequest, echo: Echo) -> None:
-    """One MLflow run per training: created on its first session, found again by tag, extended by each session."""
-    from mlflow.entities import Metric, Param
+@dataclass(frozen=True)
+class TrainingRun:
+    """The MLflow run of a training, opened before its session trains."""
 
-    options = trained.options
+    client: Any
+    run_id: str
+    uri: str
+    #: The last iteration an earlier session logged (a resumed training logs what follows).
+    logged: int
+
+
+def _tracking_problem(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _open_run(request: TrainRequest, options: TrainOptions) -> TrainingRun:
+    """One MLflow run per training: created on its first session, found again by tag by the next ones."""
+    from mlflow.entities import Param
+
     uri = tracking_uri(Path(request.out), request.tracking_uri)
     identity = f"{Path(request.out).resolve()}::{options.name}"
+    probe(uri)
+    tracker = Tracker(uri, Path(request.out), request.experiment)
+    client = tracker.client
+    found = client.search_runs([tracker.experiment_id],
+                               filter_string=f"tags.`{TRAINING_TAG}` = '{identity}'", max_results=1)
+    if found:
+        run_id = found[0].info.run_id
+        return TrainingRun(client, run_id, uri, max((m.step for m in client.get_metric_history(run_id, "loss")),
+                                                    default=0))
+    run = client.create_run(tracker.experiment_id, run_name=f"train {options.name}",
+                            tags={**tracker.source_tags, trained_runs.ROLE_TAG: trained_runs.TRAINING_ROLE,
+                                  TRAINING_TAG: identity, trained_runs.METRIC_TAG: options.metric})
+    client.log_batch(run.info.run_id, params=[Param(k, dump_json(v) if isinstance(v, (dict, list)) else str(v))
+                                              for k, v in options.params().items()]
+                     + [Param("num_workers", str(request.num_workers))])
+    client.log_dict(run.info.run_id, options.document, "options.json")
+    return TrainingRun(client, run.info.run_id, uri, 0)
+
+
+@contextlib.contextmanager
+def system_metrics(run: TrainingRun | None, interval_s: float) -> Iterator[None]:
+    """MLflow's system metrics (``system/cpu_utilization_percentage``, memory, disk, network, GPUs) of the
+    driver's machine, sampled every ``interval_s`` seconds into ``run`` while the block runs (steps continue
+    those of an earlier session)."""
+    if run is None:
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run.run_id, sampling_interval=interval_s, resume_logging=True,
+                                   tracking_uri=run.uri)
+    monitor.start()
     try:
-        probe(uri)
-        tracker = Tracker(uri, Path(request.out), request.experiment)
-        client = tracker.client
-        found = client.search_runs([tracker.experiment_id],
-                                   filter_string=f"tags.`{TRAINING_TAG}` = '{identity}'", max_results=1)
-        if found:
-            run_id = found[0].info.run_id
-            logged = client.get_metric_history(run_id, "loss")
-            done = max((m.step for m in logged), default=0)
-        else:
-            run = client.create_run(tracker.experiment_id, run_name=f"train {options.name}",
-                                    tags={**tracker.source_tags, "iqabench.role": "training", TRAINING_TAG: identity,
-                                          "metric": options.metric})
-            run_id, done = run.info.run_id, 0
-            client.log_batch(run_id, params=[Param(k, dump_json(v) if isinstance(v, (dict, list)) else str(v))
-                                             for k, v in options.params().items()]
-                             + [Param("num_workers", str(request.num_workers))])
-            client.log_dict(run_id, options.document, "options.json")
-        now = int(time.time() * 1000)
-        metrics = [Metric(key, float(value), now, record["iteration"]) for record in trained.history
-                   if record["iteration"] > done for key, value in record.items()
-                   if key not in ("iteration", "finetune")]
-        for chunk in range(0, len(metrics), 900):
-            client.log_batch(run_id, metrics=metrics[chunk:chunk + 900])
-        client.log_metric(run_id, "images_per_second", trained.images_per_second, step=trained.iteration)
-        if trained.finished and trained.weights is not None:
-            client.log_artifact(run_id, str(trained.weights), artifact_path="model")
-            client.set_tag(run_id, "weights_sha256", trained.weights_sha256 or "")
-            client.set_terminated(run_id)
-        trained.run_id = run_id
-        echo(f"MLflow run {run_id} at {uri}")
-    except Exception as exc:  # the weights and checkpoints are on disk; say what tracking lacks
-        trained.tracking_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        echo(f"WARNING: MLflow logging failed ({trained.tracking_error}); the checkpoints are under {request.out}")
+        yield
+    finally:
+        monitor.finish()
+
+
+def _log(trained: TrainResult, run: TrainingRun, echo: Echo) -> None:
+    """The session's losses, validations and throughput; the weights and their sha256 once the training is done."""
+    from mlflow.entities import Metric
+
+    client, run_id = run.client, run.run_id
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, float(value), now, record["iteration"]) for record in trained.history
+               if record["iteration"] > run.logged for key, value in record.items()
+               if key not in ("iteration", "finetune")]
+    for chunk in range(0, len(metrics), 900):
+        client.log_batch(run_id, metrics=metrics[chunk:chunk + 900])
+    client.log_metric(run_id, "images_per_second", trained.images_per_second, step=trained.iteration)
+    if trained.finished and trained.weights is not None:
+        client.log_artifact(run_id, str(trained.weights), artifact_path=trained_runs.ARTIFACT_DIR)
+        client.set_tag(run_id, trained_runs.SHA256_TAG, trained.weights_sha256 or "")
+        client.set_terminated(run_id)
+    trained.run_id = run_id
+    echo(f"MLflow run {run_id} at {run.uri}")

@@ -25,7 +25,7 @@ import torch
 from orchestrator.stats.correlation import correlations
 from orchestrator.train import data as train_data
 from orchestrator.train import losses, networks, optim
-from orchestrator.train.options import TrainOptions
+from orchestrator.train.options import DISTRIBUTION_COLUMN, TrainOptions
 
 STATE_FILE = "state.pt"
 
@@ -67,15 +67,24 @@ def _forward(model: torch.nn.Module, batch: dict[str, Any], device: torch.device
     return model(dist)
 
 
+def _score(output: torch.Tensor, predicts_distribution: bool) -> float:
+    """The score of one image: the network's output, or the mean rating of its predicted distribution."""
+    from metrics.deep.nima import mean_rating
+
+    output = output.float()
+    return float(mean_rating(output)[0] if predicts_distribution else output.flatten()[0])
+
+
 def validate(model: torch.nn.Module, options: TrainOptions, device: torch.device) -> dict[str, float]:
     """SRCC, PLCC and KRCC of the network's scores on the validation set (one image at a time)."""
     assert options.val is not None
+    distribution = networks.NETWORKS[options.network].predicts_distribution
     rows = []
     model.eval()
     with torch.inference_mode():
         for row, image, reference, mos in train_data.validation_images(options.val):
             batch = {"dist": image[None]} | ({"ref": reference[None]} if reference is not None else {})
-            score = float(_forward(model, batch, device).float().flatten()[0])
+            score = _score(_forward(model, batch, device), distribution)
             rows.append({"score": score, "mos": mos, "error": None})
     model.train()
     found = correlations(pd.DataFrame(rows))
@@ -100,6 +109,8 @@ def train_loop(config: dict[str, Any]) -> None:
     torch.manual_seed(options.seed)
     model = networks.NETWORKS[options.network].build(options.network_options).to(device)
     loss_fn = losses.build_loss(options.loss)
+    # a network predicting a distribution learns the normalised vote histogram, the others the MOS
+    target_key = DISTRIBUTION_COLUMN if networks.NETWORKS[options.network].predicts_distribution else "mos"
 
     start, finetune, history, best, best_state = 0, False, [], -np.inf, None
     checkpoint = ray.train.get_checkpoint()
@@ -140,7 +151,7 @@ def train_loop(config: dict[str, Any]) -> None:
         optimiser.zero_grad(set_to_none=True)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
             pred = _forward(model, batch, device)
-        loss = loss_fn(pred.float(), torch.from_numpy(batch["mos"]).to(device))
+        loss = loss_fn(pred.float(), torch.from_numpy(batch[target_key]).to(device))
         scaler.scale(loss).backward()
         _average([p.grad for p in model.parameters() if p.grad is not None], world)
         scaler.step(optimiser)

@@ -66,6 +66,8 @@ _CONCISE_TOP = {"name", "model", "seed", "train", "val", "optim", "scheduler", "
                 "checkpoint_every", "network"}
 _CONCISE_DATA = {"dataset", "phase", "random_crop", "hflip", "resize", "batch_size", "shuffle", "every"}
 VALIDATION_METRICS = ("srcc", "plcc", "krcc")
+#: The manifest column of per-image vote counts (AVA), the target of networks that predict a distribution.
+DISTRIBUTION_COLUMN = "vote_dist"
 DEFAULT_CHECKPOINT_EVERY = 500
 
 
@@ -242,15 +244,12 @@ def _concise_data(document: Mapping[str, Any], part: str, source: str, problems:
 def _network(entry: Any, where: str, problems: _Problems) -> tuple[str | None, dict[str, Any]]:
     entry = problems.need_mapping(entry, where)
     kind = entry.get("type")
-    if kind in networks.NOT_YET_TRAINABLE:
-        problems.append(f"{where}.type: {kind} ({networks.NOT_YET_TRAINABLE[kind]}) cannot be trained here yet "
-                        f"(trainable: {', '.join(networks.NETWORKS)})")
-        return None, {}
     if kind not in networks.NETWORKS:
         problems.append(f"{where}.type: unknown network {kind!r} (trainable: {', '.join(networks.NETWORKS)})")
         return None, {}
     accepted = networks.NETWORKS[kind].options
     options = dict(accepted)
+    before = len(problems)
     for key, value in entry.items():
         if key == "type" or (key in networks.IGNORED_NETWORK_OPTIONS and key not in accepted):
             continue
@@ -272,7 +271,10 @@ def _network(entry: Any, where: str, problems: _Problems) -> tuple[str | None, d
         problems.append(f"{where}.{variants[0]}: must be one of {', '.join(map(str, variants[1]))}, "
                         f"got {options[variants[0]]!r}")
         return None, {}
-    return kind, options
+    check = networks.NETWORKS[kind].check
+    found = check(options) if check is not None and len(problems) == before else []
+    problems.extend(f"{where}.{line}" for line in found)
+    return (kind, options) if not found else (None, {})
 
 
 def _from_pyiqa(document: dict[str, Any], source: str, problems: _Problems, data_opt: str | Path | None,
@@ -347,7 +349,9 @@ def _from_concise(document: dict[str, Any], source: str, problems: _Problems, da
 
 
 def _with_manifest(data: DataOptions, where: str, network: networks.TrainableNetwork | None,
-                   network_options: dict[str, Any], problems: _Problems) -> DataOptions:
+                   network_options: dict[str, Any], problems: _Problems, trains: bool) -> DataOptions:
+    """``data`` with its manifest read and checked against the network (``trains``: the training set, which
+    must hold the targets the network learns; validation reads MOS only)."""
     try:
         manifest = build_manifest(data.dataset)
     except (OSError, MetaInfoError, DatasetOptionError, ValueError) as exc:
@@ -364,10 +368,14 @@ def _with_manifest(data: DataOptions, where: str, network: networks.TrainableNet
         sizes = {name: (crop_h, crop_w) for name in sizes}
     metric, mode = network.trains(network_options) if network is not None else ("", "")
     if network is not None:
-        tiny = [(name, s) for name, s in sizes.items() if min(s) < network.min_size]
+        smallest = network.smallest_input(network_options)
+        tiny = [(name, s) for name, s in sizes.items() if min(s) < smallest]
         if tiny:
             problems.append(f"{where}: {len(tiny)} input(s) smaller than {metric}'s minimum side "
-                            f"{network.min_size}, e.g. {tiny[0][0]} {tiny[0][1]}")
+                            f"{smallest}, e.g. {tiny[0][0]} {tiny[0][1]}")
+        if trains and network.predicts_distribution and DISTRIBUTION_COLUMN not in manifest.table.column_names:
+            problems.append(f"{where}: {metric} learns distributions of votes, and dataset {data.dataset.key!r} "
+                            f"({data.dataset.type}) has none: use a dataset with vote counts (AVADataset)")
     if data.batch_size > 1 and len(set(sizes.values())) > 1:
         problems.append(f"{where}: images of {len(set(sizes.values()))} sizes cannot be batched by "
                         f"{data.batch_size}: set random_crop or resize [height, width], or batch size 1")
@@ -441,9 +449,11 @@ def parse_train_options(document: dict[str, Any], source: str, data_opt: str | P
     train, val = raw["train"], raw["val"]
     if check_data:
         if train is not None:
-            train = _with_manifest(train, "datasets.train" if pyiqa_form else "train", net, net_options, problems)
+            train = _with_manifest(train, "datasets.train" if pyiqa_form else "train", net, net_options, problems,
+                                   trains=True)
         if val is not None:
-            val = _with_manifest(val, "datasets.val" if pyiqa_form else "val", net, net_options, problems)
+            val = _with_manifest(val, "datasets.val" if pyiqa_form else "val", net, net_options, problems,
+                                 trains=False)
     if val is not None and val_freq is None:
         problems.append("val.val_freq: is required with a validation dataset" if pyiqa_form
                         else "val.every: is required with a validation dataset")

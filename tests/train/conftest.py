@@ -13,17 +13,24 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_nr_dataset(root: Path, count: int = 16, size: tuple[int, int] = (40, 48), seed: int = 0) -> Path:
-    """``count`` flat colours plus Gaussian noise; the MOS (1..5) is highest for the least noise."""
-    (root / "img").mkdir(parents=True)
+def _noisy_flat_images(folder: Path, count: int, size: tuple[int, int], seed: int) -> list[tuple[str, float]]:
+    """``count`` flat colours plus Gaussian noise that falls with the index, as PNG files; (name, quality in 0..1)."""
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    lines = ["dist_name,mos"]
+    images = []
     for i in range(count):
         quality = i / (count - 1)
         noise = rng.normal(0, 80 * (1 - quality), (*size, 3))
         image = np.clip(rng.random((1, 1, 3)) * 255 + noise, 0, 255).astype(np.uint8)
-        Image.fromarray(image).save(root / "img" / f"{i:02d}.png")
-        lines.append(f"{i:02d}.png,{1 + 4 * quality:.3f}")
+        Image.fromarray(image).save(folder / f"{i:02d}.png")
+        images.append((f"{i:02d}.png", quality))
+    return images
+
+
+def make_nr_dataset(root: Path, count: int = 16, size: tuple[int, int] = (40, 48), seed: int = 0) -> Path:
+    """``count`` flat colours plus Gaussian noise; the MOS (1..5) is highest for the least noise."""
+    lines = ["dist_name,mos"] + [f"{name},{1 + 4 * quality:.3f}"
+                                 for name, quality in _noisy_flat_images(root / "img", count, size, seed)]
     (root / "meta.csv").write_text("\n".join(lines) + "\n")
     return root
 
@@ -33,6 +40,25 @@ def tiny_nr(tmp_path_factory) -> Path:
     """A dataset option file naming one tiny NR dataset, ``tiny``."""
     root = make_nr_dataset(tmp_path_factory.mktemp("tiny-nr"))
     return _data_opt(root, "tiny", {"type": "GeneralNRDataset", "dataroot_target": str(root / "img")})
+
+
+def make_ava_dataset(root: Path, count: int = 16, size: tuple[int, int] = (40, 48), seed: int = 0) -> Path:
+    """AVA's layout: the images of :func:`make_nr_dataset`, each with ten vote counts (ratings 1..10) peaked at
+    a rating that rises as the noise falls; the meta-info's MOS column is their mean, as AVA's."""
+    ratings = np.arange(1, 11)
+    lines = ["img_name,mos," + ",".join(f"count_{k}" for k in ratings)]
+    for name, quality in _noisy_flat_images(root / "img", count, size, seed):
+        votes = np.round(40 * np.exp(-0.5 * (ratings - (4 + 2 * quality)) ** 2)).astype(int)
+        lines.append(f"{name},{votes @ ratings / votes.sum():.4f}," + ",".join(map(str, votes)))
+    (root / "meta.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_ava(tmp_path_factory) -> Path:
+    """A dataset option file naming one tiny AVA-like dataset (vote counts), ``tiny_ava``."""
+    root = make_ava_dataset(tmp_path_factory.mktemp("tiny-ava"))
+    return _data_opt(root, "tiny_ava", {"type": "AVADataset", "dataroot_target": str(root / "img")})
 
 
 def _data_opt(root: Path, key: str, entry: dict[str, str]) -> Path:

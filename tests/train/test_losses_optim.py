@@ -102,6 +102,25 @@ def test_dbcnn_starts_from_imagenet_vgg_and_the_scnn_file(seeded_weight_caches, 
     assert torch.equal(net.features2[0].weight, own["features.0.weight"])
 
 
+def test_nima_and_hypernet_start_from_imagenet_trunks(seeded_weight_caches, monkeypatch):
+    """``pretrained_backbone: true``: NIMA's VGG-16 from torchvision's ImageNet file (renamed to timm's
+    ``features_<i>``), HyperNet's ResNet-50 from torchvision's (its ``fc`` left out); the heads start random."""
+    from metrics.deep import weights
+    from metrics.deep.weights import WeightFile
+    from orchestrator.train.networks import NETWORKS
+
+    seeded_weight_caches.ensure("vgg16-397923af.pth", "resnet50-0676ba61.pth")
+    seeded_weight_caches.use_in(monkeypatch)
+    vgg = weights.load(WeightFile.torchvision("VGG16_Weights.IMAGENET1K_V1")).state_dict
+    nima = NETWORKS["NIMA"].build({"base_model_name": "vgg16", "pretrained_backbone": True, "dropout_rate": 0.0})
+    assert all(torch.equal(nima.base_model.get_submodule(f"features_{i}").weight, vgg[f"features.{i}.weight"])
+               for i in (0, 14, 28))
+    resnet = weights.load(WeightFile.torchvision("ResNet50_Weights.IMAGENET1K_V1")).state_dict
+    hyper = NETWORKS["HyperNet"].build({"pretrained_backbone": True, "base_model_name": "resnet50"})
+    assert torch.equal(hyper.base_model.layer4[2].conv3.weight, resnet["layer4.2.conv3.weight"])
+    assert torch.equal(hyper.base_model.bn1.running_mean, resnet["bn1.running_mean"])
+
+
 def test_saved_weights_have_one_sha256_whoever_writes_them(tmp_path):
     """The cell key holds the file's sha256: the same tensors must give the same bytes from any process and path."""
     from orchestrator.train.job import save_weights

@@ -90,15 +90,32 @@ def test_crop_larger_than_the_images_is_refused(tmp_path, tiny_nr):
         load_train_options(path, data_opt=tiny_nr)
 
 
-@pytest.mark.parametrize(("file", "network"), [("train_HyperNet.yml", "HyperNet (hyperiqa)"),
-                                               ("train_NIMA.yml", "NIMA (nima)")])
-def test_networks_not_trainable_yet_are_named(file, network):
-    """pyiqa's other option files are read (their datasets, optimisers, schedulers and losses pass); only the
-    network is refused, in one line."""
+def test_pyiqa_hypernet_file_has_its_parameter_groups():
+    """pyiqa's HyperNet file: ``lr_basemodel`` for the ResNet-50, ``lr_hypermodule`` for the rest, PLCC loss,
+    random 224×224 crops."""
+    from metrics.deep.nets import build_meta
+    from orchestrator.train import optim
+    from orchestrator.train.networks import NETWORKS
+
+    options = parse_train_options(_pyiqa("train_HyperNet.yml"), "train_HyperNet.yml", check_data=False)
+    assert (options.network, options.metric, options.loss["type"]) == ("HyperNet", "hyperiqa", "PLCCLoss")
+    assert options.train.augment.random_crop == (224, 224) and options.train.augment.hflip
+    model = build_meta(lambda: NETWORKS["HyperNet"].build({**options.network_options, "pretrained_backbone": False}))
+    groups = optim.build_optimiser(model, options.optim, NETWORKS["HyperNet"].parameter_parts).param_groups
+    assert [(g["lr"], g["weight_decay"]) for g in groups] == [(2e-5, 0.0), (2e-4, 0.0)]
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert {names[id(p)].split(".")[0] for p in groups[0]["params"]} == {"base_model"}
+    assert {names[id(p)].split(".")[0] for p in groups[1]["params"]} == {"lda_modules", "conv1", "fc_w_modules",
+                                                                        "fc_b_modules"}
+
+
+def test_unknown_network_type_is_named():
+    document = _pyiqa("train_CNNIQA.yml")
+    document["network"]["type"] = "MANIQA"
     with pytest.raises(TrainOptionError) as caught:
-        parse_train_options(_pyiqa(file), file, check_data=False)
-    expected = f"  - network.type: {network} cannot be trained here yet (trainable: CNNIQA, DBCNN, WaDIQaM)"
-    assert str(caught.value).splitlines()[1:] == [expected]
+        parse_train_options(document, "x.yml", check_data=False)
+    assert str(caught.value).splitlines()[1:] == [
+        "  - network.type: unknown network 'MANIQA' (trainable: CNNIQA, DBCNN, WaDIQaM, HyperNet, NIMA)"]
 
 
 def test_pyiqa_wadiqam_nr_file_starts_from_a_wadiqam_fr_trunk(tmp_path):
@@ -146,3 +163,57 @@ def test_concise_wadiqam_metric_picks_the_metric_type(tmp_path, tiny_nr):
     assert [line.removeprefix("  - ") for line in str(caught.value).splitlines()[1:]] == [
         "network.train_patch_num: must be an integer >= 1, got 0",
         "train: wadiqam_fr is full-reference and needs an FR dataset"]
+
+
+def test_pyiqa_nima_file_learns_distributions_with_its_parameter_groups():
+    """pyiqa's NIMA file: VGG-16 (``nima-vgg16-ava``), the EMD loss, ``lr_basemodel`` for the trunk and
+    ``lr_classifier`` for the head."""
+    from metrics.deep.nets import build_meta
+    from orchestrator.train import optim
+    from orchestrator.train.networks import NETWORKS
+
+    options = parse_train_options(_pyiqa("train_NIMA.yml"), "train_NIMA.yml", check_data=False)
+    assert (options.network, options.metric, options.loss["type"]) == ("NIMA", "nima-vgg16-ava", "EMDLoss")
+    assert options.train.augment.resize == (256,) and options.train.augment.random_crop == (224, 224)
+    assert options.val is not None and options.val.augment.resize == (256, 256)
+    model = build_meta(lambda: NETWORKS["NIMA"].build({**options.network_options, "pretrained_backbone": False}))
+    groups = optim.build_optimiser(model, options.optim, NETWORKS["NIMA"].parameter_parts).param_groups
+    assert [g["lr"] for g in groups] == [5e-5, 5e-4]  # no parameter is left for the plain ``lr``
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(names[id(p)].startswith("base_model.") for p in groups[0]["params"])
+    assert [names[id(p)] for p in groups[1]["params"]] == ["classifier.2.weight", "classifier.2.bias"]
+
+
+def test_nima_needs_vote_counts_and_a_trunk_it_can_start(tmp_path, tiny_nr):
+    path = write_options(tmp_path / "nima.yml", model="nima", train={"dataset": "tiny", "random_crop": 32},
+                         optim={"type": "Adam", "lr": 1e-3}, total_iter=5, loss={"type": "EMDLoss"},
+                         network={"dropout_rate": 2})
+    with pytest.raises(TrainOptionError) as caught:
+        load_train_options(path, data_opt=tiny_nr)
+    assert [line.removeprefix("  - ") for line in str(caught.value).splitlines()[1:]] == [
+        ("network.pretrained_backbone: no ImageNet Inception-ResNet-v2 file is in the weight store; set it to "
+         "false (the trunk starts random)"), "network.dropout_rate: must be a number in [0, 1), got 2"]
+    path = write_options(tmp_path / "nima.yml", model="nima", train={"dataset": "tiny", "random_crop": 32},
+                         optim={"type": "Adam", "lr": 1e-3}, total_iter=5, loss={"type": "EMDLoss"},
+                         network={"pretrained_backbone": False})
+    with pytest.raises(TrainOptionError) as caught:
+        load_train_options(path, data_opt=tiny_nr)
+    assert [line.removeprefix("  - ") for line in str(caught.value).splitlines()[1:]] == [
+        "train: 16 input(s) smaller than nima's minimum side 75, e.g. 00.png (32, 32)",
+        ("train: nima learns distributions of votes, and dataset 'tiny' (GeneralNRDataset) has none: use a "
+         "dataset with vote counts (AVADataset)")]
+
+
+def test_nima_inception_network_has_pyiqa_state_dict_layout():
+    """``nima`` trains Inception-ResNet-v2 under timm's feature-net names (those of pyiqa's checkpoint)."""
+    timm = pytest.importorskip("timm")
+
+    from metrics.deep.nets import build_meta
+    from orchestrator.train.networks import NETWORKS
+
+    ours = build_meta(lambda: NETWORKS["NIMA"].build({"base_model_name": "inception_resnet_v2",
+                                                      "pretrained_backbone": False, "dropout_rate": 0.0}))
+    trunk = build_meta(lambda: timm.create_model("inception_resnet_v2", pretrained=False, features_only=True))
+    expected = {f"base_model.{k}": tuple(v.shape) for k, v in trunk.state_dict().items()}
+    expected |= {"classifier.2.weight": (10, 1536), "classifier.2.bias": (10,)}
+    assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == expected

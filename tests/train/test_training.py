@@ -38,6 +38,22 @@ def _pyiqa_loads(weights: Path, name: str, monkeypatch) -> torch.nn.Module:
         from pyiqa.archs.cnniqa_arch import CNNIQA
 
         return CNNIQA(pretrained_model_path=str(weights))
+    if name == "nima-vgg16-ava":  # timm's ImageNet VGG-16 is not fetched: the trained file overwrites it
+        import timm
+        from pyiqa.archs import nima_arch
+
+        create = timm.create_model
+        monkeypatch.setattr(nima_arch.timm, "create_model",
+                            lambda *args, **kwargs: create(*args, **{**kwargs, "pretrained": False}))
+        return nima_arch.NIMA(base_model_name="vgg16", pretrained_model_path=str(weights))
+    if name == "hyperiqa":
+        import timm
+        from pyiqa.archs import hypernet_arch
+
+        create = timm.create_model
+        monkeypatch.setattr(hypernet_arch.timm, "create_model",
+                            lambda *args, **kwargs: create(*args, **{**kwargs, "pretrained": False}))
+        return hypernet_arch.HyperNet(pretrained_model_path=str(weights))
     if name.startswith("wadiqam"):
         from pyiqa.archs.wadiqam_arch import WaDIQaM
 
@@ -65,7 +81,7 @@ def _fits_pyiqa(weights: Path, name: str, monkeypatch) -> torch.nn.Module:
 def cnniqa_run(tmp_path_factory, tiny_nr):
     folder = tmp_path_factory.mktemp("train-cnniqa")
     request = TrainRequest(opt=write_options(folder / "cnniqa.yml", **CNNIQA), out=folder / "out", num_workers=2,
-                           data_opt=tiny_nr)
+                           data_opt=tiny_nr, system_metrics_interval_s=1.0)
     return request, run_training(request, echo=lambda line: None)
 
 
@@ -92,6 +108,51 @@ def test_mlflow_run_holds_the_training(cnniqa_run):
     assert [m.step for m in client.get_metric_history(result.run_id, "loss")] == list(range(1, 31))
     assert [m.step for m in client.get_metric_history(result.run_id, "val_srcc")] == [10, 20, 30]
     assert [a.path for a in client.list_artifacts(result.run_id, "model")] == ["model/tiny_cnniqa.pth"]
+    # MLflow's system metrics of the training machine, sampled every second while it trained
+    cpu = client.get_metric_history(result.run_id, "system/cpu_utilization_percentage")
+    assert len(cpu) >= 2 and all(0 <= m.value <= 100 for m in cpu)
+    assert client.get_metric_history(result.run_id, "system/system_memory_usage_megabytes")[0].value > 0
+
+
+def test_trained_run_is_benchmarked_by_name(cnniqa_run, tmp_path):
+    """``-m cnniqa@<run-id>``: the run's weight artifact is fetched from MLflow and scored (the same network, the
+    same images as the training's last validation); its sha256 is in the cell key; an unknown run, a run of
+    another metric and a run that is not a training are refused in one line each, before anything is scored."""
+    import pandas as pd
+
+    from orchestrator.run.benchmark import run_benchmark
+    from orchestrator.run.plan import PlanError, build_plan, cell_key, parameter_fingerprint
+    from orchestrator.run.request import BenchmarkRequest
+
+    request, result = cnniqa_run
+    uri = f"sqlite:///{(request.out / 'mlflow.db').resolve()}"
+    name = f"cnniqa@{result.run_id}"
+    bench_request = BenchmarkRequest(metrics=(name,), datasets=("tiny",), data_opt=request.data_opt,
+                                     out=tmp_path / "bench", tracking_uri=uri)
+    plan = build_plan(bench_request)
+    (cell,), (dataset_pass,) = plan.cells, plan.passes
+    assert cell.spec.builds == "cnniqa" and Path(cell.options["pretrained_model_path"]).name == "tiny_cnniqa.pth"
+    parameters = parameter_fingerprint(cell.spec, fetch=False, options=cell.options)
+    assert result.weights_sha256 in parameters.values()
+    assert cell.key == cell_key(cell.spec, cell.options, dataset_pass.manifest, dataset_pass.split, parameters)
+    bench = run_benchmark(bench_request, echo=lambda line: None)
+    assert not bench.given_up
+    table = pd.read_csv(tmp_path / "bench" / "benchmark_results.csv")
+    assert table["Metric name"].tolist() == [name]
+    assert float(table.iloc[0, 1].split("/")[1]) == pytest.approx(result.history[-1]["val_srcc"], abs=1e-4)
+
+    from mlflow.tracking import MlflowClient
+
+    other = MlflowClient(tracking_uri=uri).search_runs(
+        [MlflowClient(tracking_uri=uri).get_experiment_by_name("iqabench").experiment_id],
+        filter_string="tags.`iqabench.role` != 'training'", max_results=1)[0].info.run_id
+    for metrics, line in [(("cnniqa@0123abcd",), "cnniqa@0123abcd: no MLflow run '0123abcd' in"),
+                          ((f"dbcnn@{result.run_id}",), f"dbcnn@{result.run_id}: MLflow run {result.run_id} trained "
+                                                        f"'cnniqa', not 'dbcnn' (name it cnniqa@{result.run_id})"),
+                          ((f"cnniqa@{other}",), f"cnniqa@{other}: MLflow run {other} is not a training run")]:
+        with pytest.raises(PlanError) as caught:
+            build_plan(BenchmarkRequest(**{**bench_request.__dict__, "metrics": metrics}))
+        assert line in str(caught.value)
 
 
 def test_stopped_and_resumed_equals_uninterrupted(cnniqa_run, tmp_path, tiny_nr):
@@ -185,3 +246,57 @@ def test_wadiqam_trains_on_random_patches(metric, tmp_path, tiny_nr, tiny_fr, mo
     args = [to_tensor(image[None], "cpu")] + ([to_tensor(reference[None], "cpu")] if fr else [])
     with torch.inference_mode():
         torch.testing.assert_close(ours(*args), pyiqa_net(*args), rtol=1e-5, atol=1e-6)
+
+
+def test_nima_learns_vote_distributions(tmp_path, tiny_ava, monkeypatch):
+    """NIMA (VGG-16) on an AVA-like dataset, one worker (the data-parallel path is CNNIQA's): the vote histograms reach training (EMD loss against
+    them falls), and the written file is pyiqa 0.1.16's NIMA state dict and loads in our ``nima-vgg16-ava``
+    metric, which scores as pyiqa's network with that file does (the mean rating of its distribution)."""
+    import iqabench
+    from datasets_io.decode import read_image
+    from orchestrator.train.data import to_tensor
+
+    options = {
+        "model": "nima-vgg16-ava", "name": "tiny_nima", "seed": 11, "network": {"pretrained_backbone": False},
+        "train": {"dataset": "tiny_ava", "random_crop": 32, "hflip": True, "batch_size": 4},
+        "optim": {"type": "Adam", "lr": 1e-4, "lr_basemodel": 1e-5, "lr_classifier": 1e-2},  # pyiqa's groups
+        "total_iter": 12, "loss": {"type": "EMDLoss"}, "checkpoint_every": 100,
+    }
+    request = TrainRequest(opt=write_options(tmp_path / "nima.yml", **options), out=tmp_path / "out",
+                           num_workers=1, data_opt=tiny_ava)
+    result = run_training(request, echo=lambda line: None)
+    assert result.finished and result.options.metric == "nima-vgg16-ava"
+    assert _mean_loss(result.history, 10, 12) < 0.75 * _mean_loss(result.history, 1, 3)
+    pyiqa_net = _fits_pyiqa(result.weights, "nima-vgg16-ava", monkeypatch).eval()
+    metric = iqabench.create_metric("nima-vgg16-ava", device="cpu", pretrained_model_path=str(result.weights))
+    x = to_tensor(read_image(result.options.train.manifest.table["dist_path"][0].as_py())[None], "cpu")
+    with torch.inference_mode():
+        torch.testing.assert_close(metric(x).flatten(), pyiqa_net(x).flatten(), rtol=1e-5, atol=1e-6)
+
+
+def test_hypernet_trains_on_random_crops(tmp_path, tiny_nr, monkeypatch):
+    """HyperIQA with pyiqa's two parameter groups and PLCC loss, one worker, a few iterations (a ResNet-50 step on
+    224×224 patches is slow on a CPU: this shows that both groups learn, not convergence): the file is pyiqa
+    0.1.16's HyperNet state dict and our ``hyperiqa`` metric loads it."""
+    import iqabench
+    from orchestrator.train.networks import NETWORKS
+
+    options = {
+        "model": "hyperiqa", "name": "tiny_hyperiqa", "seed": 4, "network": {"pretrained_backbone": False},
+        "train": {"dataset": "tiny", "random_crop": 32, "hflip": True, "batch_size": 3},
+        "optim": {"type": "Adam", "lr": 2e-4, "lr_basemodel": 2e-5, "lr_hypermodule": 2e-4, "weight_decay": 5e-4},
+        "total_iter": 3, "loss": {"type": "PLCCLoss"}, "checkpoint_every": 100,
+    }
+    request = TrainRequest(opt=write_options(tmp_path / "hyperiqa.yml", **options), out=tmp_path / "out",
+                           num_workers=1, data_opt=tiny_nr)
+    result = run_training(request, echo=lambda line: None)
+    assert result.finished and result.options.metric == "hyperiqa"
+    assert all(0 <= r["loss"] <= 1 for r in result.history)  # (1 - PLCC) / 2
+    torch.manual_seed(4)
+    initial = NETWORKS["HyperNet"].build(result.options.network_options).state_dict()
+    final = result.final_state["model"]
+    for key in ("base_model.conv1.weight", "lda_modules.0.0.weight", "fc_w_modules.0.weight"):
+        assert not torch.equal(final[key], initial[key]), key
+    _fits_pyiqa(result.weights, "hyperiqa", monkeypatch)
+    metric = iqabench.create_metric("hyperiqa", device="cpu", pretrained_model_path=str(result.weights))
+    assert torch.equal(metric.net.heads.conv1[0].weight, final["conv1.0.weight"])
