@@ -1,4 +1,5 @@
-"""Random weight files in the published layouts of the CLIP family: OpenAI's CLIP archives, CLIP-IQA+, LIQE.
+"""Random weight files in the published layouts of the CLIP family: OpenAI's CLIP archives, CLIP-IQA+, LIQE,
+A-FINE.
 
 OpenAI's files (``RN50.pt``, ``ViT-B-32.pt``, ``ViT-L-14.pt``) are TorchScript archives whose convolution, linear
 and attention weights are float16 (the rest float32); the random ones are written the same way: a module tree
@@ -8,10 +9,11 @@ the meta device with the published configurations), not from our module, so a st
 
 The CLIP-IQA+ and LIQE checkpoints are plain ``torch.save`` files: a bare context tensor (``clipiqa+``),
 ``params`` with the prompt learner's three tensors (the 512-px checkpoints), ``params`` with the whole CLIP under
-``clip_model.`` (LIQE).
+``clip_model.`` (LIQE), the whole CLIP at the top of ``finetuned_clip`` next to the heads (A-FINE's ``afine.pth``;
+its CLIP keeps OpenAI's float16 layers, which both loaders widen to float32: half the disk of float32).
 
-Disk: RN50 0.2 GB, ViT-B/32 0.3 GB, ViT-L/14 0.9 GB (float16 as published); each is written at most once per
-session and shared by every metric that uses it. Merged into ``random_weights.FILES``.
+Disk: RN50 0.2 GB, ViT-B/32 0.3 GB, ViT-L/14 0.9 GB (float16 as published), afine.pth 0.3 GB; each is written at
+most once per session and shared by every metric that uses it (the four A-FINE names share afine.pth). Merged into ``random_weights.FILES``.
 """
 
 from __future__ import annotations
