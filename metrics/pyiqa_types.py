@@ -147,6 +147,10 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
     "STLPIPS": PyiqaType("stlpips", ("net", {"alex": "stlpips", "vgg": "stlpips-vgg"}),
                          {"variant": Only("shift_tolerant"), "lpips": Only(True), "spatial": Only(False),
                           "blur_filter_size": Only(3)}, deep=True),
+    # A-FINE: ``model_type`` picks the output; ``step`` and ``num_patch`` are unused by pyiqa (kept at its defaults)
+    "AFINE": PyiqaType("afine_all_scale", ("model_type", {name: name for name in (
+        "afine_nr", "afine_fr", "afine_all", "afine_all_scale")}), {
+        "clip_backbone": Only("ViT-B/32"), "step": Only(32), "num_patch": Only(15)}, deep=True),
     "WaDIQaM": PyiqaType(
         "wadiqam_fr", ("metric_type", {"FR": "wadiqam_fr", "NR": "wadiqam_nr"}), {},
         implied={"wadiqam_fr": {"model_name": "wadiqam_fr_kadid"}, "wadiqam_nr": {"model_name": "wadiqam_nr_koniq"}},

@@ -17,6 +17,9 @@ Built from OpenAI's published state-dict layout; the configuration is read from 
   a final LayerNorm; the feature of the end-of-text token (the largest token id) is projected by
   ``text_projection``. ``logit_scale`` is the log of the contrastive temperature's inverse.
 
+The vision transformer also gives every block's output tokens (:meth:`VisionTransformer.block_outputs`, A-FINE's
+per-layer features), and :func:`load_image_encoder` builds the image encoder alone from a whole CLIP state dict.
+
 Positional embeddings at other input sizes, as pyiqa's CLIP encoders (on which the published IQA checkpoints'
 numbers rest) do: with ``positional=True`` the learnt embedding (class token first) is resized to the image's
 token count as one 1-D sequence (bicubic, corners not aligned; the identity at the training size); with
@@ -115,6 +118,14 @@ class Transformer(nn.Module):
             x = block(x, causal)
         return x
 
+    def block_outputs(self, x: torch.Tensor, causal: bool = False) -> list[torch.Tensor]:
+        """The tokens after every block, first to last (the last one is :meth:`forward`'s result)."""
+        outputs = []
+        for block in self.resblocks:
+            x = block(x, causal)
+            outputs.append(x)
+        return outputs
+
 
 def _resized_positions(embedding: torch.Tensor, length: int) -> torch.Tensor:
     """The L×D positional embedding resized to ``length`` tokens as one sequence (bicubic, identity at L)."""
@@ -133,14 +144,23 @@ class VisionTransformer(nn.Module):
         self.transformer = Transformer(width, layers, width // HEAD_WIDTH)
         self.proj = nn.Parameter(torch.empty(width, output_dim))
 
-    def forward(self, x: torch.Tensor, positional: bool) -> torch.Tensor:
+    def _input_tokens(self, x: torch.Tensor, positional: bool) -> torch.Tensor:
+        """The class token and the row-major patch tokens, N×(1+HW)×width, as the first block takes them."""
         patches = self.conv1(x).flatten(2).transpose(1, 2)  # N×HW×width
         cls = self.class_embedding.to(patches.dtype).expand(patches.shape[0], 1, -1)
         tokens = torch.cat([cls, patches], dim=1)
         if positional:
             tokens = tokens + _resized_positions(self.positional_embedding, tokens.shape[1]).to(tokens.dtype)
-        tokens = self.transformer(self.ln_pre(tokens))
+        return self.ln_pre(tokens)
+
+    def forward(self, x: torch.Tensor, positional: bool) -> torch.Tensor:
+        tokens = self.transformer(self._input_tokens(x, positional))
         return self.ln_post(tokens[:, 0]) @ self.proj
+
+    def block_outputs(self, x: torch.Tensor, positional: bool) -> list[torch.Tensor]:
+        """Every block's output tokens (class token first), N×(1+HW)×width each: the per-layer features that
+        metrics built on the intermediate layers read (A-FINE)."""
+        return self.transformer.block_outputs(self._input_tokens(x, positional))
 
 
 class Bottleneck(nn.Module):
@@ -255,19 +275,21 @@ class ClipConfig:
         return self.grid * (self.patch or 32)
 
 
+def image_encoder(config: ClipConfig) -> nn.Module:
+    """The image encoder ``config`` describes (a :class:`ModifiedResNet` or a :class:`VisionTransformer`)."""
+    if isinstance(config.vision_layers, tuple):
+        return ModifiedResNet(config.vision_layers, config.vision_width, config.grid, config.embed_dim)
+    assert config.patch is not None
+    return VisionTransformer(config.vision_width, config.vision_layers, config.patch, config.grid, config.embed_dim)
+
+
 class CLIP(nn.Module):
     """Image and text encoders under OpenAI's state-dict names (text parts at the top level)."""
 
     def __init__(self, config: ClipConfig) -> None:
         super().__init__()
         self.config = config
-        if isinstance(config.vision_layers, tuple):
-            self.visual: nn.Module = ModifiedResNet(config.vision_layers, config.vision_width, config.grid,
-                                                    config.embed_dim)
-        else:
-            assert config.patch is not None
-            self.visual = VisionTransformer(config.vision_width, config.vision_layers, config.patch, config.grid,
-                                            config.embed_dim)
+        self.visual = image_encoder(config)
         self.token_embedding = nn.Embedding(config.vocab_size, config.text_width)
         self.positional_embedding = nn.Parameter(torch.empty(CONTEXT_LENGTH, config.text_width))
         self.transformer = Transformer(config.text_width, config.text_layers, config.text_width // HEAD_WIDTH)
@@ -293,13 +315,27 @@ class CLIP(nn.Module):
         return self.encode_embedded_text(self.token_embedding(tokens), tokens.argmax(dim=-1))
 
 
-def load_clip(loaded: LoadedWeights, prefix: str = "") -> CLIP:
-    """The CLIP model whose tensors are under ``prefix`` in ``loaded``, float32 (every parameter must be there)."""
+def _clip_tensors(loaded: LoadedWeights, prefix: str) -> dict[str, torch.Tensor]:
+    """The model parameters under ``prefix`` (and an optional ``module.``), the prefix removed."""
     tensors = {k.removeprefix("module.")[len(prefix):]: v for k, v in loaded.state_dict.items()
                if k.removeprefix("module.").startswith(prefix)}
-    tensors = {k: v for k, v in tensors.items() if k not in _NOT_PARAMETERS and not k.endswith("attn_mask")}
+    return {k: v for k, v in tensors.items() if k not in _NOT_PARAMETERS and not k.endswith("attn_mask")}
+
+
+def load_clip(loaded: LoadedWeights, prefix: str = "") -> CLIP:
+    """The CLIP model whose tensors are under ``prefix`` in ``loaded``, float32 (every parameter must be there)."""
+    tensors = _clip_tensors(loaded, prefix)
     config = ClipConfig.of(tensors)
     return fill(build_meta(lambda: CLIP(config)), dataclasses.replace(loaded, state_dict=tensors)).eval()
+
+
+def load_image_encoder(loaded: LoadedWeights, prefix: str = "") -> nn.Module:
+    """Only the image encoder (``visual.``) of the CLIP model under ``prefix`` in ``loaded``, float32: for metrics
+    that never encode text (the text tower's tensors are read for the configuration, not kept)."""
+    tensors = _clip_tensors(loaded, prefix)
+    config = ClipConfig.of(tensors)
+    visual = {k.removeprefix("visual."): v for k, v in tensors.items() if k.startswith("visual.")}
+    return fill(build_meta(lambda: image_encoder(config)), dataclasses.replace(loaded, state_dict=visual)).eval()
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Random weight files in the published layouts of the CLIP family: OpenAI's CLIP archives, CLIP-IQA+, LIQE.
+"""Random weight files in the published layouts of the CLIP family: OpenAI's CLIP archives, CLIP-IQA+, LIQE,
+A-FINE.
 
 OpenAI's files (``RN50.pt``, ``ViT-B-32.pt``, ``ViT-L-14.pt``) are TorchScript archives whose convolution, linear
 and attention weights are float16 (the rest float32); the random ones are written the same way: a module tree
@@ -8,10 +9,11 @@ the meta device with the published configurations), not from our module, so a st
 
 The CLIP-IQA+ and LIQE checkpoints are plain ``torch.save`` files: a bare context tensor (``clipiqa+``),
 ``params`` with the prompt learner's three tensors (the 512-px checkpoints), ``params`` with the whole CLIP under
-``clip_model.`` (LIQE).
+``clip_model.`` (LIQE), the whole CLIP at the top of ``finetuned_clip`` next to the heads (A-FINE's ``afine.pth``;
+its CLIP keeps OpenAI's float16 layers, which both loaders widen to float32: half the disk of float32).
 
-Disk: RN50 0.2 GB, ViT-B/32 0.3 GB, ViT-L/14 0.9 GB (float16 as published); each is written at most once per
-session and shared by every metric that uses it. Merged into ``random_weights.FILES``.
+Disk: RN50 0.2 GB, ViT-B/32 0.3 GB, ViT-L/14 0.9 GB (float16 as published), afine.pth 0.3 GB; each is written at
+most once per session and shared by every metric that uses it (the four A-FINE names share afine.pth). Merged into ``random_weights.FILES``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from metrics.deep.clip_trunk import MEAN, STD
 from tests._helpers.random_weights_b import _random_state
 
 #: OpenAI's published configurations: embed_dim, image_resolution, vision_layers, vision_width, vision_patch_size,
@@ -136,6 +139,31 @@ def _liqe(seed: int) -> dict[str, dict[str, torch.Tensor]]:
     return {"params": {f"clip_model.{key}": value.float() for key, value in state.items()}}
 
 
+#: A-FINE's heads: key → shape (pyiqa's ``AFINEQhead``/``AFINEDhead`` state dicts, which the reference loads
+#: strictly). ViT-B/32: 12 blocks of 768 channels, 3 pixel channels; the naturalness projection is 128 wide.
+_AFINE_NATURAL = {"proj_feat.weight": (128, 2 * 768), "proj_feat.bias": (128,),
+                  "proj_head.0.weight": (6 * 128, 2 * 3 + 12 * 128), "proj_head.0.bias": (6 * 128,),
+                  "proj_head.2.weight": (1, 6 * 128), "proj_head.2.bias": (1,)}
+_AFINE_CHANNELS = 3 + 12 * 768
+
+
+def _afine(seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    """pyiqa's ``afine.pth``: the fine-tuned CLIP ViT-B/32 (OpenAI's layout and dtypes: 0.3 GB), the two heads
+    with CLIP's mean/std buffers, and the scalars of the logistic maps and of the adapter. The fidelity map's
+    centre and scale lie outside the bounds the model clamps them to (0.05…0.95, 0.01…0.70), so the clamp
+    matters; the naturalness map is centred on the random head's typical output."""
+    gen = torch.Generator().manual_seed(seed)
+    pixels = {"mean": torch.tensor(MEAN).view(1, 3, 1, 1), "std": torch.tensor(STD).view(1, 3, 1, 1)}
+    natural = _random_state(_AFINE_NATURAL, seed + 1)
+    fidelity = {"alpha": torch.randn(1, 1, _AFINE_CHANNELS, generator=gen),
+                "beta": torch.randn(1, 1, _AFINE_CHANNELS, generator=gen)}
+    return {"finetuned_clip": _clip_state("ViT-B/32", seed),
+            "natural": {**natural, **pixels}, "fidelity": {**fidelity, **pixels},
+            "natural_scale": {"yita3": torch.tensor(0.3), "yita4": torch.tensor(1.5)},
+            "fidelity_scale": {"yita3": torch.tensor(-0.4), "yita4": torch.tensor(1.3)},
+            "adapter": {"k": torch.tensor(0.5)}}
+
+
 #: file name → (source, generator of its content); "clip" files go to $TORCH_HOME/hub/clip.
 FILES_CLIP: dict[str, tuple[str, Callable[[], object]]] = {
     "RN50.pt": (CLIP_FOLDER, lambda: TorchScriptFile(lambda: _clip_state("RN50", 301))),
@@ -146,4 +174,5 @@ FILES_CLIP: dict[str, tuple[str, Callable[[], object]]] = {
     "CLIPIQA+_ViTL14_512-e66488f2.pth": ("hf", lambda: _prompt_learner(306, 768)),
     "liqe_koniq.pt": ("hf", lambda: _liqe(307)),
     "liqe_mix.pt": ("hf", lambda: _liqe(308)),
+    "afine.pth": ("hf", lambda: _afine(309)),
 }

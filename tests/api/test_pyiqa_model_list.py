@@ -12,10 +12,6 @@ import iqabench
 
 #: pyiqa 0.1.16 names iqabench does not register yet, and why.
 NOT_YET: dict[str, str] = {
-    "afine_all": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "afine_all_scale": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "afine_fr": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "afine_nr": "issue #18 (CLIP / vision-language zoo), not built yet",
     "compare2score": "issue #18 (CLIP / vision-language zoo), not built yet",
     "maclip": "issue #18 (CLIP / vision-language zoo), not built yet",
     "qualiclip": "issue #18 (CLIP / vision-language zoo), not built yet",

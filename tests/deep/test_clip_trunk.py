@@ -66,3 +66,19 @@ def test_trunk_same_function_as_reference(kind):
         assert _difference(got, want) <= RTOL
         worst = max(worst, _difference(got, want))
     print(f"\n{kind} trunk: max relative difference vs pyiqa 0.1.16 = {worst:.2e}")
+
+
+def test_block_outputs_lead_to_the_image_feature():
+    """The per-block tokens (A-FINE's features): one per block, class token first, and the last one's class token
+    gives the encoder's feature (their values are compared with pyiqa's through A-FINE, test_equivalence_afine)."""
+    state = _state(REDUCED["ViT/16"], seed=12)
+    ours = build_meta(lambda: CLIP(ClipConfig.of(state)))
+    ours.load_state_dict(state, assign=True)
+    visual = ours.visual.eval()
+    x = torch.randn(2, 3, 80, 112, generator=torch.Generator().manual_seed(6))
+    with torch.inference_mode():
+        blocks = visual.block_outputs(x, positional=True)
+        assert len(blocks) == 2 and blocks[0].shape == (2, 1 + 5 * 7, 128)
+        assert not torch.equal(blocks[0], blocks[1])
+        assert torch.allclose(visual.ln_post(blocks[-1][:, 0]) @ visual.proj, visual(x, positional=True),
+                              rtol=0.0, atol=1e-6)

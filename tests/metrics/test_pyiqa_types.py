@@ -50,7 +50,7 @@ def test_pyiqa_default_configs_build_what_our_metric_of_the_same_name_builds():
     assert {"psnr", "psnry", "ssim", "ssimc", "lpips", "lpips-vgg", "musiq-ava", "topiq_fr", "wadiqam_nr"} <= set(checked)
     assert {"lpips+", "lpips-vgg+", "topiq_nr-flive", "topiq_iaa_res50", "nima", "nima-koniq", "nima-spaq",
             "arniqa", "arniqa-live", "arniqa-spaq"} <= set(checked)
-    assert {"unique", "msswd", "dmm"} <= set(checked)
+    assert {"unique", "msswd", "dmm", "afine_nr", "afine_fr", "afine_all", "afine_all_scale"} <= set(checked)
     assert {"topiq_iaa", "topiq_nr-face", "topiq_nr_swin-face", "topiq_nr-face-v1"} <= set(checked)
     assert {"tres", "tres-flive", "stlpips", "stlpips-vgg", "deepdc"} <= set(checked)
 
