@@ -35,7 +35,13 @@ import torch
 import torch.nn.functional as F
 
 from metrics.deep import clip_trunk
-from metrics.deep.clip_trunk import antonym_preference, cosine_logits, load_clip, normalize, tokenize
+from metrics.deep.clip_trunk import (
+    antonym_preference,
+    cosine_logits,
+    load_clip,
+    normalize,
+    tokenize,
+)
 from metrics.deep.clipiqa import PROMPT_PAIRS
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import grid_patches, grid_positions

@@ -185,7 +185,7 @@ class _OneImageOnCPU(torch.nn.Module):
 def test_maclip_same_function_as_reference(deep_env, tid_pairs, reference, monkeypatch):
     """224×224: one window and the resized whole; 300×481 (odd): 1×3 windows, margins left out; the calibration
     pairs at 384×512: 2×3 windows."""
-    import pyiqa.archs.maclip_arch as maclip_arch
+    from pyiqa.archs import maclip_arch
 
     load_on_cpu = maclip_arch.load
     monkeypatch.setattr(maclip_arch, "load", lambda backbone, device: load_on_cpu(backbone, "cpu"))
