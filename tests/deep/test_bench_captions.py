@@ -152,3 +152,27 @@ def test_bench_scores_each_image_against_its_caption(tmp_path, deep_env, candida
                       for other, caption in assigned_captions.items() if other != name]
         assert scores.loc[name, "score"] == pytest.approx(own, rel=1e-5, abs=1e-7), name
         assert own > 0.01 and all(abs(own - other) > 1e-4 for other in others), (name, own, others)
+
+
+def test_score_takes_captions_from_a_caption_file_only(tmp_path, deep_env):
+    """``iqabench score`` reads a folder (no meta-info): a caption file gives the captions, else one line refuses."""
+    from orchestrator.run.request import ScoreRequest
+    from orchestrator.run.score_plan import build_score_plan
+
+    deep_env.ensure("ViT-B-32.pt")
+    folder = tmp_path / "tiny"
+    _dataset(folder, {})
+    request = {"target": str(folder), "metrics": ("clipscore",), "out": tmp_path / "out"}
+    with pytest.raises(PlanError) as raised:
+        build_score_plan(ScoreRequest(**request))
+    lines = [line for line in str(raised.value).splitlines() if "clipscore" in line]
+    assert len(lines) == 1 and "dataset 'images' has none" in lines[0], raised.value
+
+    caption_file = tmp_path / "captions.yml"
+    caption_file.write_text(yaml.safe_dump({"b.png": "beta", "a.png": "alpha", "c.png": "gamma"}))
+    metric_opt = tmp_path / "metric_opt.yml"
+    metric_opt.write_text(yaml.safe_dump({"clipscore": {"captions": str(caption_file)}}))
+    plan = build_score_plan(ScoreRequest(**request, metric_opt=metric_opt))
+    (cell,) = plan.cells
+    names = plan.passes[0].manifest.table["dist_name"].to_pylist()
+    assert dict(zip(names, cell.captions)) == {"a.png": "alpha", "b.png": "beta", "c.png": "gamma"}
