@@ -97,7 +97,7 @@ class MACLIP(DeepMetric):
 
 
 #: measured by tests/deep/test_equivalence_clip.py (largest over random, odd-size and calibration inputs)
-_MEASURED = "TBD"
+_MEASURED = "2.2e-7"
 
 SPECS = (
     MetricSpec(
