@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from datasets_io.bounded import MIB, load_yaml_mapping
