@@ -252,3 +252,17 @@ def rows_for(spec: DatasetSpec, *, all_rows: bool = False) -> pd.DataFrame:
     if spec.type != "BAPPSDataset":
         out["mos"] = _normalise(spec, out["mos"])
     return out.reset_index(drop=True)
+
+
+def read_captions(spec: DatasetSpec) -> dict[str, str]:
+    """Image name → caption from ``spec``'s meta-info column ``caption_column`` (every row, whatever the split);
+    the image name is the distorted image's column (the first for NR datasets, the second for FR ones)."""
+    if spec.caption_column is None:
+        raise DatasetOptionError(f"{spec.source}: dataset {spec.key!r} has no caption_column")
+    path = spec.meta_info_file
+    frame = read_meta_csv(path)
+    if spec.caption_column not in frame.columns:
+        raise MetaInfoError(f"{path}: caption column {spec.caption_column!r} (from {spec.source}, dataset "
+                            f"{spec.key!r}) not found; columns are {list(frame.columns)}")
+    names = _names(frame, 1 if spec.mode == "FR" else 0, path, "image name")
+    return dict(zip(names, frame[spec.caption_column].astype(str).str.strip()))

@@ -29,7 +29,7 @@ MAX_OPTION_FILE_BYTES = 16 * MIB
 _KNOWN_FIELDS = {
     "name", "type", "dataroot_target", "dataroot_ref", "meta_info_file", "split_index", "split_file", "phase",
     "split_ratio", "mos_range", "lower_better", "mos_normalize", "augment", "mode", "val_types", "override_phase",
-    "dmos_max", "io_backend",
+    "dmos_max", "io_backend", "caption_column",
 }  # fmt: skip
 # Fields pyiqa's training options carry that do not affect which images are scored; accepted and ignored.
 _IGNORED_FIELDS = {
@@ -39,6 +39,8 @@ _IGNORED_FIELDS = {
 #: Dataset types whose labels are not opinion scores, so that pyiqa's ``dmos_max`` never applied to them.
 _NO_DMOS_KINDS = frozenset({"AVADataset", "BAPPSDataset", "PieAPPDataset"})
 PHASES = ("train", "val", "test")
+#: Dataset types whose rows name more than one scored image: no caption column (it could not say whose it is).
+CAPTIONLESS_KINDS = frozenset({"BAPPSDataset", "PieAPPDataset"})
 
 
 def _fail(source: str, key: str, field_name: str, message: str) -> DatasetOptionError:
@@ -132,6 +134,13 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
         if not isinstance(val_types, (list, tuple)) or not all(isinstance(v, str) and v for v in val_types):
             raise _fail(source, key, "val_types", f"must be a list of strings, got {val_types!r}")
         val_types = tuple(val_types)
+    caption_column = entry.get("caption_column")
+    if caption_column is not None:
+        if not isinstance(caption_column, str) or not caption_column.strip():
+            raise _fail(source, key, "caption_column", f"must be a column name, got {caption_column!r}")
+        if kind in CAPTIONLESS_KINDS:
+            raise _fail(source, key, "caption_column", f"captions are read for one image per row; {kind} rows "
+                        "name several images")
     return DatasetSpec(
         key=key,
         name=str(entry.get("name") or key).strip(),
@@ -151,6 +160,7 @@ def spec_from_entry(key: str, entry: Any, source: str, data_root: str | None = N
         augment=dict(augment),
         bapps_mode=mode,
         val_types=val_types,
+        caption_column=caption_column,
         source=source,
     )
 

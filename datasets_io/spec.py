@@ -56,6 +56,9 @@ class DatasetSpec:
     bapps_mode: str = "2afc"
     #: BAPPS only: keep rows whose first candidate path contains one of these substrings.
     val_types: tuple[str, ...] | None = None
+    #: The meta-info column holding each image's caption, for the metrics that score an image against its
+    #: caption (clipscore); iqabench's own field (pyiqa's datasets have none). None: the dataset has no captions.
+    caption_column: str | None = None
     #: Where the entry came from (a file path or "builtin"), for error messages.
     source: str = "builtin"
 

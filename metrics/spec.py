@@ -103,8 +103,9 @@ class MetricSpec:
     #: Whether a run that names no metrics includes it. False for a metric whose values are known not to match
     #: its official implementation: the default table holds only numbers the project stands behind.
     in_default_set: bool = True
-    #: Whether the metric scores each image against its caption (CLIPScore). The benchmark hands no captions to
-    #: metrics yet, so planning refuses a run that names such a metric.
+    #: Whether the metric scores each image against its caption (CLIPScore): its model has ``score_captions(images,
+    #: captions)``, the run hands it each image's caption (:mod:`orchestrator.run.captions`) and planning refuses
+    #: a dataset whose captions it cannot find.
     needs_captions: bool = False
     #: Asked when a run is planned: why the metric cannot run on this cluster (a missing CUDA device or package,
     #: e.g. Q-Align's 8-bit variant without ``bitsandbytes``), or None when it can. Such a run is refused.

@@ -87,6 +87,24 @@ def tokenize(texts: Sequence[str]) -> torch.Tensor:
     return open_clip_tokenize(list(texts), context_length=CONTEXT_LENGTH)
 
 
+def token_counts(texts: Sequence[str]) -> list[int]:
+    """How many BPE tokens each text is, without the start and end-of-text tokens (texts that fit in 77)."""
+    return [int(end) - 1 for end in tokenize(texts).argmax(dim=-1)]
+
+
+def learnt_prompt_embedding(prefix: torch.Tensor, context: torch.Tensor, suffix: torch.Tensor,
+                            class_lengths: Sequence[int]) -> torch.Tensor:
+    """Token embeddings (P×77×width) of learnt prompts with the class name in the middle (CoOp-style, as CLIP-IQA+
+    and QualiCLIP+ train them): start token (``prefix``, P×1×width), the first half of the context vectors
+    (``context``, P×n×width), the prompt's ``class_lengths[i]`` class-name token embeddings (the head of
+    ``suffix``), the second half of the context, then the rest of ``suffix`` (end-of-text and padding)."""
+    half = context.shape[1] // 2
+    rows = [torch.cat([prefix[i:i + 1], context[i:i + 1, :half], suffix[i:i + 1, :length],
+                       context[i:i + 1, half:], suffix[i:i + 1, length:]], dim=1)
+            for i, length in enumerate(class_lengths)]
+    return torch.cat(rows, dim=0)
+
+
 class QuickGELU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.sigmoid(1.702 * x)
@@ -350,3 +368,9 @@ def cosine_logits(image_features: torch.Tensor, text_features: torch.Tensor, sca
     image = image_features / image_features.norm(dim=-1, keepdim=True)
     text = text_features / text_features.norm(dim=-1, keepdim=True)
     return scale.exp() * image @ text.T
+
+
+def antonym_preference(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Mean probability of the positive prompt over antonym pairs: logits N×2K (positive, negative, positive, …),
+    one softmax of ``logits / temperature`` per pair, averaged over the K pairs → N."""
+    return (logits.view(logits.shape[0], -1, 2) / temperature).softmax(dim=-1)[..., 0].mean(dim=1)

@@ -30,7 +30,15 @@ from __future__ import annotations
 import torch
 
 from metrics.deep import clip_trunk
-from metrics.deep.clip_trunk import CLIP, cosine_logits, load_clip, normalize, tokenize
+from metrics.deep.clip_trunk import (
+    CLIP,
+    antonym_preference,
+    cosine_logits,
+    learnt_prompt_embedding,
+    load_clip,
+    normalize,
+    tokenize,
+)
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import unwrap
 from metrics.deep.weights import (
@@ -93,9 +101,8 @@ class CLIPIQA(DeepMetric):
         if tuple(context.shape) != (len(LEARNT_PROMPTS), CONTEXT_TOKENS, width):
             raise WeightIntegrityError(f"{prompt_file.filename}: context vectors of shape {tuple(context.shape)}, "
                                        f"expected ({len(LEARNT_PROMPTS)}, {CONTEXT_TOKENS}, {width})")
-        half = CONTEXT_TOKENS // 2
-        embedded = torch.cat([prefix.float(), context[:, :half], suffix[:, :CLASS_TOKENS].float(), context[:, half:],
-                              suffix[:, CLASS_TOKENS:].float()], dim=1)
+        embedded = learnt_prompt_embedding(prefix.float(), context, suffix.float(),
+                                           [CLASS_TOKENS] * len(LEARNT_PROMPTS))
         return clip.encode_embedded_text(embedded, tokens.argmax(dim=-1))
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
@@ -103,7 +110,7 @@ class CLIPIQA(DeepMetric):
         with self.autocast(x):
             features = self.clip.encode_image(x, self.positional)
         logits = cosine_logits(features.float(), self.text_features, self.clip.logit_scale)
-        return logits.view(logits.shape[0], -1, 2).softmax(dim=-1)[..., 0].mean(dim=1)
+        return antonym_preference(logits)
 
 
 _PAPER = "Wang, Chan & Loy, Exploring CLIP for Assessing the Look and Feel of Images, AAAI 2023"

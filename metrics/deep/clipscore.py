@@ -9,10 +9,11 @@ CLIP's 77 tokens). The score is ``2.5 · max(cos(image feature, caption feature)
 
 Weights: OpenAI's ``ViT-B-32.pt`` (:mod:`metrics.deep.clip_trunk`).
 
-Each image needs its caption: :meth:`CLIPScore.score_captions` takes them. The benchmark does not yet hand
-captions to metrics (from a dataset's meta-info column or a ``--metric_opt`` file), so a run that names
-``clipscore`` is refused when it is planned (``MetricSpec.needs_captions``), and :meth:`score` without captions
-raises :class:`~metrics.base.MetricInputError`.
+Each image needs its caption: :meth:`CLIPScore.score_captions` takes them, and :meth:`score` without captions
+raises :class:`~metrics.base.MetricInputError`. A benchmark run hands each image's caption to it from the
+dataset's meta-info column named by the dataset option ``caption_column`` or from a caption file in
+``--metric_opt`` (``clipscore: {captions: FILE}``); a run where neither gives them is refused when it is planned
+(``MetricSpec.needs_captions``, :mod:`orchestrator.run.captions`).
 
 Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_clip.py); no
 official values in the calibration table.

@@ -17,7 +17,7 @@ import numpy as np
 
 from datasets_io.decode import ImageDecodeError, resize_shorter_side
 from datasets_io.remote import read_image_uri as read_image
-from orchestrator.results.columns import column
+from orchestrator.results.columns import CAPTION_COLUMNS, column
 
 _PLACEHOLDER = np.zeros((1, 1, 3), dtype=np.uint8)
 
@@ -25,7 +25,8 @@ _PLACEHOLDER = np.zeros((1, 1, 3), dtype=np.uint8)
 def decode_batch(batch: dict[str, np.ndarray], resize: int | None = None, with_ref: bool = True) -> dict[str, Any]:
     """Read and decode the batch's images; a failure becomes that row's ``decode_error``.
 
-    2AFC rows (a ``dist_b_path`` column) also decode the second candidate as ``dist_b``.
+    2AFC rows (a ``dist_b_path`` column) also decode the second candidate as ``dist_b``; a caption metric's
+    ``caption__<metric>`` column is passed on as it is.
     """
     n = len(batch["id"])
     two_afc = "dist_b_path" in batch
@@ -65,6 +66,7 @@ def decode_batch(batch: dict[str, np.ndarray], resize: int | None = None, with_r
         out["ref"] = _as_column(columns["ref"])
     if two_afc:
         out["dist_b"] = _as_column(columns["dist_b"])
+    out.update({key: value for key, value in batch.items() if key.startswith(CAPTION_COLUMNS)})
     return out
 
 
@@ -219,7 +221,14 @@ class ScoreWith:
         with torch.inference_mode():
             dist = images_to_tensor([batch[key][i] for i in rows], self.device)
             ref = images_to_tensor([batch["ref"][i] for i in rows], self.device) if self.full_reference else None
-            values = self.model(dist, ref).detach().to("cpu", torch.float64).numpy()
+            if self.model.spec.needs_captions:
+                captions = batch.get(column(self.metric, "caption"))
+                if captions is None:
+                    raise RuntimeError(f"{self.metric} scores images against captions, and the rows carry none")
+                values = self.model.score_captions(dist, [str(captions[i]) for i in rows])
+            else:
+                values = self.model(dist, ref)
+            values = values.detach().to("cpu", torch.float64).numpy()
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start

@@ -17,6 +17,8 @@ class Cell:
     options: Mapping[str, Any]
     spec: MetricSpec
     key: str
+    #: A caption metric's caption of each manifest row, in row order (:mod:`orchestrator.run.captions`); None else.
+    captions: tuple[str, ...] | None = None
 
     @property
     def label(self) -> str:

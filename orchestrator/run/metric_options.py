@@ -1,6 +1,7 @@
 """``--metric_opt`` files in both formats and ``--extra_metric_opts``, read into one :class:`MetricEntry` per metric.
 
-* Ours: ``<registered metric>: {<option>: value, ..., resources: {...}}``.
+* Ours: ``<registered metric>: {<option>: value, ..., resources: {...}, captions: FILE}`` (``captions``: a caption
+  metric's image name → caption file, :mod:`orchestrator.run.captions`).
 * pyiqa's (``options/example_benchmark_metric_opts.yml``, ``default_model_configs.py``): ``<any name>: {metric_opts:
   {type: <pyiqa type>, <pyiqa option>: value, ...}, metric_mode: FR|NR, lower_better: bool, score_range: ...}``.
   The name is the metric's name in every output (``psnr-y``), ``type`` + options become one of our registered
@@ -33,6 +34,8 @@ from metrics.registry import UnknownMetricError, get_spec
 MAX_METRIC_OPTION_BYTES = 1 * MIB
 #: Reserved key of a metric's entry (either format): per-run resource overrides (not a metric option).
 RESOURCES_KEY = "resources"
+#: Reserved key of a caption metric's entry (either format): its caption file (:mod:`orchestrator.run.captions`).
+CAPTIONS_KEY = "captions"
 #: The keys of a pyiqa-format entry (``metric_opts`` marks one).
 PYIQA_ENTRY_KEYS = ("metric_opts", "metric_mode", "lower_better", "score_range")
 #: pyiqa's ``str_to_bool`` words (``benchmark_results.py``); 1 and 0 are numbers here.
@@ -58,6 +61,8 @@ class MetricEntry:
     #: Declared in a pyiqa entry (such entries join the run as in pyiqa).
     from_pyiqa: bool = False
     resources: Any = None
+    #: The caption file of a caption metric (``captions:``), as written; read when the run is planned.
+    captions: Any = None
 
 
 def own_options(metric: str) -> frozenset[str] | None:
@@ -70,7 +75,7 @@ def own_options(metric: str) -> frozenset[str] | None:
 
 
 def _pyiqa_entry(name: str, entry: Mapping[str, Any], where: str) -> MetricEntry:
-    unknown = [k for k in entry if k not in (*PYIQA_ENTRY_KEYS, RESOURCES_KEY)]
+    unknown = [k for k in entry if k not in (*PYIQA_ENTRY_KEYS, RESOURCES_KEY, CAPTIONS_KEY)]
     if unknown:
         raise MetricOptionError(f"{where}: unknown key {unknown[0]!r} in a pyiqa entry (expected "
                                 f"{', '.join(PYIQA_ENTRY_KEYS)})")
@@ -100,7 +105,7 @@ def _pyiqa_entry(name: str, entry: Mapping[str, Any], where: str) -> MetricEntry
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in score_range)):
         raise MetricOptionError(f"{where}: score_range must be pyiqa's text ('0, 1') or [low, high], "
                                 f"got {score_range!r}")
-    return MetricEntry(name, builds, options, lower_better, True, entry.get(RESOURCES_KEY))
+    return MetricEntry(name, builds, options, lower_better, True, entry.get(RESOURCES_KEY), entry.get(CAPTIONS_KEY))
 
 
 def load_metric_entries(path: Path | None) -> tuple[dict[str, MetricEntry], list[str], set[str]]:
@@ -124,8 +129,9 @@ def load_metric_entries(path: Path | None) -> tuple[dict[str, MetricEntry], list
             if "metric_opts" in opts:
                 entries[name] = _pyiqa_entry(name, opts, where)
             else:
-                options = {k: v for k, v in opts.items() if k != RESOURCES_KEY}
-                entries[name] = MetricEntry(name, name, options, resources=opts.get(RESOURCES_KEY))
+                options = {k: v for k, v in opts.items() if k not in (RESOURCES_KEY, CAPTIONS_KEY)}
+                entries[name] = MetricEntry(name, name, options, resources=opts.get(RESOURCES_KEY),
+                                            captions=opts.get(CAPTIONS_KEY))
         except (MetricOptionError, UnknownMetricError) as exc:
             problems.append(str(exc))
             refused.add(name)

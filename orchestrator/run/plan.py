@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import metrics
 from datasets_io.catalog import UnknownDatasetError, resolve_dataset
@@ -30,6 +30,7 @@ from orchestrator.results import trained_runs
 from orchestrator.results.export import ResultsCsvError, read_results_csv
 from orchestrator.results.outlock import blocking_file, check_output_folder
 from orchestrator.results.tracking_store import tracking_uri
+from orchestrator.run.captions import CaptionError, captions_digest, captions_for, load_caption_file, missing_source
 from orchestrator.run.cells import Cell
 from orchestrator.run.metric_options import (
     MAX_METRIC_OPTION_BYTES,
@@ -146,11 +147,12 @@ def parameter_fingerprint(metric: MetricSpec, fetch: bool, options: Mapping[str,
 
 
 def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest, split: str,
-             parameters: Mapping[str, str] | None = None) -> str:
+             parameters: Mapping[str, str] | None = None, captions: Sequence[str] | None = None) -> str:
     """Content hash identifying a cell's result: metric, options, implementation version, the sha256 of its
     parameter files, the dataset manifest digest, the split (and, for a named variant, the registered metric that
     builds it and its direction) and what is done to the decoded pixels (a resized dataset's resize method; absent
-    for datasets scored as decoded, whose keys are thus unchanged)."""
+    for datasets scored as decoded, whose keys are thus unchanged) and, for a caption metric, the digest of its
+    captions."""
     content: dict[str, Any] = {
         "metric": metric.name,
         "version": metric.version,
@@ -164,6 +166,8 @@ def cell_key(metric: MetricSpec, options: Mapping[str, Any], manifest: Manifest,
         content.update(builds=metric.builds, lower_better=metric.lower_better)
     if transforms := pixel_transforms(manifest.spec.resize):
         content["pixels"] = transforms
+    if captions is not None:
+        content["captions"] = captions_digest(captions)
     payload = json.dumps(content, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
@@ -228,13 +232,15 @@ def _output_problems(request: BenchmarkRequest) -> list[str]:
 @dataclass(frozen=True)
 class MetricChoice:
     """The run's metrics, validated: the names asked for (``-m`` and a pyiqa-format option file's; None: the
-    default set), and by metric its spec, full option set, parameter fingerprints and resource override."""
+    default set), and by metric its spec, full option set, parameter fingerprints, resource override and, for a
+    caption metric given a caption file, its image name → caption mapping."""
 
     named: list[str] | None
     specs: dict[str, MetricSpec]
     options: dict[str, dict[str, Any]]
     fingerprints: dict[str, dict[str, str]]
     overrides: dict[str, ResourceOverride]
+    caption_files: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 #: Under ``--out``: the weight files of ``<metric>@<run-id>`` metrics, downloaded from MLflow (one folder per run).
@@ -260,10 +266,12 @@ def _trained_entries(request: RunSettings, problems: list[str], refused: set[str
     return entries
 
 
-def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[str], None] | None = None
-                   ) -> MetricChoice:
+def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[str], None] | None = None,
+                   captionless: Callable[[str, MetricSpec], str | None] | None = None) -> MetricChoice:
     """Resolve and validate the request's metrics, ``--metric_opt`` and ``--extra_metric_opts`` (``bench`` and
-    ``score`` alike); what is wrong is appended to ``problems``."""
+    ``score`` alike); what is wrong is appended to ``problems``. ``captionless(name, spec)`` says why a caption
+    metric given no caption file cannot run (None: the datasets have captions); such a metric gets that one
+    problem, not also its weights'."""
     entries: dict[str, MetricEntry] = {}
     refused: set[str] = set()
     unreadable = False  # the whole --metric_opt file: a name it may define is not unknown for that
@@ -300,18 +308,13 @@ def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[st
             del specs[name]
         if uncalibrated and echo is not None:
             echo("Not in the default set (not calibrated; name it with -m to run it): " + ", ".join(uncalibrated))
-    needs_captions = [name for name, spec in specs.items() if spec.needs_captions]
-    for name in needs_captions:
-        del specs[name]  # one problem for it, not also its weights' or options'
-        problems.append(f"metric {name!r} scores each image against its caption, and the benchmark cannot hand "
-                        "captions to metrics yet (neither from a dataset's meta-info nor from --metric_opt)")
     unavailable = {name: reason for name, spec in specs.items() if spec.unavailable and (reason := spec.unavailable())}
     for name, reason in unavailable.items():
         del specs[name]
         problems.append(f"metric {name!r} cannot run here: {reason}")
     registered = set(metrics.available())
     for name, entry in entries.items():
-        if not entry.from_pyiqa and name not in specs and name not in needs_captions and name not in unavailable:
+        if not entry.from_pyiqa and name not in specs and name not in unavailable:
             where = "is not a registered metric" if name not in registered else "is not in the run (-m)"
             problems.append(f"{request.metric_opt}: options for {name!r}, which {where}")
     run_entries: dict[str, MetricEntry] = {}
@@ -321,6 +324,23 @@ def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[st
         except MetricOptionError as exc:
             problems.append(str(exc))
     specs = {name: _spec_of(entry) for name, entry in run_entries.items()}
+    caption_files: dict[str, dict[str, str]] = {}
+    for name, entry in run_entries.items():
+        if entry.captions is None:
+            continue
+        if not specs[name].needs_captions:
+            problems.append(f"{request.metric_opt}: metric {name!r} takes no captions (captions: is for metrics "
+                            "that score an image against its caption, such as clipscore)")
+            continue
+        try:
+            caption_files[name] = load_caption_file(entry.captions, name)
+        except CaptionError as exc:
+            problems.append(str(exc))
+    for name, spec in list(specs.items()):
+        if spec.needs_captions and name not in caption_files and captionless is not None \
+                and (problem := captionless(name, spec)) is not None:
+            problems.append(problem)
+            del specs[name]
     overrides: dict[str, ResourceOverride] = {}
     for name, entry in run_entries.items():
         if entry.resources is not None:
@@ -359,16 +379,13 @@ def choose_metrics(request: RunSettings, problems: list[str], echo: Callable[[st
     if skipped and echo is not None:
         echo("Not in the default set (weights not cached; `iqabench weights download METRIC` fetches them, "
              "`-m METRIC` names the missing file): " + ", ".join(skipped))
-    return MetricChoice(names, specs, resolved_options, fingerprints, overrides)
+    return MetricChoice(names, specs, resolved_options, fingerprints, overrides,
+                        {name: found for name, found in caption_files.items() if name in specs})
 
 
 def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = None) -> Plan:
     """Resolve and validate every metric, option and dataset; collect all problems into one error."""
     problems: list[str] = _output_problems(request)
-    chosen = choose_metrics(request, problems, echo)
-    names, specs, resolved_options, fingerprints, overrides = (chosen.named, chosen.specs, chosen.options,
-                                                               chosen.fingerprints, chosen.overrides)
-
     problems += _split_flag_problems(request)
     datasets: list[DatasetSpec] = []
     keys = request.datasets
@@ -384,6 +401,14 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             datasets.append(_with_split_flags(resolve_dataset(key, request.data_opt, request.data_root), request))
         except (UnknownDatasetError, DatasetOptionError) as exc:
             problems.append(str(exc))
+
+    def captionless(name: str, spec: MetricSpec) -> str | None:
+        lacking = [d for d in datasets if _applies(spec, d) and d.caption_column is None]
+        return missing_source(name, [d.key for d in lacking]) if lacking else None
+
+    chosen = choose_metrics(request, problems, echo, captionless)
+    names, specs, resolved_options, fingerprints, overrides = (chosen.named, chosen.specs, chosen.options,
+                                                               chosen.fingerprints, chosen.overrides)
 
     # A metric named with -m scores every dataset it applies to (FR metrics: FR and 2AFC datasets; NR metrics: FR
     # and NR datasets); one that applies to none of them is an error, the pairs that do not apply are announced.
@@ -429,17 +454,21 @@ def build_plan(request: BenchmarkRequest, echo: Callable[[str], None] | None = N
             problems.append(str(exc))
             continue
         split = dataset.split_label
-        cells = tuple(
-            Cell(
-                metric=name,
-                dataset=dataset.key,
-                options=resolved_options[name],
-                spec=spec,
-                key=cell_key(spec, resolved_options[name], manifest, split, fingerprints[name]),
-            )
-            for name, spec in specs.items()
-            if _applies(spec, dataset)
-        )
+        cells = []
+        for name, spec in specs.items():
+            if not _applies(spec, dataset):
+                continue
+            captions = None
+            if spec.needs_captions:
+                try:
+                    captions = captions_for(name, manifest, chosen.caption_files.get(name))
+                except CaptionError as exc:
+                    problems.append(str(exc))
+                    continue
+            cells.append(Cell(metric=name, dataset=dataset.key, options=resolved_options[name], spec=spec,
+                              key=cell_key(spec, resolved_options[name], manifest, split, fingerprints[name],
+                                           captions), captions=captions))
+        cells = tuple(cells)
         if not cells:
             problems.append(f"dataset {dataset.key!r}: none of the requested metrics applies to it")
         passes.append(DatasetPass(dataset=dataset, manifest=manifest, cells=cells))

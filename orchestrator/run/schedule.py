@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from metrics.registry import module_of
-from orchestrator.results.columns import RESULT_FIELDS, column
+from orchestrator.results.columns import CAPTION_COLUMNS, RESULT_FIELDS, column
 # Imported with this module, not when the first actor starts: a driver run by `ray job submit` must not need its
 # working directory again once scoring has begun (Ray may clean a job's working directory up while it runs).
 from orchestrator.run.actors import PoolActor, decode_batch
@@ -245,7 +245,8 @@ class Scheduler:
 
         ref = self.decoded.get(block.index)
         if ref is None:
-            columns = [c for c in ("id", "dist_path", "ref_path", "dist_b_path") if c in block.rows.column_names]
+            columns = [c for c in block.rows.column_names
+                       if c in ("id", "dist_path", "ref_path", "dist_b_path") or c.startswith(CAPTION_COLUMNS)]
             batch = {c: block.rows[c].to_numpy(zero_copy_only=False) for c in columns}
             ref = ray.remote(decode_batch).options(num_cpus=DECODE_TASK_CPUS).remote(batch, **block.decode)
             self.decoded[block.index] = ref

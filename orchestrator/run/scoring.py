@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestrator.efficiency.measured_resources import load_measured_resources
+from orchestrator.results.columns import column
 from orchestrator.results.files import write_text_atomic
 from orchestrator.results.store import CellStore, IncompleteCellError, cell_frame
 from orchestrator.results.summary import SummaryRow
@@ -95,6 +96,9 @@ def _pending_rows(dataset_pass: DatasetPass, cells: list[Cell], store: CellStore
     for mask in masks.values():
         needed |= mask
     keep = np.flatnonzero(needed)
+    for cell in cells:
+        if cell.captions is not None:  # the row order of the manifest, which ``id`` numbers
+            table = table.append_column(column(cell.metric, "caption"), pa.array(cell.captions, pa.string()))
     return table.take(pa.array(keep)), {m: mask[keep] for m, mask in masks.items()}
 
 

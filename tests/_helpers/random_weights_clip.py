@@ -1,5 +1,5 @@
 """Random weight files in the published layouts of the CLIP family: OpenAI's CLIP archives, CLIP-IQA+, LIQE,
-A-FINE.
+A-FINE, QualiCLIP.
 
 OpenAI's files (``RN50.pt``, ``ViT-B-32.pt``, ``ViT-L-14.pt``) are TorchScript archives whose convolution, linear
 and attention weights are float16 (the rest float32); the random ones are written the same way: a module tree
@@ -10,7 +10,9 @@ the meta device with the published configurations), not from our module, so a st
 The CLIP-IQA+ and LIQE checkpoints are plain ``torch.save`` files: a bare context tensor (``clipiqa+``),
 ``params`` with the prompt learner's three tensors (the 512-px checkpoints), ``params`` with the whole CLIP under
 ``clip_model.`` (LIQE), the whole CLIP at the top of ``finetuned_clip`` next to the heads (A-FINE's ``afine.pth``;
-its CLIP keeps OpenAI's float16 layers, which both loaders widen to float32: half the disk of float32).
+its CLIP keeps OpenAI's float16 layers, which both loaders widen to float32: half the disk of float32), the whole
+CLIP RN50 under ``clip_model.`` beside ``prompts_features`` (QualiCLIP), ``params`` with a prompt learner of 14
+prompts (QualiCLIP+).
 
 Disk: RN50 0.2 GB, ViT-B/32 0.3 GB, ViT-L/14 0.9 GB (float16 as published), afine.pth 0.3 GB; each is written at
 most once per session and shared by every metric that uses it (the four A-FINE names share afine.pth). Merged into ``random_weights.FILES``.
@@ -162,6 +164,21 @@ def _afine(seed: int) -> dict[str, dict[str, torch.Tensor]]:
             "natural_scale": {"yita3": torch.tensor(0.3), "yita4": torch.tensor(1.5)},
             "fidelity_scale": {"yita3": torch.tensor(-0.4), "yita4": torch.tensor(1.3)},
             "adapter": {"k": torch.tensor(0.5)}}
+def _qualiclip(seed: int) -> dict[str, torch.Tensor]:
+    """QualiCLIP.pth: the fine-tuned CLIP RN50 under ``clip_model.`` (dtypes as OpenAI publishes them) and the 14
+    prompts' text features."""
+    state = {f"clip_model.{key}": value for key, value in _clip_state("RN50", seed).items()}
+    state["prompts_features"] = torch.randn(14, CONFIGS["RN50"][0], generator=torch.Generator().manual_seed(seed))
+    return state
+
+
+def _qualiclip_prompts(seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    """QualiCLIP+'s prompt learner: one set of 16 context vectors per prompt (14 prompts, RN50's text width)."""
+    gen = torch.Generator().manual_seed(seed)
+    width = CONFIGS["RN50"][7]
+    return {"params": {"prompt_learner.ctx": 0.02 * torch.randn(14, 16, width, generator=gen),
+                       "prompt_learner.token_prefix": 0.02 * torch.randn(14, 1, width, generator=gen),
+                       "prompt_learner.token_suffix": 0.02 * torch.randn(14, 60, width, generator=gen)}}
 
 
 #: file name → (source, generator of its content); "clip" files go to $TORCH_HOME/hub/clip.
@@ -175,4 +192,9 @@ FILES_CLIP: dict[str, tuple[str, Callable[[], object]]] = {
     "liqe_koniq.pt": ("hf", lambda: _liqe(307)),
     "liqe_mix.pt": ("hf", lambda: _liqe(308)),
     "afine.pth": ("hf", lambda: _afine(309)),
+    "QualiCLIP.pth": ("hf", lambda: _qualiclip(310)),
+    "QualiCLIP+_koniq.pth": ("hf", lambda: _qualiclip_prompts(311)),
+    "QualiCLIP+_clive.pth": ("hf", lambda: _qualiclip_prompts(312)),
+    "QualiCLIP+_flive.pth": ("hf", lambda: _qualiclip_prompts(313)),
+    "QualiCLIP+_spaq.pth": ("hf", lambda: _qualiclip_prompts(314)),
 }

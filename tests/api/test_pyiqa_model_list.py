@@ -13,12 +13,6 @@ import iqabench
 #: pyiqa 0.1.16 names iqabench does not register yet, and why.
 NOT_YET: dict[str, str] = {
     "compare2score": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "maclip": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "qualiclip": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "qualiclip+": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "qualiclip+-clive": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "qualiclip+-flive": "issue #18 (CLIP / vision-language zoo), not built yet",
-    "qualiclip+-spaq": "issue #18 (CLIP / vision-language zoo), not built yet",
     "ahiq": "issue #19 (zoo II), not built yet",
     "laion_aes": "issue #19 (zoo II), not built yet",
     "maniqa": "issue #19 (zoo II), not built yet",

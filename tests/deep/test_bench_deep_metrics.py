@@ -62,7 +62,7 @@ def test_every_deep_metric_fills_its_cells_in_bench(tmp_path, deep_env):
 
 
 def test_a_metric_that_needs_captions_is_refused_when_planned(tmp_path, deep_env):
-    """clipscore needs a caption per image, which no dataset hands to metrics yet: one line says so, and the run
+    """clipscore needs a caption per image, which the demo dataset does not have: one line says so, and the run
     stops before any weights or images are touched."""
     env = dict(os.environ)  # offline, with no CLIP weights cached
     env.pop("RAY_ADDRESS", None)

@@ -1,4 +1,4 @@
-"""The CLIP family (CLIP-IQA, CLIP-IQA+, CLIPScore, LIQE) equals pyiqa 0.1.16 on identical random weights.
+"""The CLIP family (CLIP-IQA, CLIP-IQA+, CLIPScore, LIQE, QualiCLIP, QualiCLIP+, MA-CLIP) equals pyiqa 0.1.16 on identical random weights.
 
 The random files are written in the published formats (tests/_helpers/random_weights_clip.py): OpenAI's CLIP
 archives as TorchScript archives with float16 layers, read by pyiqa through ``torch.jit.load`` and by us without
@@ -13,7 +13,7 @@ running their code. Stand-ins keep the reference offline, none touches the path 
   with autograd on, liqe_mix's 495 prompts keep more than 15 GB of activations.
 
 Each OpenAI trunk file is seeded once per session and shared by the metrics that use it (RN50: clipiqa,
-clipiqa+, clipiqa+_rn50_512; ViT-B/32: clipscore and pyiqa's LIQE, which reads and then overwrites it). ViT-L/14
+clipiqa+, clipiqa+_rn50_512, maclip and pyiqa's QualiCLIP, which reads and then overwrites it; ViT-B/32: clipscore and pyiqa's LIQE, which reads and then overwrites it). ViT-L/14
 is the full published size (0.9 GB on disk in float16), compared on small inputs.
 """
 
@@ -52,7 +52,7 @@ def reference(monkeypatch, deep_env, tmp_path):
 
     import clip.clip
 
-    for name in ("clipiqa_arch", "liqe_arch", "clipscore_arch"):
+    for name in ("clipiqa_arch", "liqe_arch", "clipscore_arch", "qualiclip_arch", "maclip_arch"):
         importlib.import_module(f"pyiqa.archs.{name}")  # registers them even if an earlier scan skipped them
     monkeypatch.setattr("pyiqa.archs.clip_model._download", seeded)
     monkeypatch.setattr(clip.clip, "_download", seeded)
@@ -150,3 +150,51 @@ def test_variant_and_checkpoint_options_are_checked(deep_env):
         metrics.create("clipiqa", variant="clipiqa+_vitB16")
     with pytest.raises(ValueError, match="checkpoint must be one of"):
         metrics.create("liqe", checkpoint="liqe_spaq")
+
+
+@pytest.mark.parametrize("name", ["qualiclip", "qualiclip+", "qualiclip+-clive", "qualiclip+-flive",
+                                  "qualiclip+-spaq"])
+def test_qualiclip_same_function_as_reference(name, deep_env, tid_pairs, reference):
+    """The four QualiCLIP+ files differ only in their learnt prompts (whose class-name lengths, 3 to 5 tokens,
+    the prompt assembly must get right): the plain variant gets the odd-size case too, the others one case each."""
+    sizes = ((2, 96, 128), (1, 83, 117)) if name == "qualiclip" else ((2, 83, 117),)
+    check_equivalence(name, deep_env, _cases(tid_pairs, sizes), reference_only_files=("RN50.pt",),
+                      make_reference=reference(name))
+
+
+class _OneImageOnCPU(torch.nn.Module):
+    """pyiqa's MA-CLIP, which scores one image per call (its windows are reshaped for a batch of one) and moves its
+    inputs to CUDA (``.cuda()``, ``.to('cuda')``): run image by image with those moves kept on the CPU."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        to = torch.Tensor.to
+
+        def to_cpu(tensor: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+            return to(tensor, *["cpu" if a == "cuda" else a for a in args], **kwargs)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(torch.Tensor, "cuda", lambda tensor, *args, **kwargs: tensor)
+            patch.setattr(torch.Tensor, "to", to_cpu)
+            return torch.stack([self.model(x[i:i + 1]).flatten()[0] for i in range(x.shape[0])])
+
+
+def test_maclip_same_function_as_reference(deep_env, tid_pairs, reference, monkeypatch):
+    """224×224: one window and the resized whole; 300×481 (odd): 1×3 windows, margins left out; the calibration
+    pairs at 384×512: 2×3 windows."""
+    from pyiqa.archs import maclip_arch
+
+    load_on_cpu = maclip_arch.load
+    monkeypatch.setattr(maclip_arch, "load", lambda backbone, device: load_on_cpu(backbone, "cpu"))
+    make = reference("maclip")
+    cases = random_cases([(1, 224, 224), (2, 300, 481)]) + [calibration_case(tid_pairs, 1.0, 2)]
+    check_equivalence("maclip", deep_env, cases, make_reference=lambda: _OneImageOnCPU(make()))
+
+
+def test_maclip_refuses_images_smaller_than_a_window(deep_env):
+    deep_env.ensure("RN50.pt")
+    with pytest.raises(MetricInputError, match="smaller than the metric's minimum 224"):
+        metrics.create("maclip")(torch.rand(1, 3, 400, 223))
