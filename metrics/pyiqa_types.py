@@ -151,6 +151,31 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
     "AFINE": PyiqaType("afine_all_scale", ("model_type", {name: name for name in (
         "afine_nr", "afine_fr", "afine_all", "afine_all_scale")}), {
         "clip_backbone": Only("ViT-B/32"), "step": Only(32), "num_patch": Only(15)}, deep=True),
+    # CLIP / vision-language family: ``model_type`` (or LIQE's ``pretrained``, Q-Align's ``dtype``) picks the metric
+    "CLIPIQA": PyiqaType(
+        "clipiqa", ("model_type", {name: name for name in (
+            "clipiqa", "clipiqa+", "clipiqa+_vitL14_512", "clipiqa+_rn50_512")}),
+        implied={"clipiqa": {"backbone": "RN50", "pos_embedding": False},
+                 "clipiqa+": {"backbone": "RN50", "pos_embedding": False},
+                 "clipiqa+_vitL14_512": {"backbone": "ViT-L/14", "pos_embedding": True},
+                 "clipiqa+_rn50_512": {"backbone": "RN50", "pos_embedding": True}},
+        deep=True),
+    # CLIPScore loads OpenAI's CLIP only (no ``pretrained`` option in pyiqa); captions come with the dataset
+    "CLIPScore": PyiqaType("clipscore", None, {
+        "backbone": Only("ViT-B/32"), "w": Only(2.5), "prefix": Only("A photo depicts")}),
+    "LIQE": PyiqaType("liqe", (PRETRAINED, {"koniq": "liqe", "mix": "liqe_mix"}), {
+        "model_type": Only("liqe"), "backbone": Only("ViT-B/32"), "step": Only(32), "num_patch": Only(15),
+        "mtl": Only(False)}, deep=True),
+    "QualiCLIP": PyiqaType(
+        "qualiclip+", ("model_type", {name: name for name in (
+            "qualiclip", "qualiclip+", "qualiclip+-clive", "qualiclip+-flive", "qualiclip+-spaq")}),
+        {"backbone": Only("RN50"), "temperature": Only(2), "n_ctx": Only(16), "ctx_init": Only(""),
+         "prompt_specific_ctx": Only(True), "pos_embedding": Only(False)}, deep=True),
+    # MA-CLIP is training-free (OpenAI's RN50, no ``pretrained`` option in pyiqa)
+    "MACLIP": PyiqaType("maclip", None, {
+        "model_type": Only("maclip"), "backbone": Only("RN50"), "pos_embedding": Only(False)}),
+    # Q-Align loads its model repository whole (no ``pretrained`` option in pyiqa); fp16 runs at our precision
+    "QAlign": PyiqaType("qalign", ("dtype", {"fp16": "qalign", "8bit": "qalign_8bit", "4bit": "qalign_4bit"})),
     "WaDIQaM": PyiqaType(
         "wadiqam_fr", ("metric_type", {"FR": "wadiqam_fr", "NR": "wadiqam_nr"}), {},
         implied={"wadiqam_fr": {"model_name": "wadiqam_fr_kadid"}, "wadiqam_nr": {"model_name": "wadiqam_nr_koniq"}},
