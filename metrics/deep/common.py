@@ -38,7 +38,7 @@ class DeepMetric(IQAMetric):
             loaded = custom_weights.load(wf, custom)
         else:
             loaded = weights.load(wf)
-        self.weight_sha256[wf.filename] = loaded.sha256
+        self.weight_sha256[wf.name] = loaded.sha256
         return loaded
 
     def weight_path(self, wf: WeightFile) -> Path:

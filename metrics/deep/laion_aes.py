@@ -20,6 +20,8 @@ official values in the calibration table.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +47,7 @@ class AestheticPredictor(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         modules: list[nn.Module] = []
-        for index, (fan_in, fan_out) in zip(LINEAR_INDICES, zip(WIDTHS, WIDTHS[1:])):
+        for index, (fan_in, fan_out) in zip(LINEAR_INDICES, itertools.pairwise(WIDTHS)):
             modules += [nn.Identity()] * (index - len(modules))  # where the dropouts sit
             modules.append(nn.Linear(fan_in, fan_out))
         self.layers = nn.Sequential(*modules)

@@ -47,7 +47,7 @@ from torch import nn
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, fill, uniform_crops
-from metrics.deep.vit import ViTShape, VisionTransformer
+from metrics.deep.vit import VisionTransformer, ViTShape
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
 
@@ -189,7 +189,7 @@ class SwinLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
             x = block(x)
-        n, length, width = x.shape
+        n, _, width = x.shape
         y = F.relu(self.conv(x.transpose(1, 2).reshape(n, width, GRID, GRID)))
         return y.flatten(2).transpose(1, 2)
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics.deep.vit import ViTShape, VisionTransformer
+from metrics.deep.vit import VisionTransformer, ViTShape
 from metrics.deep.weights import LoadedWeights, load_module
 
 POSITION_OFFSET = 0.1

@@ -289,7 +289,7 @@ def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
         source, make = FILES[name]
         if source in ("hf", "hf+hub"):
             path = _hf_snapshot_path(hf_cache, name)
-        elif source == "hf-repo":  # "<owner>/<repo>/<file>": a file of another model repo (Q-Align's)
+        elif source == "hf-repo":  # "<owner>/<repo>/<file>": a file of another model repo (Q-Align's, timm's)
             repo, filename = name.rsplit("/", 1)
             path = _hf_snapshot_path(hf_cache, filename, repo=repo)
         else:  # a folder of torch's hub directory: "checkpoints" (torchvision), "clip" (OpenAI's CLIP files)
@@ -310,6 +310,10 @@ def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
             content.save(str(path))  # a TorchScript archive, as the published file is
         elif isinstance(content, bytes):  # a file in another format (MATLAB .mat), written as it is
             path.write_bytes(content)
+        elif path.suffix == ".safetensors":  # timm's format
+            from safetensors.torch import save_file
+
+            save_file(content, str(path))
         else:
             torch.save(content, path)
         del content
@@ -417,6 +421,6 @@ from tests._helpers.random_weights_zoo3 import FILES_ZOO3  # noqa: E402  (TReS, 
 
 FILES.update(FILES_ZOO3)
 
-from tests._helpers.random_weights_vit import FILES_VIT  # noqa: E402  (ViT metrics: MANIQA)
+from tests._helpers.random_weights_vit import FILES_VIT  # noqa: E402  (ViT metrics: MANIQA, AHIQ, LAION-Aesthetics)
 
 FILES.update(FILES_VIT)

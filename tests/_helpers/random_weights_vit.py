@@ -1,4 +1,4 @@
-"""Random weight files in the published layouts of the ViT metrics: MANIQA, LAION-Aesthetics (issue 19).
+"""Random weight files in the published layouts of the ViT metrics: MANIQA, AHIQ, LAION-Aesthetics (issue 19).
 
 * ``ckpt_koniq10k.pt`` (``maniqa``): the whole MANIQA model as one state dict — timm's ViT-B/8 under ``vit.``
   (with its final norm and 1000-class head), ``tablock1/2.<i>.c_{q,k,v}`` (784 → 784), ``conv1`` (3072 → 768),
@@ -11,6 +11,9 @@
 * ``MANIQA_PIPAL-ae6d356b.pth`` and ``ckpt_kadid10k.pt``: the same layout; the random file is one copy on disk,
   hard-linked under the three names (360 MB once instead of three times). What tells the three metrics apart is
   their Swin layer scale (0.13 for PIPAL, 0.8 for the others), which the tests compare against pyiqa's.
+* ``AHIQ_vit_p8_epoch33-da3ea303.pth`` (``ahiq``): the fusion and regression heads (two state dicts), and its
+  backbones as timm publishes them (``model.safetensors`` of ``timm/resnet50.a1_in1k``, 100 MB, and of
+  ``timm/vit_base_patch8_224.augreg2_in21k_ft_in1k``, 350 MB), seeded into their own repos' cache folders.
 * ``sac+logos+ava1-l14-linearMSE.pth`` (``laion_aes``): the predictor's five linear layers (``layers.{0,2,4,6,7}``);
   its CLIP ViT-L/14 is the session's one seeded ``ViT-L-14.pt`` (random_weights_clip).
 
@@ -19,11 +22,11 @@ Merged into ``random_weights.FILES``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from tests._helpers.random_weights_b import _random_state
+from tests._helpers.random_weights_b import _module_state, _random_state
 
 VIT_B8 = {"width": 768, "depth": 12, "patch": 8, "grid": 28, "mlp": 3072, "classes": 1000}
 
@@ -57,7 +60,10 @@ def vit_state(seed: int, **sizes: int) -> dict[str, torch.Tensor]:
 
 def _swin_buffers() -> tuple[torch.Tensor, torch.Tensor]:
     """timm's relative position index of a 4×4 window and its attention mask for a shift of 2 on 28×28."""
-    from timm.models.swin_transformer import SwinTransformerBlock, get_relative_position_index
+    from timm.models.swin_transformer import (
+        SwinTransformerBlock,
+        get_relative_position_index,
+    )
 
     block = SwinTransformerBlock(dim=8, input_resolution=(28, 28), num_heads=4, window_size=4, shift_size=2)
     return get_relative_position_index(4, 4), block.attn_mask.clone()
@@ -124,7 +130,43 @@ def _laion_predictor(seed: int) -> dict[str, torch.Tensor]:
     return state
 
 
+def _timm_resnet50(seed: int) -> dict[str, torch.Tensor]:
+    """timm's ``resnet50`` state dict (torchvision's names, with ``fc`` and the BatchNorm counters)."""
+    from torchvision import models
+
+    state = _module_state(models.resnet50(weights=None), seed)
+    for key in state:
+        if key.endswith(("bn3.weight", "downsample.1.weight")):
+            state[key] = state[key] * 0.3  # bounded activations through the residual blocks
+    return state
+
+
+def _ahiq(seed: int) -> dict[str, dict[str, torch.Tensor]]:
+    """``deform_net_model_state_dict`` (``conv_offset`` 3840 → 18, ``deform`` 768 → 768, ``conv1.{0,2}``) and
+    ``regressor_model_state_dict`` (``down_channel``, ``feat_smoothing.{0,2}``, ``conv1.0``, ``conv_attent.0``,
+    ``conv.0``)."""
+    def conv(prefix: str, cin: int, cout: int, k: int) -> dict[str, tuple[int, ...]]:
+        return {f"{prefix}.weight": (cout, cin, k, k), f"{prefix}.bias": (cout,)}
+
+    deform = {**conv("conv_offset", 3840, 18, 3), **conv("deform", 768, 768, 3), **conv("conv1.0", 768, 512, 3),
+              **conv("conv1.2", 512, 768, 3)}
+    regressor = {**conv("down_channel", 4608, 256, 1), **conv("feat_smoothing.0", 768, 1024, 3),
+                 **conv("feat_smoothing.2", 1024, 512, 3), **conv("conv1.0", 512, 256, 3),
+                 **conv("conv_attent.0", 256, 1, 1), **conv("conv.0", 256, 1, 1)}
+    deform_state, regressor_state = _random_state(deform, seed), _random_state(regressor, seed + 1)
+    deform_state["conv_offset.weight"] = deform_state["conv_offset.weight"] * 0.1  # offsets of a pixel or two
+    regressor_state["conv.0.bias"] = torch.full((1,), 1.0)  # crop scores away from 0
+    return {"deform_net_model_state_dict": deform_state, "regressor_model_state_dict": regressor_state}
+
+
+#: AHIQ's backbones: timm's files in their Hugging Face repos ("owner/repo/file" names: not pyiqa's repo)
+AHIQ_RESNET = "timm/resnet50.a1_in1k/model.safetensors"
+AHIQ_VIT = "timm/vit_base_patch8_224.augreg2_in21k_ft_in1k/model.safetensors"
+
 FILES_VIT: dict[str, tuple[str, Callable[[], object]]] = {
+    "AHIQ_vit_p8_epoch33-da3ea303.pth": ("hf", lambda: _ahiq(521)),
+    AHIQ_RESNET: ("hf-repo", lambda: _timm_resnet50(523)),
+    AHIQ_VIT: ("hf-repo", lambda: vit_state(525)),
     "ckpt_koniq10k.pt": ("hf", lambda: _maniqa(501)),
     "sac+logos+ava1-l14-linearMSE.pth": ("hf", lambda: _laion_predictor(511)),
 }
