@@ -68,9 +68,6 @@ class ResNetStage1(nn.Module):
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.layer1 = bottleneck_stage(64, 64, 3)
-        for module in self.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.register_buffer("num_batches_tracked", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, stride=2, padding=1)
@@ -135,10 +132,12 @@ class AHIQ(DeepMetric):
         unused = tuple(f"blocks.{i}." for i in range(VIT_BLOCKS, 64)) + ("norm.", "head.", "fc_norm.")
         self.vit = fill(build_meta(lambda: VisionTransformer(shape, final_norm=False)), vit_file, ignore=unused)
         resnet_file = self.load_weights(RESNET)
-        # BatchNorm counters (training only) are read whether the file holds them or not
-        resnet_file = dataclasses.replace(resnet_file, state_dict={
-            key: value for key, value in resnet_file.state_dict.items() if not key.endswith("num_batches_tracked")})
-        self.resnet = fill(build_meta(ResNetStage1), resnet_file, ignore=("layer2.", "layer3.", "layer4.", "fc."))
+        resnet = build_meta(ResNetStage1)
+        # BatchNorm counters (used in training only) are 0 where the file holds none
+        counters = {f"{name}.num_batches_tracked": torch.tensor(0) for name, module in resnet.named_modules()
+                    if isinstance(module, nn.BatchNorm2d)}
+        resnet_file = dataclasses.replace(resnet_file, state_dict={**counters, **resnet_file.state_dict})
+        self.resnet = fill(resnet, resnet_file, ignore=("layer2.", "layer3.", "layer4.", "fc."))
         checkpoint = self.load_weights(CHECKPOINT)
         self.deform_net = fill(build_meta(DeformFusion), unwrap(checkpoint, "deform_net_model_state_dict"))
         self.regressor = fill(build_meta(Regressor), unwrap(checkpoint, "regressor_model_state_dict"))

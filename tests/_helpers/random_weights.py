@@ -357,7 +357,7 @@ class SeededCaches:
     def ensure_files(self, files) -> None:
         """Seed the random stand-ins of these :class:`~metrics.deep.weights.WeightFile` s (a file of a model repo
         other than pyiqa's weights repo is known as ``<repo>/<file name>``)."""
-        self.ensure(*[f"{wf.repo_id}/{wf.filename}" if wf.repo_id else wf.filename for wf in files])
+        self.ensure(*[wf.name for wf in files])
 
     def ensure_all(self) -> dict[str, str]:
         self.ensure(*FILES)

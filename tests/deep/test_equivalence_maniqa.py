@@ -46,10 +46,10 @@ def reference(monkeypatch):
 
 
 def _compare(name: str, deep_env, reference, cases, crops: int) -> float:
-    deep_env.ensure(*[wf.filename for wf in weight_files(name)])
+    deep_env.ensure(*[wf.name for wf in weight_files(name)])
     ours = metrics.create(name, crops=crops)
     theirs = reference(name, test_sample=crops)
-    assert set(ours.weight_sha256) == {wf.filename for wf in weight_files(name)}
+    assert set(ours.weight_sha256) == {wf.name for wf in weight_files(name)}
     worst, scores = 0.0, []
     for label, dist, _ in cases:
         with torch.inference_mode():
