@@ -46,13 +46,14 @@ def reference(monkeypatch, deep_env):
     return make
 
 
+@pytest.mark.timeout(1500)
 def test_ahiq_same_function_as_reference(deep_env, tid_pairs, reference):
-    """A pair larger than a crop (2 grid crops), an odd-size pair smaller than a crop (enlarged first) and a
-    calibration pair."""
+    """A random pair of odd size larger than a crop (2 grid crops: the second one shifted) and a calibration pair
+    smaller than a crop in height (enlarged first); each score is the mean over its 2 crops."""
     deep_env.ensure(*[wf.name for wf in weight_files("ahiq")])
     ours, theirs = metrics.create("ahiq", crops=2), reference(2)
     assert set(ours.weight_sha256) == {"AHIQ_vit_p8_epoch33-da3ea303.pth", AHIQ_RESNET, AHIQ_VIT}
-    cases = random_cases([(1, 230, 241), (1, 131, 197)]) + [calibration_case(tid_pairs, 0.5, count=1)]
+    cases = random_cases([(1, 230, 241)]) + [calibration_case(tid_pairs, 0.5, count=1)]
     worst, scores = 0.0, []
     for label, dist, ref in cases:
         with torch.inference_mode():
