@@ -24,6 +24,13 @@ NOT_YET: dict[str, str] = {
     "maniqa": "issue #19 (zoo II), not built yet",
     "maniqa-kadid": "issue #19 (zoo II), not built yet",
     "maniqa-pipal": "issue #19 (zoo II), not built yet",
+
+    "deepdc": "issue #19 (zoo II), not built yet",
+    "ilniqe": "issue #19 (zoo II), not built yet",
+    "stlpips": "issue #19 (zoo II), not built yet",
+    "stlpips-vgg": "issue #19 (zoo II), not built yet",
+    "tres": "issue #19 (zoo II), not built yet",
+    "tres-flive": "issue #19 (zoo II), not built yet",
     "uranker": "issue #19 (zoo II), not built yet",
     "fgresq": "in pyiqa 0.1.16's model list but outside the 99 names of issues #18/#19; not scheduled",
     "fgresq_pair": "in pyiqa 0.1.16's model list but outside the 99 names of issues #18/#19; not scheduled",
