@@ -19,10 +19,9 @@ The image is standardised with mean = std = 0.5 and cut into ``crops`` (20) 224�
   the weighted mean of the scores of all its tokens over all its crops: Σ w·s / (Σ w + 1e-8).
 
 Swin stage (Liu et al., "Swin Transformer", ICCV 2021, as MANIQA configures it): two layers, each two Swin blocks
-(window 4, 4 heads; the second block's windows shifted by 2 with the usual cyclic roll and attention mask of −100
-between tokens of different regions; a relative position bias per head from a (2·4−1)² table; pre-norm
-LayerNorm; MLP of 768 hidden units with GELU) followed by a 3×3 convolution and a ReLU on the 28×28 map; each layer
-is residual with a scale: x ← scale · layer(x) + x (0.8 for the KonIQ and KADID checkpoints, 0.13 for PIPAL, as
+of the shared builder (:class:`metrics.deep.swin.SwinBlock`: window 4, 4 heads, the second block's windows shifted
+by 2, MLP of 768 hidden units) followed by a 3×3 convolution and a ReLU on the 28×28 map; each layer is residual
+with a scale: x ← scale · layer(x) + x (0.8 for the KonIQ and KADID checkpoints, 0.13 for PIPAL, as
 pyiqa sets them). The stage's unused ``downsample`` convolution, and the index/mask buffers, which are computed
 here, are in the checkpoints and are not read.
 
@@ -47,6 +46,7 @@ from torch import nn
 
 from metrics.deep.common import DeepMetric
 from metrics.deep.nets import build_meta, fill, uniform_crops
+from metrics.deep.swin import SwinBlock
 from metrics.deep.vit import VisionTransformer, ViTShape
 from metrics.deep.weights import WeightFile
 from metrics.registry import Calibration, MetricSpec, Resources
@@ -66,7 +66,6 @@ VIT_BLOCKS = (6, 7, 8, 9)  # 0-based blocks whose patch tokens are the features
 GRID = 28  # 224 / 8 patches per side
 WIDTH = 768
 WINDOW, SHIFT, SWIN_HEADS, SWIN_MLP = 4, 2, 4, 768
-MASKED = -100.0
 WEIGHT_EPS = 1e-8
 
 
@@ -84,106 +83,13 @@ class TransposedAttention(nn.Module):
         return mixed + x
 
 
-def relative_position_index(window: int) -> torch.Tensor:
-    """For each pair of positions (p, q) of a window×window window (row-major), the row of the bias table of
-    their offset: (dy + window − 1)·(2·window − 1) + (dx + window − 1), with (dy, dx) = p − q."""
-    rows, cols = torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
-    rows, cols = rows.flatten(), cols.flatten()
-    dy = rows[:, None] - rows[None, :] + window - 1
-    dx = cols[:, None] - cols[None, :] + window - 1
-    return dy * (2 * window - 1) + dx
-
-
-def windows_of(x: torch.Tensor, window: int) -> torch.Tensor:
-    """N×H×W×C → (N·windows)×window²×C, windows row-major within each image."""
-    n, height, width, channels = x.shape
-    x = x.view(n, height // window, window, width // window, window, channels).transpose(2, 3)
-    return x.reshape(-1, window * window, channels)
-
-
-def image_of(windows: torch.Tensor, window: int, height: int, width: int) -> torch.Tensor:
-    """The inverse of :func:`windows_of`: (N·windows)×window²×C → N×H×W×C."""
-    channels = windows.shape[-1]
-    x = windows.view(-1, height // window, width // window, window, window, channels).transpose(2, 3)
-    return x.reshape(-1, height, width, channels)
-
-
-def shifted_window_mask(height: int, width: int, window: int, shift: int) -> torch.Tensor:
-    """windows×window²×window² additive mask of the shifted windows: after the cyclic roll by −shift, positions
-    from different regions of the original map (three bands per axis: [0, −window), [−window, −shift),
-    [−shift, end)) must not attend to each other (−100), others are free (0)."""
-    def bands(length: int) -> torch.Tensor:
-        band = torch.zeros(length, dtype=torch.long)
-        band[length - window:] = 1
-        band[length - shift:] = 2
-        return band
-
-    region = (bands(height)[:, None] * 3 + bands(width)[None, :]).float()
-    labels = windows_of(region[None, :, :, None], window)[..., 0]  # windows × window²
-    different = labels[:, :, None] != labels[:, None, :]
-    return torch.zeros(different.shape).masked_fill(different, MASKED)
-
-
-class WindowAttention(nn.Module):
-    """Multi-head self-attention inside each window, with a learnt relative position bias per head."""
-
-    def __init__(self, width: int, heads: int, window: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-        self.relative_position_bias_table = nn.Parameter(torch.empty((2 * window - 1) ** 2, heads))
-        self.register_buffer("index", relative_position_index(window), persistent=False)
-
-    def forward(self, x: torch.Tensor, images: int, mask: torch.Tensor | None) -> torch.Tensor:
-        """x: (images·windows)×L×C; mask: windows×L×L or None."""
-        count, length, width = x.shape
-        q, k, v = self.qkv(x).view(images, count // images, length, 3, self.heads, -1).permute(3, 0, 1, 4, 2, 5)
-        bias = self.relative_position_bias_table[self.index.flatten()].view(length, length, -1).permute(2, 0, 1)
-        additive = bias[None] if mask is None else bias[None] + mask[:, None]  # windows|1 × heads × L × L
-        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=additive.to(q.dtype))
-        return self.proj(mixed.permute(0, 1, 3, 2, 4).reshape(count, length, width))
-
-
-class SwinMlp(nn.Module):
-    def __init__(self, width: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1, self.fc2 = nn.Linear(width, hidden), nn.Linear(hidden, width)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x)))
-
-
-class SwinBlock(nn.Module):
-    """Pre-norm (shifted) window attention and MLP, both residual, on a GRID×GRID map of tokens."""
-
-    def __init__(self, width: int, shift: int) -> None:
-        super().__init__()
-        self.shift = shift
-        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.attn = WindowAttention(width, SWIN_HEADS, WINDOW)
-        self.mlp = SwinMlp(width, SWIN_MLP)
-        mask = shifted_window_mask(GRID, GRID, WINDOW, shift) if shift else None
-        self.register_buffer("mask", mask, persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, length, width = x.shape
-        y = self.norm1(x).view(n, GRID, GRID, width)
-        if self.shift:
-            y = torch.roll(y, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        y = image_of(self.attn(windows_of(y, WINDOW), n, self.mask), WINDOW, GRID, GRID)
-        if self.shift:
-            y = torch.roll(y, shifts=(self.shift, self.shift), dims=(1, 2))
-        x = x + y.reshape(n, length, width)
-        return x + self.mlp(self.norm2(x))
-
-
 class SwinLayer(nn.Module):
     """A plain and a shifted Swin block, then a 3×3 convolution + ReLU on the token map."""
 
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList([SwinBlock(width, 0), SwinBlock(width, SHIFT)])
+        self.blocks = nn.ModuleList([SwinBlock(width, (GRID, GRID), SWIN_HEADS, WINDOW, shift, SWIN_MLP)
+                                     for shift in (0, SHIFT)])
         self.conv = nn.Conv2d(width, width, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -260,21 +166,12 @@ class MANIQA(DeepMetric):
         unused_vit = tuple(f"vit.blocks.{i}." for i in range(shape.depth, 64)) + ("vit.norm.", "vit.head.")
         self.vit = fill(build_meta(lambda: VisionTransformer(shape, final_norm=False)), loaded, prefix="vit.",
                         ignore=tuple(key[len("vit."):] for key in unused_vit))
-        # the index and mask buffers are computed here, the stages' downsample convolutions never used
+        # the index and mask buffers are computed from the geometry (swin.py), the downsample convolutions never used
         head_tensors = {key: value for key, value in loaded.state_dict.items()
                         if not key.endswith(("relative_position_index", "attn_mask")) and ".downsample." not in key}
         self.head = fill(build_meta(lambda: ManiqaHead(scale)), dataclasses.replace(loaded, state_dict=head_tensors),
                          ignore=("vit.",))
-        self.head.apply(self._rebuild_buffers)
         self.eval()
-
-    @staticmethod
-    def _rebuild_buffers(module: nn.Module) -> None:
-        """The index and mask buffers, made on the meta device with the module, computed for real."""
-        if isinstance(module, WindowAttention):
-            module.index = relative_position_index(WINDOW)
-        if isinstance(module, SwinBlock) and module.shift:
-            module.mask = shifted_window_mask(GRID, GRID, WINDOW, module.shift)
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         (crops,) = uniform_crops([(dist - MEAN) / STD], CROP, self.crops)
