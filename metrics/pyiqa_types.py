@@ -140,7 +140,6 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
     # DeepDC loads only torchvision's VGG-19 (no ``pretrained`` option in pyiqa)
     "DeepDC": PyiqaType("deepdc", None, {"features_to_compute": Only(("conv1_2", "conv2_2", "conv3_4", "conv4_4",
                                                                       "conv5_4"))}),
-
     "MANIQA": PyiqaType(
         "maniqa-pipal", ("train_dataset", {"koniq": "maniqa", "pipal": "maniqa-pipal", "kadid": "maniqa-kadid"}),
         {"test_sample": Rename("crops")},
