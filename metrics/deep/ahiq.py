@@ -151,8 +151,9 @@ class AHIQ(DeepMetric):
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         assert ref is not None
-        dist_crops, ref_crops = uniform_crops([(dist - self.mean) / self.std, (ref - self.mean) / self.std], CROP,
-                                              self.crops)
+        # same shape, so the same crop positions in both
+        dist_crops = uniform_crops((dist - self.mean) / self.std, CROP, self.crops)
+        ref_crops = uniform_crops((ref - self.mean) / self.std, CROP, self.crops)
         with self.autocast(dist_crops):
             vit_dist, vit_ref = self._vit_map(dist_crops), self._vit_map(ref_crops)
             cnn_dist = self.deform_net(self.resnet(dist_crops), vit_ref)

@@ -174,7 +174,7 @@ class MANIQA(DeepMetric):
         self.eval()
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
-        (crops,) = uniform_crops([(dist - MEAN) / STD], CROP, self.crops)
+        crops = uniform_crops((dist - MEAN) / STD, CROP, self.crops)
         with self.autocast(crops):
             outputs = self.vit.block_outputs(crops)
             features = torch.cat([outputs[i][:, 1:] for i in VIT_BLOCKS], dim=2)

@@ -5,11 +5,10 @@
   with the module indices that torchvision's VGG and the published WaDIQaM/DBCNN checkpoints use.
 * :func:`bottleneck_stage` — one ResNet-50 stage (torchvision's ``Bottleneck`` blocks, stride on the 3×3 conv).
 * :func:`grid_patches` — square patches on a regular grid, as one batch (N·P×C×k×k), image-major order.
-* :func:`uniform_crops` — pyiqa's deterministic test-time crops (HyperIQA: 25, TReS: 50).
+* :func:`uniform_crops` — pyiqa's deterministic test-time crops (HyperIQA: 25, TReS: 50, MANIQA and AHIQ: 20).
 * :class:`L2Pool` / :func:`l2_pooled_layers` — a VGG trunk whose max-pools are L2 pools (DISTS, DMM).
 * :func:`build_meta` / :func:`fill` — build a module without random initialisation and fill it strictly from a file.
 * :class:`Attention` — multi-head attention under torch's packed parameter names (``in_proj_weight``, ``out_proj``).
-* :func:`uniform_crops` — pyiqa's test-time crops on a regular grid (MANIQA, AHIQ).
 """
 
 from __future__ import annotations
@@ -205,28 +204,3 @@ class Attention(nn.Module):
             k, v = self._split_heads(F.linear(memory, w_k, b_k)), self._split_heads(F.linear(value, w_v, b_v))
         out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
         return self.out_proj(out.transpose(1, 2).flatten(2))
-
-
-def uniform_crops(images: Sequence[torch.Tensor], size: int, count: int) -> list[torch.Tensor]:
-    """``count`` size×size crops of each image on a regular grid, the same positions in every tensor of ``images``
-    (all N×C×H×W of one shape), as one batch each: (N·count)×C×size×size, image-major.
-
-    The test-time sampling of MANIQA and AHIQ as pyiqa 0.1.16 does it (deterministic): images whose shorter side
-    is at most ``size`` are first enlarged bilinearly by the factor (size+1)/shorter side; then, with
-    r = ⌊√count⌋ and c = ⌈√count⌉, the crops start at (i·⌊(H−size)/r⌋, j·⌊(W−size)/r⌋) for i, j < c, row by row,
-    and the first ``count`` of them are kept."""
-    if count < 1:
-        raise ValueError(f"the number of crops must be at least 1, got {count}")
-    height, width = images[0].shape[-2:]
-    if min(height, width) <= size:
-        factor = (size + 1) / min(height, width)
-        images = [F.interpolate(x, scale_factor=factor, mode="bilinear") for x in images]
-        height, width = images[0].shape[-2:]
-    per_side, side_count = math.isqrt(count), math.ceil(math.sqrt(count))
-    step_h, step_w = (height - size) // per_side, (width - size) // per_side
-    starts = [(i * step_h, j * step_w) for i in range(side_count) for j in range(side_count)][:count]
-    crops = []
-    for x in images:
-        batch = torch.stack([x[..., top:top + size, left:left + size] for top, left in starts], dim=1)
-        crops.append(batch.reshape(x.shape[0] * count, *x.shape[1:-2], size, size))
-    return crops

@@ -87,7 +87,7 @@ def test_default_crops_are_pyiqas(size):
     from pyiqa.archs.arch_util import uniform_crop
 
     x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(sum(size)))
-    (ours,) = uniform_crops([x], 224, 20)
+    ours = uniform_crops(x, 224, 20)
     theirs = uniform_crop([x], 224, 20)
     assert ours.shape == theirs.shape == (40, 3, 224, 224)
     assert torch.equal(ours, theirs)
