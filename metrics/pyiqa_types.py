@@ -140,6 +140,13 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
     # DeepDC loads only torchvision's VGG-19 (no ``pretrained`` option in pyiqa)
     "DeepDC": PyiqaType("deepdc", None, {"features_to_compute": Only(("conv1_2", "conv2_2", "conv3_4", "conv4_4",
                                                                       "conv5_4"))}),
+    "MANIQA": PyiqaType(
+        "maniqa-pipal", ("train_dataset", {"koniq": "maniqa", "pipal": "maniqa-pipal", "kadid": "maniqa-kadid"}),
+        {"test_sample": Rename("crops")},
+        implied={"maniqa": {"scale": 0.8}, "maniqa-pipal": {"scale": 0.13}, "maniqa-kadid": {"scale": 0.8}},
+        deep=True),
+    "AHIQ": PyiqaType("ahiq", None, {"num_crop": Rename("crops"), "crop_size": Only(224)}, deep=True),
+    "LAIONAes": PyiqaType("laion_aes", deep=True),
     "MS_SWD_learned": PyiqaType("msswd", None, {"resize_input": Only(True)}, deep=True),
     "TReS": PyiqaType("tres", ("train_dataset", {"koniq": "tres", "flive": "tres-flive"}),
                       {"network": Only("resnet50"), "test_sample": Rename("crops"), "nheadt": Only(16),

@@ -19,7 +19,7 @@ PRECISIONS = {"float32": torch.float32, "float16": torch.float16, "bfloat16": to
 class DeepMetric(IQAMetric):
     """An :class:`IQAMetric` built from checkpoint files.
 
-    ``weight_sha256`` maps each loaded file name to its sha256 (part of the metric's cell key);
+    ``weight_sha256`` maps each loaded file's :attr:`WeightFile.name` to its sha256 (part of the metric's cell key);
     ``precision`` ('float32', 'float16', 'bfloat16') runs the network under autocast, scores stay float32.
     """
 
@@ -38,7 +38,7 @@ class DeepMetric(IQAMetric):
             loaded = custom_weights.load(wf, custom)
         else:
             loaded = weights.load(wf)
-        self.weight_sha256[wf.filename] = loaded.sha256
+        self.weight_sha256[wf.name] = loaded.sha256
         return loaded
 
     def weight_path(self, wf: WeightFile) -> Path:

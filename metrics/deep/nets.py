@@ -5,7 +5,7 @@
   with the module indices that torchvision's VGG and the published WaDIQaM/DBCNN checkpoints use.
 * :func:`bottleneck_stage` — one ResNet-50 stage (torchvision's ``Bottleneck`` blocks, stride on the 3×3 conv).
 * :func:`grid_patches` — square patches on a regular grid, as one batch (N·P×C×k×k), image-major order.
-* :func:`uniform_crops` — pyiqa's deterministic test-time crops (HyperIQA: 25, TReS: 50).
+* :func:`uniform_crops` — pyiqa's deterministic test-time crops (HyperIQA: 25, TReS: 50, MANIQA and AHIQ: 20).
 * :class:`L2Pool` / :func:`l2_pooled_layers` — a VGG trunk whose max-pools are L2 pools (DISTS, DMM).
 * :func:`build_meta` / :func:`fill` — build a module without random initialisation and fill it strictly from a file.
 * :class:`Attention` — multi-head attention under torch's packed parameter names (``in_proj_weight``, ``out_proj``).

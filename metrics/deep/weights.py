@@ -21,7 +21,9 @@ URL's last folder (``…/models/<sha256>/RN50.pt``). Every file is hashed before
 a :class:`WeightIntegrityError` (unless
 ``$IQABENCH_WEIGHTS_UNVERIFIED=1``, meant for tests that seed the caches with random weights), and the full
 sha256 is recorded the first time in ``iqabench-weights.json`` next to the Hugging Face cache; a file whose
-sha256 later differs from the record is refused too. Files are read with ``torch.load(weights_only=True)``; a TorchScript archive (``WeightFile.torchscript``, e.g.
+sha256 later differs from the record is refused too. Files are read with ``torch.load(weights_only=True)``, a
+``.safetensors`` file (timm's backbones, in their Hugging Face repos ``timm/<model>.<tag>``) with
+``safetensors.torch.load_file``; a TorchScript archive (``WeightFile.torchscript``, e.g.
 OpenAI's CLIP models) by :mod:`metrics.deep.torchscript`, which runs none of its code; a file that holds one bare tensor (CLIP-IQA+'s
 learned prompts) loads as the state dict ``{BARE_TENSOR_KEY: tensor}``.
 A file that is absent while offline is a :class:`WeightsMissingError` naming it and the command that fetches it.
@@ -120,6 +122,12 @@ class WeightFile:
         of the URL (``…/<sha256>/RN50.pt``), if any."""
         match = _PREFIX.search(self.filename) or (_URL_SHA256.search(self.url) if self.url else None)
         return match.group(1) if match else None
+
+    @property
+    def name(self) -> str:
+        """What identifies the file among a metric's files (in its cell key): the file name, prefixed by its
+        repo when that is not the configured weights repo (timm's files are all ``model.safetensors``)."""
+        return f"{self.repo_id}/{self.filename}" if self.repo_id else self.filename
 
     def key(self, repo_id: str | None = None) -> str:
         if self.source == "torchvision":
@@ -379,7 +387,11 @@ def load(
     TorchScript archive: its tensors, read without loading its code)."""
     path = fetch(wf, repo_id=repo_id, revision=revision, cache_dir=cache_dir)
     sha, matches = verify(wf, path, repo_id=repo_id, cache_dir=cache_dir)
-    if wf.torchscript:
+    if path.suffix == ".safetensors":  # timm's published files
+        from safetensors.torch import load_file
+
+        state = load_file(path, device="cpu")
+    elif wf.torchscript:
         from metrics.deep.torchscript import TorchScriptArchiveError, read_torchscript_tensors
 
         try:
@@ -443,7 +455,7 @@ def fingerprint(metric_name: str, **where: Any) -> dict[str, str]:
         path = cached_path(wf, **where)
         if path is None:
             raise _missing(wf, "not in the cache")
-        result[wf.filename], _ = verify(wf, path, repo_id=where.get("repo_id"), cache_dir=where.get("cache_dir"))
+        result[wf.name], _ = verify(wf, path, repo_id=where.get("repo_id"), cache_dir=where.get("cache_dir"))
     return result
 
 

@@ -140,8 +140,8 @@ def parameter_fingerprint(metric: MetricSpec, fetch: bool, options: Mapping[str,
             continue
         path = weights.fetch(wf) if fetch else weights.cached_path(wf)
         if path is None:
-            raise weights.WeightsMissingError(f"{wf.filename} (of {name}) is not in the cache")
-        found[wf.filename], _ = weights.verify(wf, path)
+            raise weights.WeightsMissingError(f"{wf.name} (of {name}) is not in the cache")
+        found[wf.name], _ = weights.verify(wf, path)
     found[f"{custom_weights.OPTION} (for {replaced.filename})"] = custom_weights.sha256_of(custom)
     return found
 

@@ -53,11 +53,11 @@ def check_equivalence(
     """Assert that metric ``name`` (built with ``options``) and pyiqa's agree to :data:`RTOL` on every case, or, per
     score, to ``atol`` absolutely (for a score computed as 1 − x in float32, whose resolution near 0 is a rounding
     step of 1, not of the score); returns the largest relative difference."""
-    deep_env.ensure(*[wf.filename for wf in weight_files(name)], *reference_only_files)
+    deep_env.ensure(*[wf.name for wf in weight_files(name)], *reference_only_files)
     pyiqa = pytest.importorskip("pyiqa")
     theirs_model = make_reference() if make_reference else pyiqa.create_metric(name, device="cpu")
     ours_model = metrics.create(name, **(options or {}))
-    assert set(ours_model.weight_sha256) == {wf.filename for wf in weight_files(name)}
+    assert set(ours_model.weight_sha256) == {wf.name for wf in weight_files(name)}
     fr = ours_model.spec.mode == "FR"
     worst = worst_abs = 0.0
     for label, dist, ref in cases:

@@ -268,6 +268,14 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
+class SameFileAs:
+    """A file's content that is another seeded file's (one copy on disk, hard-linked under both names): for
+    checkpoints of one layout whose differences are options, not tensors (the three MANIQA files)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
 def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
     """Write random files ``names`` into the caches; returns the path of each by name.
 
@@ -281,19 +289,31 @@ def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
         source, make = FILES[name]
         if source in ("hf", "hf+hub"):
             path = _hf_snapshot_path(hf_cache, name)
-        elif source == "hf-repo":  # "<owner>/<repo>/<file>": a file of another model repo (Q-Align's)
+        elif source == "hf-repo":  # "<owner>/<repo>/<file>": a file of another model repo (Q-Align's, timm's)
             repo, filename = name.rsplit("/", 1)
             path = _hf_snapshot_path(hf_cache, filename, repo=repo)
         else:  # a folder of torch's hub directory: "checkpoints" (torchvision), "clip" (OpenAI's CLIP files)
             path = torch_home / "hub" / ("checkpoints" if source == "torchvision" else source) / name
             path.parent.mkdir(parents=True, exist_ok=True)
         content = make()
-        if isinstance(content, TorchScriptFile):
+        if isinstance(content, SameFileAs):
+            if FILES[content.name][0] != source:
+                raise ValueError(f"{name} and {content.name} are kept in different caches")
+            original = _hf_snapshot_path(hf_cache, content.name) if source in ("hf", "hf+hub") else \
+                path.with_name(content.name)
+            if not original.is_file():
+                seed([content.name], torch_home, hf_cache)
+            _link_or_copy(original, path)
+        elif isinstance(content, TorchScriptFile):
             save_torchscript(content.make(), path)
         elif isinstance(content, torch.jit.ScriptModule):
             content.save(str(path))  # a TorchScript archive, as the published file is
         elif isinstance(content, bytes):  # a file in another format (MATLAB .mat), written as it is
             path.write_bytes(content)
+        elif path.suffix == ".safetensors":  # timm's format
+            from safetensors.torch import save_file
+
+            save_file(content, str(path))
         else:
             torch.save(content, path)
         del content
@@ -337,7 +357,7 @@ class SeededCaches:
     def ensure_files(self, files) -> None:
         """Seed the random stand-ins of these :class:`~metrics.deep.weights.WeightFile` s (a file of a model repo
         other than pyiqa's weights repo is known as ``<repo>/<file name>``)."""
-        self.ensure(*[f"{wf.repo_id}/{wf.filename}" if wf.repo_id else wf.filename for wf in files])
+        self.ensure(*[wf.name for wf in files])
 
     def ensure_all(self) -> dict[str, str]:
         self.ensure(*FILES)
@@ -400,3 +420,7 @@ FILES.update(FILES_QALIGN)
 from tests._helpers.random_weights_zoo3 import FILES_ZOO3  # noqa: E402  (TReS, ST-LPIPS, DeepDC)
 
 FILES.update(FILES_ZOO3)
+
+from tests._helpers.random_weights_vit import FILES_VIT  # noqa: E402  (ViT metrics: MANIQA, AHIQ, LAION-Aesthetics)
+
+FILES.update(FILES_VIT)
