@@ -45,7 +45,7 @@ class DeepMetric(IQAMetric):
         """The verified local path of a published file that is not a state dict (a model repo's config or
         tokenizer), its sha256 recorded like a loaded checkpoint's."""
         path = weights.fetch(wf)
-        self.weight_sha256[wf.filename], _ = weights.verify(wf, path)
+        self.weight_sha256[wf.name], _ = weights.verify(wf, path)
         return path
 
     def load_backbone(self, build: Callable[..., torch.nn.Module], weights_enum: Any) -> torch.nn.Module:

@@ -48,7 +48,7 @@ class FeatureExtractor:
         self.batch_size = batch_size
         self.weight_sha256: dict[str, str] = {}
         loaded = weights.load(WEIGHT_FILES[self.spec.weight_files[0]])
-        self.weight_sha256[loaded.file.filename] = loaded.sha256
+        self.weight_sha256[loaded.file.name] = loaded.sha256
         if self.spec.backbone == "inception":
             from metrics.distribution.inception import FIDInception
 
