@@ -109,7 +109,7 @@ def test_the_published_template_is_refused_in_one_line(live):
 @pytest.mark.parametrize("entry,expected", [
     ("custom_metric:\n  metric_opts: {type: CustomModel}\n  metric_mode: FR\n",
      "example_benchmark_metric_opts.yml: metric 'custom_metric': metric_opts: unknown metric type 'CustomModel' "
-     "(known types: ARNIQA, BRISQUE, CFANet,"),
+     "(known types: AFINE, AHIQ, ARNIQA, BRISQUE,"),
     ("custom_metric:\n  metric_opts: {type: PSNR}\n  metric_mode: NR\n",
      "metric 'custom_metric': metric_mode is NR but type PSNR builds psnr, a full-reference metric"),
     ("custom_metric:\n  metric_opts: {type: PSNR}\n  metric_mode: FR\n  lower_better: 1\n",
