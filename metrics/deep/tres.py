@@ -39,6 +39,7 @@ from metrics.deep.nets import (
     L2Pool,
     build_meta,
     fill,
+    resnet_stages,
     resnet_trunk,
     uniform_crops,
 )
@@ -146,21 +147,12 @@ class TReS(DeepMetric):
                   for stage, window in zip(stages, STAGE_POOLS)]
         return torch.cat(pooled, dim=1).flatten(2).transpose(1, 2)
 
-    def _stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        b = self.backbone
-        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
-        stages = []
-        for stage in (b.layer1, b.layer2, b.layer3, b.layer4):
-            x = stage(x)
-            stages.append(x)
-        return stages
-
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         n = dist.shape[0]
         # standardised before cropping, as the reference does (the enlargement of small images sees those values)
         crops = uniform_crops((dist - self.mean) / self.std, CROP, self.crops)
         with self.autocast(crops):
-            stages = self._stages(crops)
+            stages = resnet_stages(self.backbone, crops)
             tokens = self._tokens(stages)
             per_crop = self.heads(tokens, self.positions.to(tokens.dtype), stages[-1])
         return per_crop.float().view(n, self.crops).mean(dim=1)

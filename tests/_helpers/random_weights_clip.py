@@ -61,6 +61,19 @@ def import_openai_clip() -> types.ModuleType:
     return clip
 
 
+def seeded_clip_download(torch_home: Path) -> Callable[..., str]:
+    """A stand-in for OpenAI's ``clip._download`` (and pyiqa's copy of it) that hands over the seeded file of the
+    model a URL names, offline, and fails when that file was not seeded."""
+    clip_folder = torch_home / "hub" / CLIP_FOLDER
+
+    def seeded(url: str, root: str | None = None) -> str:
+        path = clip_folder / url.rsplit("/", 1)[-1]
+        assert path.is_file(), f"not seeded: {path}"
+        return str(path)
+
+    return seeded
+
+
 def openai_layout(backbone: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """key → (shape, dtype) of OpenAI's published state dict for ``backbone``: convolution, linear and attention
     weights and biases and the ``proj``/``text_projection`` matrices in float16, the rest in float32."""

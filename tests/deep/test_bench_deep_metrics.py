@@ -22,6 +22,8 @@ from metrics.registry import module_of
 REPO = Path(__file__).resolve().parents[2]
 #: Metrics that score many test crops of each image (option ``crops``).
 CROP_SAMPLING = ("maniqa", "maniqa-pipal", "maniqa-kadid", "ahiq")
+#: Metrics averaging a fixed grid of test crops (TReS: 50 ResNet-50 crops an image), run on one crop here too.
+CROP_GRID = ("tres", "tres-flive")
 
 
 def deep_metric_names() -> list[str]:
@@ -47,9 +49,9 @@ def test_every_deep_metric_fills_its_cells_in_bench(tmp_path, deep_env):
     env.pop("RAY_ADDRESS", None)
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "out"
-    # The crop-sampling metrics run one test crop instead of 20: the path through bench is the same, the
+    # The crop metrics run one test crop instead of 20 (50 for TReS): the path through bench is the same, the
     # compute (ViT-B/8 at 130 GFLOP a crop) 20 times smaller.
-    few_crops = "".join(f"{name}: {{crops: 1}}\n" for name in names if name in CROP_SAMPLING)
+    few_crops = "".join(f"{name}: {{crops: 1}}\n" for name in names if name in CROP_SAMPLING + CROP_GRID)
     options = tmp_path / "resources.yml"
     options.write_text(RESOURCE_OVERRIDES + few_crops)
     command = [sys.executable, "-m", "jobs.cli", "bench", "-m", *names, "--metric_opt", str(options),

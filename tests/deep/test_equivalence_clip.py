@@ -20,7 +20,6 @@ is the full published size (0.9 GB on disk in float16), compared on small inputs
 from __future__ import annotations
 
 import importlib
-import os
 
 import pytest
 import torch
@@ -35,7 +34,7 @@ from tests._helpers.equivalence import (
     max_relative_difference,
     random_cases,
 )
-from tests._helpers.random_weights_clip import import_openai_clip
+from tests._helpers.random_weights_clip import import_openai_clip, seeded_clip_download
 
 
 @pytest.fixture()
@@ -43,12 +42,7 @@ def reference(monkeypatch, deep_env, tmp_path):
     """A factory of pyiqa's metric by name, offline."""
     import_openai_clip()
     pyiqa = pytest.importorskip("pyiqa")
-    clip_folder = deep_env.torch_home / "hub" / "clip"
-
-    def seeded(url: str, root: str | None = None) -> str:
-        path = clip_folder / os.path.basename(url)
-        assert path.is_file(), f"not seeded: {path}"
-        return str(path)
+    seeded = seeded_clip_download(deep_env.torch_home)
 
     import clip.clip
 

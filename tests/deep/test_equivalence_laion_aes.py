@@ -10,24 +10,18 @@ shorter side and centre-cropped by both, so sizes that enlarge, shrink and crop 
 from __future__ import annotations
 
 import importlib
-import os
 
 import pytest
 
 from tests._helpers.equivalence import calibration_case, check_equivalence, random_cases
-from tests._helpers.random_weights_clip import import_openai_clip
+from tests._helpers.random_weights_clip import import_openai_clip, seeded_clip_download
 
 
 @pytest.fixture()
 def reference(monkeypatch, deep_env):
     import_openai_clip()
     pyiqa = pytest.importorskip("pyiqa")
-    clip_folder = deep_env.torch_home / "hub" / "clip"
-
-    def seeded(url: str, root: str | None = None) -> str:
-        path = clip_folder / os.path.basename(url)
-        assert path.is_file(), f"not seeded: {path}"
-        return str(path)
+    seeded = seeded_clip_download(deep_env.torch_home)
 
     import clip.clip
 
