@@ -212,10 +212,12 @@ def pick(items: Sequence, wanted: Sequence[str] | None, name_of, what: str, sour
 
 
 def planner_cluster(gpus: float, cpus: float):
-    """The cluster shape the bench sees on the simulated node (one node; Ray's memory left unchecked)."""
+    """The cluster shape the bench sees on the simulated node (one node; Ray's memory left unchecked; the planner's
+    estimate of an actor's start)."""
+    from orchestrator.run.cost import ACTOR_START_SECONDS
     from orchestrator.run.pools import ClusterShape
 
-    return ClusterShape(float(cpus), (float(gpus),))
+    return ClusterShape(float(cpus), (float(gpus),), actor_start_seconds=ACTOR_START_SECONDS)
 
 
 def planner_demands(bound: Bound) -> list:

@@ -85,9 +85,28 @@ class PoolActor:
     """
 
     def __init__(self, stages: list[dict[str, Any]]) -> None:
+        self.stages: list[ScoreWith] = []
+        self._load(stages)
+
+    def _load(self, stages: list[dict[str, Any]]) -> None:
         started = time.perf_counter()
         self.stages = [ScoreWith(**stage) for stage in stages]
         self.load_seconds = time.perf_counter() - started
+
+    def switch(self, stages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Drop the models held and load ``stages`` instead, in this process: a pool whose work is done hands its
+        actor (its worker process, imports and device) to a pool that wants one of the same shape, which then
+        waits for a model load only, not for a new process. Returns what :meth:`ready` returns."""
+        import gc
+        import sys
+
+        self.stages = []
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the next model gets the memory the last one held
+        self._load(stages)
+        return self.ready()
 
     def ready(self) -> dict[str, Any]:
         """Seconds the models took to load and, per metric, why one could not be built (None: it was)."""

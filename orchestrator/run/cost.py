@@ -33,17 +33,22 @@ REFERENCE_PIXELS = 1080 * 800
 FIXED_SHARE = 0.1
 #: Seconds per reference image when nothing better is known.
 DEFAULT_SECONDS = {"cpu": 0.5, "cuda": 0.05}
-#: Seconds from asking for an actor to its model being ready when nothing better is known: a Ray worker process
-#: starts and imports torch (a few seconds), then classical metrics build filters, deep ones read their weights
-#: (and initialise CUDA). The scheduler replaces it by the measured time once an actor is ready.
-DEFAULT_LOAD_SECONDS = {"cpu": 3.0, "cuda": 6.0}
+#: Seconds from asking Ray for a new actor to its models starting to load: a worker process starts and imports the
+#: scoring code (torch for deep metrics). An estimate (1-4 s measured on the 2-core VM with ten actors starting at
+#: once and no torch; importing torch adds about 2 s); the scheduler replaces it by the time measured in the run.
+ACTOR_START_SECONDS = 2.0
+#: Seconds to build a metric's model when nothing better is known (after :data:`ACTOR_START_SECONDS`): classical
+#: metrics build filters, deep ones read their weights (and initialise CUDA). The scheduler replaces it by the
+#: measured time once an actor is ready.
+DEFAULT_LOAD_SECONDS = {"cpu": 1.0, "cuda": 4.0}
 #: Image headers read per dataset to estimate its typical size.
 SIZE_SAMPLE = 16
 
 
 @dataclass(frozen=True)
 class MetricCost:
-    """What one actor of a metric costs: seconds per image at ``at_pixels`` and seconds to load the model."""
+    """What one actor of a metric costs: seconds per image at ``at_pixels`` and seconds to load the model (once its
+    worker process is up: see :data:`ACTOR_START_SECONDS`)."""
 
     metric: str
     device: str
@@ -86,7 +91,7 @@ def metric_cost(spec: MetricSpec, device: str, measured: Mapping[str, Any] | Non
         return MetricCost(spec.name, kind, seconds, load or DEFAULT_LOAD_SECONDS[kind], at, "measured")
     published = pyiqa_table().get(spec.registered_name)
     if published is not None and published[kind] > 0:
-        # A bigger model takes longer to load: the process start, plus ~2 s per GB it holds on the GPU.
+        # A bigger model takes longer to load: ~2 s per GB it holds on the GPU.
         base = DEFAULT_LOAD_SECONDS[kind]
         estimated_load = min(base + 2.0 * published["peak_gpu_gb"], 3 * base) if kind == "cuda" else base
         return MetricCost(spec.name, kind, published[kind], load or estimated_load, REFERENCE_PIXELS, "pyiqa table")

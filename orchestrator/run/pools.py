@@ -8,6 +8,8 @@ another of its actors (GPU shares packed onto whole GPUs per node, CPUs, memory)
 more than it costs to load. Starting from no actors this sizes every pool in proportion to its work, so that all
 pools finish together; pools that do not fit at first (memory, GPU shares) start, longest first, as soon as
 others finish and free their resources; during a run the scheduler calls it again with measured rates.
+The actors of a pool that has finished are handed over to pools that want actors of their shape (they load the new
+models in their process instead of a new actor starting one: see ``ClusterShape.actor_start_seconds``).
 :func:`predict` replays the same policy in simulated time to predict the makespan.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Mapping, Sequence
 
 from orchestrator.run.placement import MIB, PlacementError, pack_gpus
@@ -37,6 +39,9 @@ class ClusterShape:
     cpus: float
     gpus_per_node: tuple[float, ...] = ()
     memory_bytes: float | None = None
+    #: Seconds a new actor takes before its models load: Ray starts a worker process and it imports the scoring
+    #: code. An actor handed over from a finished pool does not pay it (only its new models' load).
+    actor_start_seconds: float = 0.0
 
     @property
     def gpus(self) -> float:
@@ -73,6 +78,12 @@ class PoolSpec:
     @property
     def device(self) -> str:
         return "cuda" if self.num_gpus > 0 else "cpu"
+
+    def takes_over(self, reservation: "PoolSpec") -> bool:
+        """Whether an actor that reserved ``reservation`` can hold this pool's models instead: the same device and
+        GPU share, no more CPUs or memory."""
+        return (self.device == reservation.device and self.num_gpus == reservation.num_gpus
+                and self.num_cpus <= reservation.num_cpus and self.memory_mb <= reservation.memory_mb)
 
 
 @dataclass
@@ -137,7 +148,7 @@ def grow(pools: Sequence[PoolSpec], workers: Mapping[str, int], remaining: Mappi
 
     ``workers``: actors each pool has (running or starting); ``remaining``: seconds one actor would still need for
     the pool's images. Pools without actors come first (longest work first); then the pool that would finish
-    last gets an actor, while one fits and is worth its load time. ``held`` is updated.
+    last gets an actor, while one fits and is worth its start and load time. ``held`` is updated.
     """
     count = dict(workers)
     added: list[str] = []
@@ -148,7 +159,8 @@ def grow(pools: Sequence[PoolSpec], workers: Mapping[str, int], remaining: Mappi
             have = count.get(pool.name, 0)
             if left <= 0 or (pool.fixed_workers is not None and have >= pool.fixed_workers):
                 continue
-            if have > 0 and pool.fixed_workers is None and not worth_another(left, have, pool.load_seconds):
+            if have > 0 and pool.fixed_workers is None and not worth_another(
+                    left, have, cluster.actor_start_seconds + pool.load_seconds):
                 continue
             wanting = have == 0 or (pool.fixed_workers is not None and have < pool.fixed_workers)
             finish = math.inf if wanting else left / have
@@ -163,6 +175,18 @@ def grow(pools: Sequence[PoolSpec], workers: Mapping[str, int], remaining: Mappi
         held.add(pool)
         count[pool.name] = count.get(pool.name, 0) + 1
         added.append(pool.name)
+
+
+def hand_over_to(pools: Sequence[PoolSpec], workers: Mapping[str, int], remaining: Mapping[str, float],
+                 held: Held, cluster: ClusterShape, reservation: PoolSpec) -> str | None:
+    """The pool an idle actor that reserved ``reservation`` should serve next: the first pool :func:`grow` would
+    give an actor now that :meth:`PoolSpec.takes_over` the reservation (its worth judged on a model load only: the
+    actor's process is up). ``held``: what the other actors hold (without this one); left unchanged."""
+    up = replace(cluster, actor_start_seconds=0.0)
+    for name in grow(pools, workers, remaining, held.copy(), up):
+        if next(p for p in pools if p.name == name).takes_over(reservation):
+            return name
+    return None
 
 
 @dataclass(frozen=True)
@@ -192,8 +216,9 @@ def lower_bound(pools: Iterable[PoolSpec], cluster: ClusterShape) -> float:
 
 
 def predict(pools: Sequence[PoolSpec], cluster: ClusterShape) -> Prediction:
-    """Replay :func:`grow` over time: actors start (and load), work at their pool's rate, and the resources of a
-    finished pool go to the pools still working."""
+    """Replay :func:`grow` over time: actors start (worker process, then models), work at their
+    pool's rate, and the resources of a finished pool go to the pools still working; its actors are handed over
+    to pools of their shape (they load models only), as the scheduler does."""
     remaining = {p.name: p.work_seconds for p in pools}
     by_name = {p.name: p for p in pools}
     held = Held()
@@ -206,7 +231,7 @@ def predict(pools: Sequence[PoolSpec], cluster: ClusterShape) -> Prediction:
     def start(names: list[str]) -> None:
         for name in names:
             workers[name] = workers.get(name, 0) + 1
-            heapq.heappush(starting, (now + by_name[name].load_seconds, name))
+            heapq.heappush(starting, (now + cluster.actor_start_seconds + by_name[name].load_seconds, name))
 
     start(grow(pools, workers, remaining, held, cluster))
     initial = dict(workers)
@@ -236,12 +261,16 @@ def predict(pools: Sequence[PoolSpec], cluster: ClusterShape) -> Prediction:
         for name in [n for n in remaining if remaining[n] <= 1e-12 and n not in finished and workers.get(n)]:
             # Every actor of the pool stops (those still loading too) and frees its resources.
             finished.add(name)
-            for _ in range(workers[name]):
-                held.remove(by_name[name])
             starting[:] = [(t, n) for t, n in starting if n != name]
             heapq.heapify(starting)
-            workers[name] = 0
-            working[name] = 0
+            actors, workers[name], working[name] = workers[name], 0, 0
+            for _ in range(actors):  # each is handed over to a pool that wants one of its shape, or stops
+                held.remove(by_name[name])
+                taker = hand_over_to(pools, workers, remaining, held, cluster, by_name[name])
+                if taker is not None:
+                    held.add(by_name[name])
+                    workers[taker] = workers.get(taker, 0) + 1
+                    heapq.heappush(starting, (now + by_name[taker].load_seconds, taker))
         # Pools still loading count their starting actors too (the runtime does the same).
         start(grow(pools, workers, remaining, held, cluster))
         for name, k in workers.items():

@@ -36,7 +36,7 @@ from orchestrator.results.columns import CAPTION_COLUMNS, RESULT_FIELDS, column
 # Imported with this module, not when the first actor starts: a driver run by `ray job submit` must not need its
 # working directory again once scoring has begun (Ray may clean a job's working directory up while it runs).
 from orchestrator.run.actors import PoolActor, decode_batch
-from orchestrator.run.pools import ClusterShape, Held, PoolSpec, grow
+from orchestrator.run.pools import ClusterShape, Held, PoolSpec, grow, hand_over_to
 from orchestrator.run.placement import MIB
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,11 @@ class PoolState:
     rows_total: int = 0
     given_up: str | None = None
     load_seconds: list[float] = field(default_factory=list)
+    #: What each actor reserved on the cluster: its own pool's spec, or the spec of the pool it was started for
+    #: when it was handed over (:meth:`Scheduler._hand_over`).
+    reserved: dict[int, PoolSpec] = field(default_factory=dict)
+    #: Actors handed over from another pool (a restart by Ray builds their first pool's models: load ours again).
+    adopted: set[int] = field(default_factory=set)
 
     @property
     def per_row(self) -> float:
@@ -146,6 +151,10 @@ class Scheduler:
                  on_progress: Callable[["Scheduler"], None] | None = None,
                  builds: Mapping[str, str] | None = None) -> None:
         self.cluster = cluster
+        #: Actors handed from a finished pool to another instead of being stopped and started anew.
+        self.handovers = 0
+        #: Measured seconds from asking for a new actor to its models starting to load (worker process, imports).
+        self.start_seconds: list[float] = []
         #: metric → the registered metric that builds it (a named variant's; absent: the metric itself).
         self.builds = dict(builds or {})
         self.batch_size = batch_size
@@ -200,14 +209,18 @@ class Scheduler:
         for name in grow(specs, self._workers(), self._remaining(), self.held, self.cluster):
             self._start_actor(self.pools[name])
 
+    def _stages(self, spec: PoolSpec) -> list[dict[str, Any]]:
+        """The :class:`~orchestrator.run.actors.ScoreWith` arguments of the pool's metrics."""
+        return [{"metric": m, "options": dict(self.options.get(m, {})), "device": spec.device,
+                 "batch_size": self.batch_size, "num_threads": spec.threads,
+                 "module": module_of(self.builds.get(m, m)), "builds": self.builds.get(m)}
+                for m in spec.metrics]
+
     def _start_actor(self, pool: PoolState) -> None:
         import ray
 
         spec = pool.spec
-        stages = [{"metric": m, "options": dict(self.options.get(m, {})), "device": spec.device,
-                   "batch_size": self.batch_size, "num_threads": spec.threads,
-                   "module": module_of(self.builds.get(m, m)), "builds": self.builds.get(m)}
-                  for m in spec.metrics]
+        stages = self._stages(spec)
         resources: dict[str, Any] = {"num_cpus": spec.num_cpus, "memory": int(spec.memory_mb) * MIB}
         if spec.num_gpus > 0:
             resources["num_gpus"] = spec.num_gpus
@@ -217,6 +230,7 @@ class Scheduler:
         pool.actors.append(actor)
         pool.inflight[index] = 0
         pool.started_at[index] = time.monotonic()
+        pool.reserved[index] = spec
         self.readies[actor.ready.remote()] = (spec.name, index)
         log.debug("started an actor of %s (%d now)", spec.name, len(pool.live_actors))
 
@@ -228,7 +242,45 @@ class Scheduler:
             return
         ray.kill(actor, no_restart=True)
         pool.actors[index] = None
-        self.held.remove(pool.spec)
+        self.held.remove(pool.reserved.pop(index, pool.spec))
+
+    def _release(self, pool: PoolState, index: int) -> None:
+        """An actor whose pool has nothing left for it: hand it over to a pool that wants one, else stop it."""
+        if pool.actors[index] is not None and not self._hand_over(pool, index):
+            self._stop_actor(pool, index)
+
+    def _hand_over(self, pool: PoolState, index: int) -> bool:
+        """Give the idle actor to the pool :func:`~orchestrator.run.pools.hand_over_to` names: the actor loads that
+        pool's models in its process (:meth:`~orchestrator.run.actors.PoolActor.switch`), which saves starting a
+        worker process, importing and initialising the device. Returns whether it was handed over."""
+        reservation = pool.reserved.get(index, pool.spec)
+        without = self.held.copy()
+        without.remove(reservation)
+        specs = [p.spec for p in self.pools.values() if p.given_up is None and p.queue and p is not pool]
+        name = hand_over_to(specs, self._workers(), self._remaining(), without, self.cluster, reservation)
+        if name is None:
+            return False
+        target = self.pools[name]
+        actor = pool.actors[index]
+        pool.actors[index] = None
+        pool.reserved.pop(index, None)
+        new = len(target.actors)
+        target.actors.append(actor)
+        target.inflight[new] = 0
+        target.started_at[new] = time.monotonic()
+        target.reserved[new] = reservation
+        target.adopted.add(new)
+        self.readies[actor.switch.remote(self._stages(target.spec))] = (name, new)
+        self.handovers += 1
+        log.debug("handed an actor of %s over to %s", pool.spec.name, name)
+        return True
+
+    def _wake(self, pool: PoolState, index: int) -> Any:
+        """The call that answers once the actor (restarted by Ray after a failure) holds this pool's models."""
+        actor = pool.actors[index]
+        if index in pool.adopted:  # Ray restarts it with the first pool's models
+            return actor.switch.remote(self._stages(pool.spec))
+        return actor.ready.remote()
 
     # ------------------------------------------------------------------ blocks
     def _decoding(self) -> int:
@@ -279,7 +331,7 @@ class Scheduler:
                     self.calls[ref] = (pool.spec.name, index, b)
                     pool.inflight[index] += 1
                 if not pool.queue and pool.inflight[index] == 0:
-                    self._stop_actor(pool, index)  # nothing left for it: free its resources now
+                    self._release(pool, index)  # nothing left for it: to another pool, or free its resources
 
     def _consumed(self, pool_name: str, b: int) -> None:
         waiting = self.consumers.get(b)
@@ -328,7 +380,7 @@ class Scheduler:
         if pool.deaths > ACTOR_MAX_RESTARTS:
             self._retire(pool, reason)
         elif pool.actors[index] is not None:  # answers once Ray has restarted it (or fails if it cannot)
-            self.readies[pool.actors[index].ready.remote()] = (pool.spec.name, index)
+            self.readies[self._wake(pool, index)] = (pool.spec.name, index)
 
     def _withdraw(self, pool: PoolState, index: int) -> None:
         """Stop one actor and give its blocks in flight back to its pool's queue."""
@@ -407,7 +459,7 @@ class Scheduler:
                 self._deliver(pool, b, result)
                 self._consumed(name, b)
                 if not pool.queue and pool.inflight.get(index, 0) == 0:
-                    self._stop_actor(pool, index)
+                    self._release(pool, index)
                     self._rebalance()
             now = time.monotonic()
             self._check_stuck(now)
@@ -430,7 +482,7 @@ class Scheduler:
         if pool.actors[index] is None:
             return
         try:
-            ray.get(ref)
+            answer = ray.get(ref)
         except Exception as exc:  # dead for good (restarts spent): its blocks go to the pool's other actors
             log.debug("%s: actor %d is gone (%s)", name, index, exc)
             if index not in pool.recovering:
@@ -444,9 +496,14 @@ class Scheduler:
             pool.recovering.discard(index)
             return
         pool.ready_at[index] = time.monotonic()
-        # From asking for the actor to its model being loaded: process start, imports, model.
-        pool.load_seconds.append(pool.ready_at[index] - pool.started_at[index])
-        # What loading really costs here, for the next decision to add an actor.
+        # From asking for the actor to its models being loaded: (a worker process starting, imports,) the models.
+        waited = pool.ready_at[index] - pool.started_at[index]
+        model = min(waited, float(answer["load_seconds"]))
+        pool.load_seconds.append(model)
+        if index not in pool.adopted:
+            self.start_seconds.append(waited - model)
+            self.cluster = replace(self.cluster, actor_start_seconds=sum(self.start_seconds) / len(self.start_seconds))
+        # What starting an actor really costs here, for the next decision to add one.
         pool.spec = replace(pool.spec, load_seconds=sum(pool.load_seconds) / len(pool.load_seconds))
 
     def _check_stuck(self, now: float) -> None:
@@ -481,6 +538,7 @@ class Scheduler:
         """Per pool: estimated and measured seconds per row, actors, rows, load seconds."""
         return [{"pool": name, "metrics": list(p.spec.metrics), "estimated_seconds_per_row": p.estimate_per_row,
                  "measured_seconds_per_row": (p.busy_seconds / p.rows_done) if p.rows_done else float("nan"),
-                 "actors_started": len(p.actors), "rows": p.rows_done,
+                 "actors_started": len(p.actors) - len(p.adopted), "actors_handed_over": len(p.adopted),
+                 "rows": p.rows_done,
                  "load_seconds": (sum(p.load_seconds) / len(p.load_seconds)) if p.load_seconds else float("nan")}
                 for name, p in self.pools.items()]

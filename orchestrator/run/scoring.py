@@ -27,7 +27,7 @@ from orchestrator.results.files import write_text_atomic
 from orchestrator.results.store import CellStore, IncompleteCellError, cell_frame
 from orchestrator.results.summary import SummaryRow
 from orchestrator.run.cells import Cell
-from orchestrator.run.cost import MetricCost, metric_cost, typical_pixels
+from orchestrator.run.cost import ACTOR_START_SECONDS, MetricCost, metric_cost, typical_pixels
 from orchestrator.run.placement import PlacementError
 from orchestrator.run.plan import DatasetPass, Plan
 from orchestrator.run.pools import (ClusterShape, MetricDemand, PoolSpec, Prediction, check_fits, make_pools,
@@ -185,13 +185,14 @@ def dry_run_cluster(request: RunSettings) -> ClusterShape:
     """The cluster a dry run plans for: ``--plan_cluster CPUS GPUS``, else this machine."""
     if request.plan_cluster is not None:
         cpus, gpus = request.plan_cluster
-        return ClusterShape(float(cpus), (float(gpus),) if gpus else ())
+        return ClusterShape(float(cpus), (float(gpus),) if gpus else (), actor_start_seconds=ACTOR_START_SECONDS)
     gpus = 0
     if request.use_gpu:
         import torch
 
         gpus = torch.cuda.device_count()
-    return ClusterShape(float(os.cpu_count() or 1), (float(gpus),) if gpus else ())
+    return ClusterShape(float(os.cpu_count() or 1), (float(gpus),) if gpus else (),
+                        actor_start_seconds=ACTOR_START_SECONDS)
 
 
 def describe_dry_run(plan: Plan) -> str:
@@ -206,7 +207,8 @@ def describe_dry_run(plan: Plan) -> str:
 def connected_cluster() -> ClusterShape:
     """The shape of the Ray cluster this driver is connected to."""
     found = cluster_resources()
-    return ClusterShape(found.cpus, found.gpus_per_node or (found.gpus,), found.memory_bytes)
+    return ClusterShape(found.cpus, found.gpus_per_node or (found.gpus,), found.memory_bytes,
+                        actor_start_seconds=ACTOR_START_SECONDS)
 
 
 class CellCommitter:
@@ -372,6 +374,9 @@ def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cl
         "predicted_seconds": sizing.prediction.makespan, "lower_bound_seconds": sizing.prediction.lower_bound,
         "cluster": {"cpus": cluster.cpus, "gpus_per_node": list(cluster.gpus_per_node),
                     "memory_bytes": cluster.memory_bytes},
+        "actors_handed_over": scheduler.handovers,
+        "actor_start_seconds": {"estimated": ACTOR_START_SECONDS, "measured": scheduler.cluster.actor_start_seconds
+                                if scheduler.start_seconds else None},
         "pools": scheduler.pool_report(), "given_up": given_up,
     }, indent=1, default=str), store.out / SCORING_JSON)
     echo(f"Scored {total_rows} image score(s) in {elapsed:.1f} s (predicted {sizing.prediction.makespan:.1f} s)")

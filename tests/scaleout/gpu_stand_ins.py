@@ -1,4 +1,5 @@
-"""Test-only metrics for the fake-GPU test (``IQABENCH_METRIC_PLUGINS``): they declare 0.25, 0.5 and 1 GPU,
+"""Test-only metrics for the fake-GPU test (``IQABENCH_METRIC_PLUGINS``): they declare 0.25, 0.5 and 1 GPU (two
+of them: a slow one and a quick one whose actor is then handed over to the slow one),
 score uint8 images without torch, and record each construction (which actor, which GPU, what Ray assigned) as a
 JSON line in the folder ``IQABENCH_TEST_CONSTRUCTIONS`` names.
 
@@ -16,8 +17,8 @@ import numpy as np
 
 from metrics.spec import MetricSpec, Resources
 
-SHARES = {"gpu_small": 0.25, "gpu_half": 0.5, "gpu_whole": 1.0}
-SECONDS_PER_IMAGE = {"gpu_small": 0.002, "gpu_half": 0.01, "gpu_whole": 0.05}
+SHARES = {"gpu_small": 0.25, "gpu_half": 0.5, "gpu_whole": 1.0, "gpu_whole_quick": 1.0}
+SECONDS_PER_IMAGE = {"gpu_small": 0.002, "gpu_half": 0.01, "gpu_whole": 0.05, "gpu_whole_quick": 0.002}
 MEMORY_MB = 100
 ENV = "IQABENCH_TEST_CONSTRUCTIONS"
 

@@ -1,10 +1,11 @@
 """The scheduler on a Ray cluster with 4 fake GPUs (in a subprocess: the session cluster has none).
 
-Three test-only metrics declare 0.25, 0.5 and 1 GPU and score three FR datasets through the real
+Four test-only metrics declare 0.25, 0.5, 1 and 1 GPU and score three FR datasets through the real
 :func:`orchestrator.run.benchmark.run_benchmark`. Each construction of a metric records where Ray placed it, so
 the test sees that every actor got its declared share on one device, that no GPU was oversubscribed by actors
-alive at the same time, and that datasets share actors: each actor builds its model once per run, not once per
-dataset.
+alive at the same time, that datasets share actors (each actor builds its model once per run, not once per
+dataset), and that the actor of the quick whole-GPU metric, once done, is handed over to the slow one (it builds
+the slow metric's model in its process instead of a new actor starting).
 """
 
 from __future__ import annotations
@@ -100,25 +101,41 @@ def run(tmp_path_factory, demo_root) -> dict:
 
 
 def test_every_cell_is_scored(run):
-    assert run["driver"] == {"given_up": {}, "computed": 9}, run["output"][-3000:]
+    assert run["driver"] == {"given_up": {}, "computed": 12}, run["output"][-3000:]
     summary = pd.read_csv(run["out"] / "summary.csv")
-    assert len(summary) == 9 and (summary["n_failed"] == 0).all()
+    assert len(summary) == 12 and (summary["n_failed"] == 0).all()
     assert dict(zip(summary["dataset"], summary["n"])) == DATASETS
 
 
 def test_datasets_share_actors_each_model_is_built_once_per_actor(run):
     by_actor = defaultdict(list)
-    for record in run["records"]:
+    for record in sorted(run["records"], key=lambda r: r["time"]):
         by_actor[record["actor_id"]].append(record["metric"])
     assert by_actor, run["output"][-3000:]
-    # One construction per actor (a reload per dataset would give three), and far fewer than actors × datasets.
-    assert all(len(metrics) == 1 for metrics in by_actor.values()), by_actor
+    # Each model once per actor (a reload per dataset would give three); an actor handed over builds its next
+    # pool's model once too.
+    assert all(len(metrics) == len(set(metrics)) for metrics in by_actor.values()), by_actor
     per_metric = defaultdict(int)
     for metrics in by_actor.values():
-        per_metric[metrics[0]] += 1
+        for metric in metrics:
+            per_metric[metric] += 1
     assert set(per_metric) == set(SHARES)
     # The cheapest metric has one actor: it scored all three datasets with one model, loaded once.
     assert per_metric["gpu_small"] == 1, per_metric
+
+
+def test_a_finished_pools_actor_is_handed_over_to_a_pool_of_its_shape(run):
+    by_actor = defaultdict(list)
+    for record in sorted(run["records"], key=lambda r: r["time"]):
+        by_actor[record["actor_id"]].append(record["metric"])
+    handed = [metrics for metrics in by_actor.values() if len(metrics) > 1]
+    # The quick whole-GPU metric finished first; its actor then built the slow whole-GPU metric's model.
+    assert handed == [["gpu_whole_quick", "gpu_whole"]], by_actor
+    scoring = json.loads((run["out"] / "scoring.json").read_text())
+    assert scoring["actors_handed_over"] == 1
+    pools = {p["pool"]: p for p in scoring["pools"]}
+    assert pools["gpu_whole"]["actors_handed_over"] == 1
+    assert scoring["actor_start_seconds"]["measured"] > 0
 
 
 def test_each_actor_got_its_declared_share_on_one_device(run):
