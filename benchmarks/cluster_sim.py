@@ -38,8 +38,10 @@ Usage::
         --datasets benchmarks/sim_profiles/three_metric_datasets.csv --gpus 4 --cpus 8 --out results/sim/three
 
 ``--time-scale`` multiplies every cost (per-image seconds and load seconds); by default it is chosen so that the
-lower bound is about ``--target-seconds`` (30 s), but never so small that the shortest per-image sleep drops under
-1 ms (Ray's per-call overhead would then dominate), rounded down to 1, 2 or 5 × 10^k. ``--dataset-scale`` scales
+lower bound is about ``--target-seconds`` (30 s), rounded down to 1, 2 or 5 × 10^k, but never so small that the
+shortest per-image sleep drops under 1 ms (Ray's per-call overhead would then dominate) or the longest model load
+under the planner's estimate of an actor's start (``ACTOR_START_SECONDS``, 2 s: a Ray worker process starting,
+which no time scale shrinks). ``--dataset-scale`` scales
 every dataset's image count (at least 1 image). ``--metrics`` / ``--only-datasets`` pick subsets.
 ``--bench-verbose`` runs ``bench -v`` and has every simulated model print one trace line: the report then has,
 per pool, when the bench asked Ray for each actor (``actor_requests_s``) and, per actor, when its model was built
@@ -181,10 +183,17 @@ def _nice_floor(value: float) -> float:
 def auto_time_scale(costs: Sequence[MetricCost], datasets: Sequence[DatasetSize], gpus: float,
                     target_seconds: float) -> float:
     """Scale so that the lower bound is about ``target_seconds`` (rounded down to 1/2/5 × 10^k), but the shortest
-    per-image sleep stays >= 1 ms."""
+    per-image sleep stays >= 1 ms (Ray's per-call overhead) and the longest model load stays >= the planner's
+    estimate of an actor's start (a worker process starting: a fixed cost of this machine that no time scale
+    shrinks; compressed below it, the simulation would stand for a cluster whose every actor start costs many
+    times its real share of the run)."""
+    from orchestrator.run.cost import ACTOR_START_SECONDS
+
     unscaled = lower_bound(costs, datasets, gpus, 1.0).seconds
-    floor = MIN_SLEEP_S / min(c.seconds_per_image for c in costs)
-    return max(_nice_floor(target_seconds / unscaled), floor)
+    per_call = MIN_SLEEP_S / min(c.seconds_per_image for c in costs)
+    longest_load = max(c.load_seconds for c in costs)
+    per_actor = ACTOR_START_SECONDS / longest_load if longest_load > 0 else 0.0
+    return max(_nice_floor(target_seconds / unscaled), per_call, per_actor)
 
 
 def scale_datasets(datasets: Sequence[DatasetSize], scale: float) -> list[DatasetSize]:

@@ -5,7 +5,9 @@
 * the ideal: a plain in-process loop (decode + metric, batch ``--batch_size``, one torch thread) over all
   pairs, divided by the number of workers;
 * ``iqabench bench`` with 2 and with 1 worker(s) (fresh output folders, so nothing is cached): the process's
-  wall clock (Ray start included) and the scoring phase it reports ("Scored N image score(s) in X s");
+  wall clock (Ray start included), the scoring phase it reports ("Scored N image score(s) in X s") and its
+  steady-state throughput (images finished between 10 % and 90 % of the run's images, per second), compared with
+  the plain loop's rate times the workers;
 * decode once: ``bench`` with 1 and with 5 metrics while every ``read_image`` call of every process is counted
   (``decode_bytes`` calls, ``benchmarks/readcount/sitecustomize.py``).
 
@@ -132,10 +134,32 @@ def run_bench(opt: Path, metrics: tuple[str, ...], workers: int, out: Path, batc
            "load_average_before": load}
     if done.returncode != 0 or not scored:
         row["error"] = (done.stdout[-1500:] + done.stderr[-1500:]).strip()
+    else:
+        row["steady_images_per_second"] = steady_rate(out)
     if count_reads is not None:
         paths = [line for f in count_reads.glob("*.txt") for line in f.read_text().splitlines()]
         row.update(reads=len(paths), distinct_files=len(set(paths)), reading_processes=len(list(count_reads.glob("*.txt"))))
     return row
+
+
+#: The steady state: between these fractions of the images finished (no actor start-up, no drain at the end).
+STEADY_FROM, STEADY_TO = 0.1, 0.9
+
+
+def steady_rate(out: Path) -> float | None:
+    """Images per second while the run is in its steady state: the images finished between the
+    :data:`STEADY_FROM` and :data:`STEADY_TO` quantiles of the finish times, over that span, from the per-image
+    ``finished`` stamps of the run's cells."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    finished = [pq.read_table(f, columns=["finished"]).column(0).to_numpy() for f in out.glob("cells/*/scores.parquet")]
+    if not finished:
+        return None
+    times = np.sort(np.concatenate(finished))
+    low, high = int(STEADY_FROM * (len(times) - 1)), int(STEADY_TO * (len(times) - 1))
+    span = times[high] - times[low]
+    return float((high - low) / span) if span > 0 else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,7 +223,8 @@ def overhead_rounds(args: argparse.Namespace, opt: Path, work: Path, document: d
     def timed(row: dict, name: str, workers: int, env: dict[str, str] | None) -> None:
         row[name] = run_bench(opt, (args.metric,), workers, work / name, args.batch_size, use_gpu=gpu, cluster_env=env)
         print(f"round {index}: {name} ({workers} worker(s){', running cluster' if env else ''}) wall "
-              f"{row[name]['wall_seconds']:.1f} s, scoring {row[name]['scoring_seconds']} s "
+              f"{row[name]['wall_seconds']:.1f} s, scoring {row[name]['scoring_seconds']} s, steady "
+              f"{row[name].get('steady_images_per_second')} images/s "
               f"(load {row[name]['load_average_before'][0]:.2f}){' ERROR' if 'error' in row[name] else ''}", flush=True)
 
     for index in range(args.rounds):
@@ -231,7 +256,14 @@ def summarize(rounds: list[dict]) -> dict:
         wall2, score2 = med([r[two]["wall_seconds"] for r in rounds]), med([r[two]["scoring_seconds"] for r in rounds])
         wall1, score1 = med([r[one]["wall_seconds"] for r in rounds]), med([r[one]["scoring_seconds"] for r in rounds])
         prefix = "bench" if not suffix else "running"
+        steady2 = med([r[two].get("steady_images_per_second") for r in rounds])
+        steady1 = med([r[one].get("steady_images_per_second") for r in rounds])
+        pairs = rounds[0]["loop"]["pairs"]
         summary.update({
+            f"{prefix}2_steady_images_per_second": steady2, f"{prefix}1_steady_images_per_second": steady1,
+            # Steady-state throughput against the plain loop's rate times the workers (target >= 0.95).
+            f"steady_ratio{suffix}": steady2 / (2 * pairs / loop) if steady2 and loop else None,
+            f"steady_ratio_one_worker{suffix}": steady1 / (pairs / loop) if steady1 and loop else None,
             f"{prefix}2_wall_seconds": wall2, f"{prefix}2_scoring_seconds": score2,
             f"{prefix}1_wall_seconds": wall1, f"{prefix}1_scoring_seconds": score1,
             f"overhead_wall_ratio{suffix}": wall2 / ideal if ideal and wall2 else None,

@@ -304,13 +304,18 @@ class CellCommitter:
             self.on_done(cell, None, construct.iloc[0], None)
             return
         estimate = self.sizing.per_image.get((dataset_pass.dataset.key, cell.metric), float("nan"))
+        t0 = time.perf_counter()
         row = self.summary_row(dataset_pass, cell, frame, estimate)
+        t1 = time.perf_counter()
         try:
             self.store.commit(cell.key, frame, row.as_dict())
         except IncompleteCellError as exc:  # reported as given up; its parts resume the next run
             self.on_done(cell, None, str(exc), None)
             return
+        t2 = time.perf_counter()
         self.on_done(cell, row, None, frame)
+        log.debug("committed %s: summary %.3f s, store %.3f s, reported %.3f s", cell.label, t1 - t0, t2 - t1,
+                  time.perf_counter() - t2)
 
     def finish(self, given_up: dict[str, str]) -> None:
         """Flush what is buffered and wait for every write; cells of metrics given up stay uncommitted (their parts

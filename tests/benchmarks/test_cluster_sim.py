@@ -65,6 +65,18 @@ def test_three_metric_profile_bound_and_auto_scale():
     assert sim.auto_time_scale(costs, datasets, 4, 1.0) == pytest.approx(0.5)
 
 
+def test_auto_scale_never_compresses_the_longest_load_under_an_actor_start():
+    from orchestrator.run.cost import ACTOR_START_SECONDS
+
+    costs = load_costs(PROFILES / "ten_metric_costs.csv")
+    datasets = load_datasets(PROFILES / "ten_metric_datasets.csv")
+    longest = max(c.load_seconds for c in costs)
+    scale = sim.auto_time_scale(costs, datasets, 4, 30.0)
+    assert scale == pytest.approx(ACTOR_START_SECONDS / longest)
+    # A target the start floor does not bind is rounded as before.
+    assert sim.auto_time_scale(costs, datasets, 4, 3000.0) == pytest.approx(5.0)
+
+
 def test_default_profiles_are_valid():
     costs = load_costs(PROFILES / "default_costs.csv")
     datasets = load_datasets(PROFILES / "default_datasets.csv")
