@@ -165,3 +165,41 @@ def test_resource_override_validation_names_metric_and_source(mapping, message):
     assert "opts.yml" in str(info.value) and "'ssim'" in str(info.value)
 
 
+
+
+ONE_GPU_SLOW_START = ClusterShape(cpus=8, gpus_per_node=(1.0,), actor_start_seconds=5.0)
+
+
+def test_a_new_actor_pays_the_start_one_handed_over_only_its_models_load():
+    # A finishes at 5 + 1 + 10 = 16 s; B takes A's actor over (same shape) and loads for 1 s: done at 27 s. A new
+    # actor for B would have started at 16 + 5 + 1 = 22 s and finished at 32 s.
+    pools = make_pools([demand("a", 1.0, 10, load=1.0), demand("b", 1.0, 10, load=1.0)], ONE_GPU_SLOW_START)
+    assert predict(pools, ONE_GPU_SLOW_START).makespan == pytest.approx(27.0)
+    # A pool of another GPU share cannot take the actor over: its actors pay the start.
+    pools = make_pools([demand("a", 1.0, 10, load=1.0), demand("b", 0.5, 10, load=1.0)], ONE_GPU_SLOW_START)
+    assert predict(pools, ONE_GPU_SLOW_START).makespan >= 16 + 5 + 1 + 10 / 2
+
+
+def test_an_actor_is_taken_over_by_a_pool_of_its_share_with_no_more_cpus_or_memory():
+    big, = make_pools([demand("big", 1.0, 10, memory_mb=400, cpus=2.0)], FOUR_GPUS)
+    same, = make_pools([demand("same", 1.0, 10, memory_mb=400, cpus=2.0)], FOUR_GPUS)
+    fatter, = make_pools([demand("fatter", 1.0, 10, memory_mb=800, cpus=2.0)], FOUR_GPUS)
+    half, = make_pools([demand("half", 0.5, 10, memory_mb=100)], FOUR_GPUS)
+    cpu, = make_pools([demand("cpu", 0.0, 10, memory_mb=100)], FOUR_GPUS)
+    assert same.takes_over(big) and not fatter.takes_over(big)
+    assert not half.takes_over(big) and not big.takes_over(half) and not cpu.takes_over(half)
+
+
+def test_hand_over_judges_the_worth_of_an_actor_on_its_models_load_only():
+    from orchestrator.run.pools import hand_over_to
+
+    cluster = ClusterShape(cpus=8, gpus_per_node=(2.0,), actor_start_seconds=30.0)
+    pools = {p.name: p for p in make_pools([demand("done", 1.0, 1.0), demand("busy", 1.0, 20.0)], cluster)}
+    done, busy = pools["done"], pools["busy"]
+    held = Held()
+    held.add(busy)
+    # 20 s left on one actor: a new actor (30 s start + 1 s load) is not worth it, one already up (1 s load) is.
+    assert grow([busy], {"busy": 1}, {"busy": 20.0}, held.copy(), cluster) == []
+    assert hand_over_to([busy], {"busy": 1}, {"busy": 20.0}, held, cluster, done) == "busy"
+    assert hand_over_to([busy], {"busy": 1}, {"busy": 20.0}, held, cluster, make_pools(
+        [demand("small", 0.5, 1.0)], cluster)[0]) is None
