@@ -55,21 +55,27 @@ class MetricUnavailableError(RuntimeError):
 
 def square_448(image: torch.Tensor, size: int) -> torch.Tensor:
     """One 3×H×W image in [0, 1] → 1×3×size×size standardised pixels (8-bit, squared, resized, standardised)."""
+    return square_448_eight_bit(image.mul(255).to(torch.uint8), size)  # truncating, as a float→PIL conversion does
+
+
+def square_448_eight_bit(eight_bit: torch.Tensor, size: int) -> torch.Tensor:
+    """One 3×H×W 8-bit image → 1×3×size×size standardised pixels: padded to a square with CLIP's mean colour,
+    resized (bicubic, antialiased) and standardised with CLIP's mean/std."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.v2 import (
         functional as TF,  # its uint8 bicubic kernel (v1's rounds differently)
     )
 
-    eight_bit = image.mul(255).to(torch.uint8)  # truncating, as a float→PIL conversion does
     height, width = eight_bit.shape[-2:]
     side = max(height, width)
-    fill = torch.tensor([int(c * 255) for c in CLIP_MEAN], dtype=torch.uint8, device=image.device)
+    device = eight_bit.device
+    fill = torch.tensor([int(c * 255) for c in CLIP_MEAN], dtype=torch.uint8, device=device)
     canvas = fill[:, None, None].expand(3, side, side).clone()
     top, left = (side - height) // 2, (side - width) // 2
     canvas[:, top:top + height, left:left + width] = eight_bit
     resized = TF.resize(canvas[None], [size, size], interpolation=InterpolationMode.BICUBIC, antialias=True)
-    mean = torch.tensor(CLIP_MEAN, device=image.device)[:, None, None] * 255
-    std = torch.tensor(CLIP_STD, device=image.device)[:, None, None] * 255
+    mean = torch.tensor(CLIP_MEAN, device=device)[:, None, None] * 255
+    std = torch.tensor(CLIP_STD, device=device)[:, None, None] * 255
     return (resized.float() - mean) / std
 
 

@@ -55,6 +55,7 @@ BARE_TENSOR_KEY = ""
 _TRUE = {"1", "true", "yes", "on"}
 
 Source = Literal["hf", "torchvision", "url"]
+RepoType = Literal["model", "dataset"]
 
 log = logging.getLogger(__name__)
 #: pyiqa files already reported as not matching the lock (one log line per file and process).
@@ -85,8 +86,9 @@ class WeightFile:
     """One checkpoint file a metric loads.
 
     ``repo_id=None`` means the configured weights repo (``$IQABENCH_WEIGHTS_REPO`` or :data:`DEFAULT_REPO`);
-    torchvision and url files carry their download ``url`` instead, and are kept in ``folder`` of torch's hub
-    directory.
+    ``repo_type='dataset'`` names a file of a Hugging Face dataset repo (Compare2Score's anchor images) instead
+    of a model repo. torchvision and url files carry their download ``url`` instead, and are kept in ``folder``
+    of torch's hub directory.
     """
 
     filename: str
@@ -97,10 +99,16 @@ class WeightFile:
     #: code is never loaded.
     torchscript: bool = False
     folder: str = "checkpoints"
+    repo_type: RepoType = "model"
 
     def __post_init__(self) -> None:
         if self.source not in ("hf", "torchvision", "url"):
             raise ValueError(f"weight file {self.filename}: unknown source {self.source!r}")
+        if self.repo_type not in ("model", "dataset"):
+            raise ValueError(f"weight file {self.filename}: unknown repo type {self.repo_type!r}")
+        if self.repo_type == "dataset" and (self.source != "hf" or not self.repo_id):
+            raise ValueError(f"weight file {self.filename}: a dataset repo's file is a Hugging Face file of a "
+                             f"named repo")
         if self.source != "hf" and not self.url:
             raise ValueError(f"weight file {self.filename}: a {self.source} file needs its url")
 
@@ -124,17 +132,23 @@ class WeightFile:
         return match.group(1) if match else None
 
     @property
+    def _repo_prefix(self) -> str:
+        """``datasets/`` before a dataset repo's id (as the hub's URLs have it), nothing before a model repo's."""
+        return "datasets/" if self.repo_type == "dataset" else ""
+
+    @property
     def name(self) -> str:
         """What identifies the file among a metric's files (in its cell key): the file name, prefixed by its
-        repo when that is not the configured weights repo (timm's files are all ``model.safetensors``)."""
-        return f"{self.repo_id}/{self.filename}" if self.repo_id else self.filename
+        repo when that is not the configured weights repo (timm's files are all ``model.safetensors``), and a
+        dataset repo's by ``datasets/``."""
+        return f"{self._repo_prefix}{self.repo_id}/{self.filename}" if self.repo_id else self.filename
 
     def key(self, repo_id: str | None = None) -> str:
         if self.source == "torchvision":
             return f"torchvision:{self.filename}"
         if self.source == "url":
             return f"url:{self.url}"
-        return f"hf:{self.repo_id or repo_id or default_repo()}/{self.filename}"
+        return f"hf:{self._repo_prefix}{self.repo_id or repo_id or default_repo()}/{self.filename}"
 
 
 @dataclass(frozen=True)
@@ -208,6 +222,7 @@ def cached_path(
         filename=wf.filename,
         cache_dir=hf_cache_dir(cache_dir),
         revision=revision or default_revision(),
+        repo_type=wf.repo_type,
     )
     if isinstance(found, str):
         return Path(found)
@@ -281,9 +296,10 @@ def _fetch_hf(wf: WeightFile, *, repo_id: str | None, revision: str | None, cach
             revision=revision or default_revision(),
             cache_dir=hf_cache_dir(cache_dir),
             endpoint=os.environ.get("HF_ENDPOINT") or None,
+            repo_type=wf.repo_type,
         )
     except EntryNotFoundError as exc:
-        raise _missing(wf, f"no such file in model repo {repo}") from exc
+        raise _missing(wf, f"no such file in {wf.repo_type} repo {repo}") from exc
     except (HfHubHTTPError, LocalEntryNotFoundError, httpx2.HTTPError, OSError) as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise _missing(wf, f"download from {repo} failed: {first_line}") from exc

@@ -248,9 +248,10 @@ FILES: dict[str, tuple[str, Callable[[], object]]] = {
 }
 
 
-def _hf_snapshot_path(cache_dir: Path, filename: str, repo: str = REPO) -> Path:
-    """Where ``hf_hub_download``/``try_to_load_from_cache`` find ``repo``'s ``filename`` at main."""
-    root = cache_dir / f"models--{repo.replace('/', '--')}"
+def _hf_snapshot_path(cache_dir: Path, filename: str, repo: str = REPO, kind: str = "models") -> Path:
+    """Where ``hf_hub_download``/``try_to_load_from_cache`` find ``repo``'s ``filename`` at main (``kind``:
+    "models" or "datasets", the repo's type)."""
+    root = cache_dir / f"{kind}--{repo.replace('/', '--')}"
     (root / "refs").mkdir(parents=True, exist_ok=True)
     (root / "refs" / "main").write_text(COMMIT)
     target = root / "snapshots" / COMMIT / filename
@@ -292,6 +293,9 @@ def seed(names: list[str], torch_home: Path, hf_cache: Path) -> dict[str, Path]:
         elif source == "hf-repo":  # "<owner>/<repo>/<file>": a file of another model repo (Q-Align's, timm's)
             repo, filename = name.rsplit("/", 1)
             path = _hf_snapshot_path(hf_cache, filename, repo=repo)
+        elif source == "hf-dataset":  # "datasets/<owner>/<repo>/<path>": a file of a dataset repo
+            _, owner, repo, filename = name.split("/", 3)
+            path = _hf_snapshot_path(hf_cache, filename, repo=f"{owner}/{repo}", kind="datasets")
         else:  # a folder of torch's hub directory: "checkpoints" (torchvision), "clip" (OpenAI's CLIP files)
             path = torch_home / "hub" / ("checkpoints" if source == "torchvision" else source) / name
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -416,6 +420,10 @@ FILES.update(FILES_CLIP)
 from tests._helpers.random_weights_qalign import FILES_QALIGN  # noqa: E402  (a reduced Q-Align model repo)
 
 FILES.update(FILES_QALIGN)
+
+from tests._helpers.random_weights_compare2score import FILES_COMPARE2SCORE  # noqa: E402  (reduced Compare2Score)
+
+FILES.update(FILES_COMPARE2SCORE)
 
 from tests._helpers.random_weights_zoo3 import FILES_ZOO3  # noqa: E402  (TReS, ST-LPIPS, DeepDC)
 

@@ -47,40 +47,46 @@ _CORPUS = ("USER: How would you rate the quality of this image?", "ASSISTANT: Th
            "excellent good fair poor bad")
 
 
-def tokenizer_model() -> bytes:
+def tokenizer_model(corpus: tuple[str, ...] = _CORPUS) -> bytes:
     """A small LLaMA-style SentencePiece model (BPE, byte fallback, identity normaliser, dummy prefix)."""
     import sentencepiece
 
     out = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(_CORPUS * 20), model_writer=out, vocab_size=REDUCED_CONFIG["vocab_size"],
+        sentence_iterator=iter(corpus * 20), model_writer=out, vocab_size=REDUCED_CONFIG["vocab_size"],
         model_type="bpe", byte_fallback=True, character_coverage=1.0, normalization_rule_name="identity",
         remove_extra_whitespaces=False, add_dummy_prefix=True, split_digits=True, num_threads=1, minloglevel=2)
     return out.getvalue()
 
 
-def random_state(seed: int = 40) -> dict[str, torch.Tensor]:
-    """Random tensors for every learned parameter of the reduced model, by the key names of the checkpoint."""
+def random_state(seed: int = 40, scales: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """Random tensors for every learned parameter of the reduced model, by the key names of the checkpoint;
+    ``scales`` multiplies the named tensors (a sharper output head)."""
     from metrics.deep.mplug_owl2.config import MPLUGOwl2Config
     from metrics.deep.mplug_owl2.model import MPLUGOwl2
 
     with torch.device("meta"):
         model = MPLUGOwl2(MPLUGOwl2Config.from_dict(REDUCED_CONFIG))
     gen = torch.Generator().manual_seed(seed)
-    return {key: _random(key, tuple(value.shape), gen) for key, value in model.state_dict().items()}
+    state = {key: _random(key, tuple(value.shape), gen) for key, value in model.state_dict().items()}
+    for key, scale in (scales or {}).items():
+        state[key] = state[key] * scale
+    return state
 
 
-def _shard(index: int) -> dict[str, torch.Tensor]:
-    keys = sorted(random_state())
-    half = len(keys) // 2
-    state = random_state()
-    return {key: state[key] for key in (keys[:half] if index == 0 else keys[half:])}
+def _halves(state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    keys = sorted(state)
+    return keys[:len(keys) // 2], keys[len(keys) // 2:]
 
 
-def _index() -> bytes:
-    keys = sorted(random_state())
-    half = len(keys) // 2
-    weight_map = {key: SHARDS[0] if i < half else SHARDS[1] for i, key in enumerate(keys)}
+def _shard(index: int, seed: int, scales: dict[str, float] | None) -> dict[str, torch.Tensor]:
+    state = random_state(seed, scales)
+    return {key: state[key] for key in _halves(state)[index]}
+
+
+def _index(seed: int) -> bytes:
+    halves = _halves(random_state(seed))
+    weight_map = {key: SHARDS[index] for index, keys in enumerate(halves) for key in keys}
     return json.dumps({"metadata": {}, "weight_map": weight_map}).encode()
 
 
@@ -88,12 +94,20 @@ def _json(data: dict[str, Any]) -> bytes:
     return json.dumps(data).encode()
 
 
-#: "<repo>/<file name>" → ("hf-repo", generator): files of a model repo other than pyiqa's weights repo.
-FILES_QALIGN = {
-    f"{REPO_ID}/config.json": ("hf-repo", lambda: _json(REDUCED_CONFIG)),
-    f"{REPO_ID}/tokenizer.model": ("hf-repo", tokenizer_model),
-    f"{REPO_ID}/tokenizer_config.json": ("hf-repo", lambda: _json(TOKENIZER_CONFIG)),
-    f"{REPO_ID}/pytorch_model.bin.index.json": ("hf-repo", _index),
-    f"{REPO_ID}/{SHARDS[0]}": ("hf-repo", lambda: _shard(0)),
-    f"{REPO_ID}/{SHARDS[1]}": ("hf-repo", lambda: _shard(1)),
-}
+def model_repo_files(repo_id: str, seed: int, corpus: tuple[str, ...], tokenizer_repo_id: str | None = None,
+                     scales: dict[str, float] | None = None) -> dict[str, tuple[str, Any]]:
+    """"<repo>/<file name>" → ("hf-repo", generator): a reduced mPLUG-Owl2 model repo with random weights
+    (``seed``), its tokenizer trained on ``corpus`` and kept in ``tokenizer_repo_id`` (None: the same repo)."""
+    tokenizer_repo = tokenizer_repo_id or repo_id
+    return {
+        f"{repo_id}/config.json": ("hf-repo", lambda: _json(REDUCED_CONFIG)),
+        f"{tokenizer_repo}/tokenizer.model": ("hf-repo", lambda: tokenizer_model(corpus)),
+        f"{tokenizer_repo}/tokenizer_config.json": ("hf-repo", lambda: _json(TOKENIZER_CONFIG)),
+        f"{repo_id}/pytorch_model.bin.index.json": ("hf-repo", lambda: _index(seed)),
+        f"{repo_id}/{SHARDS[0]}": ("hf-repo", lambda: _shard(0, seed, scales)),
+        f"{repo_id}/{SHARDS[1]}": ("hf-repo", lambda: _shard(1, seed, scales)),
+    }
+
+
+#: The files of a model repo other than pyiqa's weights repo.
+FILES_QALIGN = model_repo_files(REPO_ID, 40, _CORPUS)

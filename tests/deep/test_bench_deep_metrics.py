@@ -35,9 +35,10 @@ def deep_metric_names() -> list[str]:
             and not (metrics.get_spec(name).unavailable and metrics.get_spec(name).unavailable())]
 
 
-#: The seeded Q-Align repo is a reduced model (tests/_helpers/random_weights_qalign.py); the registry reserves the
-#: host memory the 7B checkpoint needs, more than this machine has, so this run reserves what the reduced one needs.
-RESOURCE_OVERRIDES = "qalign:\n  resources: {memory_mb: 2000}\n"
+#: The seeded Q-Align and Compare2Score repos are reduced models (tests/_helpers/random_weights_qalign.py,
+#: random_weights_compare2score.py); the registry reserves the host memory the 7B checkpoints need, more than this
+#: machine has, so this run reserves what the reduced ones need.
+RESOURCE_OVERRIDES = "".join(f"{name}:\n  resources: {{memory_mb: 2000}}\n" for name in ("qalign", "compare2score"))
 
 
 @pytest.mark.timeout(900)

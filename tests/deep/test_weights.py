@@ -14,7 +14,7 @@ import torch
 from jobs.cli import main as cli
 from metrics.deep import weights
 from metrics.deep.weights import WeightFile, WeightIntegrityError, WeightsMissingError
-from tests._helpers.fakehub import FakeModelHub
+from tests._helpers.fakehub import FakeHub, FakeModelHub
 
 REPO = "someone/weights-repo"
 
@@ -142,6 +142,36 @@ def test_loading_refuses_pickled_code(store):
     store.add(REPO, wf.filename, data)
     with pytest.raises(pickle.UnpicklingError):
         weights.load(wf)
+
+
+def test_a_dataset_repo_file_is_fetched_recorded_and_checked(store, monkeypatch):
+    """A file of a dataset repo (Compare2Score's anchor images) comes from the hub's dataset URLs, is recorded under
+    its own key (not a model repo's of the same id) and refused once it has changed."""
+    data = b"the anchors' parquet file"
+    anchors = WeightFile("data/train-00000-of-00001.parquet", repo_id="someone/anchors", repo_type="dataset")
+    with FakeHub(kind="dataset") as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        hub.add("someone/anchors", anchors.filename, data)
+        path = weights.fetch(anchors)
+        sha, matches = weights.verify(anchors, path)
+        absent = WeightFile("data/absent.parquet", repo_id="someone/anchors", repo_type="dataset")
+        with pytest.raises(WeightsMissingError, match="absent.parquet.*no such file in dataset repo someone/anchors"):
+            weights.fetch(absent)
+    assert path.read_bytes() == data and (sha, matches) == (hashlib.sha256(data).hexdigest(), True)
+    assert any(url.startswith("/datasets/someone/anchors/resolve/main/data/") for _, url in hub.requests)
+    assert anchors.name == "datasets/someone/anchors/data/train-00000-of-00001.parquet"
+    record = json.loads(weights.record_path().read_text())
+    assert record["files"][f"hf:datasets/someone/anchors/{anchors.filename}"]["sha256"] == sha
+    assert WeightFile(anchors.filename, repo_id="someone/anchors").key() != anchors.key()
+    assert weights.cached_path(anchors) == path  # found offline now
+    path.write_bytes(b"changed")
+    with pytest.raises(WeightIntegrityError, match="train-00000-of-00001.parquet.*differs from the one recorded"):
+        weights.verify(anchors, path)
+
+
+def test_a_dataset_repo_file_needs_its_repo():
+    with pytest.raises(ValueError, match="dataset repo"):
+        WeightFile("anchors.parquet", repo_type="dataset")
 
 
 def test_weight_files_of_metrics():

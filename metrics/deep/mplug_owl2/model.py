@@ -59,11 +59,17 @@ class MPLUGOwl2(nn.Module):
         """Logits (B×vocab) of the token after prompt ``ids`` for B samples; ``pixels`` is B×K×3×S×S, image k of a
         sample filling the prompt's k-th :data:`IMAGE_TOKEN`."""
         batch, per_sample = pixels.shape[:2]
+        images = self.image_tokens(pixels.flatten(0, 1)).unflatten(0, (batch, per_sample))
+        return self.next_token_logits_from_image_tokens(ids, images)
+
+    def next_token_logits_from_image_tokens(self, ids: Sequence[int], images: torch.Tensor) -> torch.Tensor:
+        """As :meth:`next_token_logits`, from the images' tokens (B×K×T×C, of :meth:`image_tokens`), so that a
+        fixed image's tokens can be computed once."""
+        per_sample = images.shape[1]
         placeholders = [i for i, token in enumerate(ids) if token == IMAGE_TOKEN]
         if len(placeholders) != per_sample:
             raise ValueError(f"the prompt has {len(placeholders)} image placeholders but {per_sample} images a sample")
-        images = self.image_tokens(pixels.flatten(0, 1)).unflatten(0, (batch, per_sample))
-        dtype, device = images.dtype, images.device
+        batch, dtype, device = images.shape[0], images.dtype, images.device
         pieces, modality, start, k = [], [], 0, 0
         for stop in [*placeholders, len(ids)]:
             text = torch.tensor(ids[start:stop], dtype=torch.long, device=device)
@@ -82,17 +88,23 @@ class MPLUGOwl2(nn.Module):
 
 @dataclass(frozen=True)
 class RepoFiles:
-    """The files of an mPLUG-Owl2 model repo that a metric loads."""
+    """The files of an mPLUG-Owl2 model repo that a metric loads; ``tokenizer_repo_id`` names another repo whose
+    tokenizer the metric uses (Compare2Score reads its tokenizer from a second repo), None: this one's."""
 
     repo_id: str
     shards: tuple[str, ...]
     index: str = "pytorch_model.bin.index.json"
+    tokenizer_repo_id: str | None = None
+
+    _TOKENIZER_FILES = ("tokenizer.model", "tokenizer_config.json")
 
     def _file(self, name: str) -> WeightFile:
+        if name in self._TOKENIZER_FILES and self.tokenizer_repo_id:
+            return WeightFile(name, repo_id=self.tokenizer_repo_id)
         return WeightFile(name, repo_id=self.repo_id)
 
     def all(self) -> tuple[WeightFile, ...]:
-        names = ("config.json", "tokenizer.model", "tokenizer_config.json", self.index, *self.shards)
+        names = ("config.json", *self._TOKENIZER_FILES, self.index, *self.shards)
         return tuple(self._file(name) for name in names)
 
     def load(self, metric: DeepMetric, dtype: torch.dtype) -> tuple[MPLUGOwl2, PromptTokenizer]:
