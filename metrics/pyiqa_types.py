@@ -183,6 +183,8 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
         "model_type": Only("maclip"), "backbone": Only("RN50"), "pos_embedding": Only(False)}),
     # Q-Align loads its model repository whole (no ``pretrained`` option in pyiqa); fp16 runs at our precision
     "QAlign": PyiqaType("qalign", ("dtype", {"fp16": "qalign", "8bit": "qalign_8bit", "4bit": "qalign_4bit"})),
+    # Compare2Score too; pyiqa's 8-bit and 4-bit modes of it are not built here
+    "Compare2Score": PyiqaType("compare2score", None, {"dtype": Only("fp16")}),
     "WaDIQaM": PyiqaType(
         "wadiqam_fr", ("metric_type", {"FR": "wadiqam_fr", "NR": "wadiqam_nr"}), {},
         implied={"wadiqam_fr": {"model_name": "wadiqam_fr_kadid"}, "wadiqam_nr": {"model_name": "wadiqam_nr_koniq"}},

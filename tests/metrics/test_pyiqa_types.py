@@ -54,8 +54,8 @@ def test_pyiqa_default_configs_build_what_our_metric_of_the_same_name_builds():
     assert {"unique", "msswd", "dmm", "afine_nr", "afine_fr", "afine_all", "afine_all_scale"} <= set(checked)
     assert {"topiq_iaa", "topiq_nr-face", "topiq_nr_swin-face", "topiq_nr-face-v1"} <= set(checked)
     assert {"tres", "tres-flive", "stlpips", "stlpips-vgg", "deepdc"} <= set(checked)
-    assert {"clipiqa", "clipiqa+_vitL14_512", "liqe_mix", "clipscore", "qualiclip+-spaq", "maclip", "qalign_4bit"} \
-        <= set(checked)
+    assert {"clipiqa", "clipiqa+_vitL14_512", "liqe_mix", "clipscore", "qualiclip+-spaq", "maclip", "qalign_4bit",
+            "compare2score"} <= set(checked)
 
 
 def test_every_registered_metric_of_the_table_reads_back_in_pyiqa_terms():
