@@ -36,7 +36,7 @@ import pytest
 import torch
 
 import metrics
-from metrics.deep.compare2score import ANCHORS
+from metrics.deep.compare2score import ANCHORS, ANSWERS
 from metrics.deep.weights import weight_files
 from tests._helpers.equivalence import (
     RTOL,
@@ -180,3 +180,22 @@ def test_a_missing_anchor_file_is_named_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("IQABENCH_WEIGHTS_CACHE", str(tmp_path / "empty"))
     with pytest.raises(WeightsMissingError, match="train-00000-of-00001.parquet.*datasets/VQA-CityU/Anchor_images"):
         fetch(ANCHORS)
+
+
+def test_prompt_pieces_tokenise_as_transformers_llama_tokenizer(deep_env):
+    """Texts with and without a leading space, a lone space and the answer words: our SentencePiece ids equal
+    those of the transformers 5 LlamaTokenizer that pyiqa uses (its begin-of-sequence token aside)."""
+    pytest.importorskip("transformers")
+    from transformers.models.llama import LlamaTokenizer
+
+    from metrics.deep.mplug_owl2.prompt import PromptTokenizer
+
+    files = [f"{TOKENIZER_REPO_ID}/{name}" for name in ("tokenizer.model", "tokenizer_config.json")]
+    deep_env.ensure(*files)
+    ours = PromptTokenizer(*(deep_env.written[name] for name in files))
+    folder = deep_env.written[files[0]].parent
+    theirs = LlamaTokenizer.from_pretrained(str(folder))
+    texts = ["USER: ", " ", "  ", " Compared with the first image", "second image? \nASSISTANT: The quality",
+             *ANSWERS]
+    for text in texts:
+        assert [theirs.bos_token_id, *ours.encode(text)] == theirs(text).input_ids, repr(text)
