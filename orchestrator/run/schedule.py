@@ -501,8 +501,9 @@ class Scheduler:
         model = min(waited, float(answer["load_seconds"]))
         pool.load_seconds.append(model)
         if index not in pool.adopted:
+            # The median: an actor that waited for room (the cluster full) says little about starting one.
             self.start_seconds.append(waited - model)
-            self.cluster = replace(self.cluster, actor_start_seconds=sum(self.start_seconds) / len(self.start_seconds))
+            self.cluster = replace(self.cluster, actor_start_seconds=float(np.median(self.start_seconds)))
         # What starting an actor really costs here, for the next decision to add one.
         pool.spec = replace(pool.spec, load_seconds=sum(pool.load_seconds) / len(pool.load_seconds))
 
