@@ -154,6 +154,8 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
     "STLPIPS": PyiqaType("stlpips", ("net", {"alex": "stlpips", "vgg": "stlpips-vgg"}),
                          {"variant": Only("shift_tolerant"), "lpips": Only(True), "spatial": Only(False),
                           "blur_filter_size": Only(3)}, deep=True),
+    # URanker: pyiqa reads a ``pretrained_model_path`` file's state dict under ``params`` (the published file is bare)
+    "URanker": PyiqaType("uranker", deep=True),
     # A-FINE: ``model_type`` picks the output; ``step`` and ``num_patch`` are unused by pyiqa (kept at its defaults)
     "AFINE": PyiqaType("afine_all_scale", ("model_type", {name: name for name in (
         "afine_nr", "afine_fr", "afine_all", "afine_all_scale")}), {

@@ -432,3 +432,7 @@ FILES.update(FILES_ZOO3)
 from tests._helpers.random_weights_vit import FILES_VIT  # noqa: E402  (ViT metrics: MANIQA, AHIQ, LAION-Aesthetics)
 
 FILES.update(FILES_VIT)
+
+from tests._helpers.random_weights_uranker import FILES_URANKER  # noqa: E402  (URanker)
+
+FILES.update(FILES_URANKER)

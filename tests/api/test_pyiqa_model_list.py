@@ -12,7 +12,6 @@ import iqabench
 
 #: pyiqa 0.1.16 names iqabench does not register yet, and why.
 NOT_YET: dict[str, str] = {
-    "uranker": "issue #19 (zoo II), not built yet",
     "fgresq": "in pyiqa 0.1.16's model list but outside the 99 names of issues #18/#19; not scheduled",
     "fgresq_pair": "in pyiqa 0.1.16's model list but outside the 99 names of issues #18/#19; not scheduled",
     "metaiqa": "in pyiqa 0.1.16's model list but outside the 99 names of issues #18/#19; not scheduled",
