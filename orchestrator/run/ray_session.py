@@ -235,7 +235,8 @@ def start_ray(address: str | None, *, verbose: bool = False, **init_kwargs: Any)
     ``address`` (else ``RAY_ADDRESS``) names a running cluster; without one (or with ``"local"``) a private local
     cluster is started and, on exit, stopped with all its processes. ``init_kwargs`` go to ``ray.init``; the
     sizing ones (``num_cpus``, ``num_gpus``, ``object_store_memory``, ``resources``, ``include_dashboard``)
-    size the local cluster instead. A driver already connected is left as it is (yields ``False``).
+    size the local cluster instead (a running cluster keeps its own size: they are dropped). A driver already
+    connected is left as it is (yields ``False``).
     """
     import ray
 
@@ -244,6 +245,8 @@ def start_ray(address: str | None, *, verbose: bool = False, **init_kwargs: Any)
         return
     settings = quiet_environment(verbose)
     address = address or os.environ.get("RAY_ADDRESS") or None
+    # ray.init refuses sizing options when it connects to a running cluster
+    start_options = {k: init_kwargs.pop(k) for k in list(init_kwargs) if k in _START_OPTIONS}
     if address and address != "local":
         log.info("Connecting to the Ray cluster at %s", address)
         ray.init(address=address, **_driver_options(init_kwargs, settings))
@@ -252,7 +255,6 @@ def start_ray(address: str | None, *, verbose: bool = False, **init_kwargs: Any)
         finally:
             ray.shutdown()
         return
-    start_options = {k: init_kwargs.pop(k) for k in list(init_kwargs) if k in _START_OPTIONS}
     log.info("Starting a local Ray cluster")
     started = time.perf_counter()
     _token_auth_by_default()
