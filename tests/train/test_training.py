@@ -165,7 +165,18 @@ def test_trained_run_is_benchmarked_by_name(cnniqa_run, tmp_path):
         assert line in str(caught.value)
 
 
-def test_stopped_and_resumed_equals_uninterrupted(cnniqa_run, tmp_path, tiny_nr):
+def test_stopped_killed_and_resumed_equals_uninterrupted(cnniqa_run, tmp_path, tiny_nr):
+    """Stopped at iteration 10 (``--stop_at``); resumed by ``python -m jobs.train --resume`` (as ``ray job submit``
+    runs it, a driver of the same cluster) and killed (SIGKILL) as soon as it writes its next checkpoint; resumed
+    again: the history of the uninterrupted training and bit-identical weights."""
+    import subprocess
+    import sys
+    import time
+
+    import ray
+
+    from tests.train.conftest import REPO
+
     _, uninterrupted = cnniqa_run
     request = TrainRequest(opt=write_options(tmp_path / "cnniqa.yml", **CNNIQA), out=tmp_path / "out",
                            num_workers=2, data_opt=tiny_nr, stop_at=10)
@@ -173,6 +184,22 @@ def test_stopped_and_resumed_equals_uninterrupted(cnniqa_run, tmp_path, tiny_nr)
     assert stopped.iteration == 10 and stopped.weights is None
     with pytest.raises(TrainOptionError, match="already has checkpoints here; --resume continues it"):
         run_training(request, echo=lambda line: None)
+
+    run_folder = request.out / "checkpoints" / "tiny_cnniqa"
+    earlier = set(run_folder.glob("checkpoint_*"))
+    with open(tmp_path / "killed.log", "w") as log:
+        job = subprocess.Popen(
+            [sys.executable, "-m", "jobs.train", "--opt", str(request.opt), "--out", str(request.out),
+             "--num_workers", "2", "--data_opt", str(tiny_nr), "--resume",
+             "--ray_address", ray.get_runtime_context().gcs_address], cwd=REPO, stdout=log, stderr=log)
+        deadline = time.monotonic() + 300
+        while not set(run_folder.glob("checkpoint_*")) - earlier:
+            assert job.poll() is None and time.monotonic() < deadline, (tmp_path / "killed.log").read_text()
+            time.sleep(0.02)
+        job.kill()
+        job.wait()
+    assert not (request.out / "tiny_cnniqa.pth").exists()  # killed before it finished
+
     resumed = run_training(TrainRequest(**{**request.__dict__, "stop_at": None, "resume": True}),
                            echo=lambda line: None)
     assert resumed.run_id == stopped.run_id and resumed.finished
@@ -182,26 +209,43 @@ def test_stopped_and_resumed_equals_uninterrupted(cnniqa_run, tmp_path, tiny_nr)
     assert resumed.weights_sha256 == uninterrupted.weights_sha256
 
 
-def test_dbcnn_fine_tunes_after_its_first_phase(tmp_path, tiny_nr, monkeypatch):
+def test_dbcnn_trains_through_the_cli_and_fine_tunes_after_its_first_phase(tmp_path, tiny_nr, monkeypatch):
+    """``iqabench train --opt <tiny dbcnn option file> --num_workers 2``: it trains (the loss falls in the first
+    phase; the VGG-16 stream learns once fine-tuning starts), checkpoints, logs to MLflow, and writes pyiqa's DBCNN
+    state dict."""
+    from mlflow.tracking import MlflowClient
+
+    from jobs.cli import main
+    from orchestrator.train.loop import STATE_FILE
+    from orchestrator.train.networks import NETWORKS
+
     options = {
         "model": "dbcnn", "name": "tiny_dbcnn", "seed": 3, "network": {"pretrained_backbone": False},
         "train": {"dataset": "tiny", "random_crop": 32, "hflip": True, "batch_size": 4},
         "optim": {"type": "SGD", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4},
         "finetune": {"start_iter": 16, "optim": {"type": "Adam", "lr": 1e-4, "weight_decay": 5e-4}},
-        "total_iter": 24, "loss": {"type": "MSELoss"}, "checkpoint_every": 100,
+        "total_iter": 24, "loss": {"type": "MSELoss"}, "checkpoint_every": 12,
     }
-    request = TrainRequest(opt=write_options(tmp_path / "dbcnn.yml", **options), out=tmp_path / "out",
-                           num_workers=2, data_opt=tiny_nr)
-    result = run_training(request, echo=lambda line: None)
-    assert [r["finetune"] for r in result.history] == [False] * 15 + [True] * 9
-    assert _mean_loss(result.history, 11, 15) < 0.5 * _mean_loss(result.history, 1, 5)
-    from orchestrator.train.networks import NETWORKS
-
+    out = tmp_path / "out"
+    assert main(["train", "--opt", str(write_options(tmp_path / "dbcnn.yml", **options)), "--num_workers", "2",
+                 "--out", str(out), "--data_opt", str(tiny_nr)]) == 0
+    saved = [torch.load(path, map_location="cpu", weights_only=True)
+             for path in sorted((out / "checkpoints" / "tiny_dbcnn").glob(f"checkpoint_*/{STATE_FILE}"))]
+    assert [state["iteration"] for state in saved] == [12, 24]
+    history = saved[-1]["history"]
+    assert [r["finetune"] for r in history] == [False] * 15 + [True] * 9
+    assert _mean_loss(history, 11, 15) < 0.5 * _mean_loss(history, 1, 5)
     torch.manual_seed(3)
     initial = NETWORKS["DBCNN"].build({"pretrained_backbone": False}).state_dict()
-    final = result.final_state["model"]
+    final = saved[-1]["model"]
     assert not torch.equal(final["features1.0.weight"], initial["features1.0.weight"])  # trained when fine-tuning
-    _fits_pyiqa(result.weights, "dbcnn", monkeypatch)
+    network = _fits_pyiqa(out / "tiny_dbcnn.pth", "dbcnn", monkeypatch)
+    assert all(torch.equal(network.state_dict()[k], final[k]) for k in final)
+    client = MlflowClient(tracking_uri=f"sqlite:///{(out / 'mlflow.db').resolve()}")
+    (run,) = client.search_runs([client.get_experiment_by_name("iqabench").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["num_workers"] == "2"
+    losses = client.get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, m.value) for m in losses] == [(r["iteration"], pytest.approx(r["loss"])) for r in history]
 
 
 def test_trained_weights_are_benchmarked_as_a_metric(cnniqa_run):
