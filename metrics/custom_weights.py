@@ -1,8 +1,8 @@
 """``pretrained_model_path``: a deep metric built from the user's own checkpoint instead of its published one.
 
 pyiqa's architectures take ``pretrained_model_path`` (a file replacing the metric's own trained weights; the
-ImageNet backbones it starts from stay as published). Here every deep metric that loads exactly one non-torchvision
-weight file accepts the option: :func:`check` validates it when a run is planned (the file exists, the metric has
+ImageNet backbones it starts from, and fixed auxiliary networks such as the face detector, stay as published). Here
+every deep metric that loads exactly one replaceable weight file (:attr:`WeightFile.replaceable`) accepts the option: :func:`check` validates it when a run is planned (the file exists, the metric has
 one file it can replace), :func:`loading_from` makes :class:`metrics.deep.common.DeepMetric` read that file while
 the metric is built, and the file's sha256 (:func:`sha256_of`) enters the cell key in place of the published file's.
 The file has the published file's layout (a checkpoint trained with pyiqa holds it under ``params``, as the
@@ -31,7 +31,7 @@ def replaced_file(metric_name: str) -> WeightFile:
     (a classical metric) or more than one (the option would be ambiguous)."""
     from metrics.deep.weights import weight_files
 
-    own = [wf for wf in weight_files(metric_name) if wf.source != "torchvision"]
+    own = [wf for wf in weight_files(metric_name) if wf.replaceable]
     if len(own) != 1:
         what = "has no trained weight file" if not own else f"loads {len(own)} weight files"
         raise ValueError(f"metric {metric_name!r} {what}, so {OPTION} cannot replace one")

@@ -34,7 +34,7 @@ class DeepMetric(IQAMetric):
         """Load ``wf`` (verified), or the user's checkpoint in its place while :mod:`metrics.custom_weights` names
         one (the trained file only: torchvision backbones stay as published)."""
         custom = custom_weights.active()
-        if custom is not None and wf.source != "torchvision":
+        if custom is not None and wf.replaceable:
             loaded = custom_weights.load(wf, custom)
         else:
             loaded = weights.load(wf)

@@ -51,22 +51,24 @@ overwrites) is not loaded.
 
 Face IQA (``topiq_nr-face``: CGFIQA-40k, ``topiq_nr-face-v1``: GFIQA-20k, both ResNet-50 with the shorter side
 resized to 512; ``topiq_nr_swin-face``: Swin-B, named ``cgfiqa`` in pyiqa's configuration and ``gfiqa`` in its file
-name) scores the image as given, which should be an aligned, cropped face (as the GFIQA-20k and CGFIQA-40k images
-are, and as facexlib's FFHQ-style 512×512 crops are). pyiqa 0.1.16 by default (``align_crop_face=True``) first
-runs facexlib's RetinaFace (ResNet-50) on the image, keeps the face nearest the centre, warps it by its five
-landmarks onto a 512×512 template and scores that crop (batch size 1 only; an image without a detected face is an
-error). That step is not reproduced: it needs facexlib and its detector weights, which facexlib downloads from
-GitHub on first use, outside our weight store; with neither available offline here, no alignment could be tested.
-These metrics therefore equal pyiqa with ``align_crop_face=False`` (tested); a user whose images are not aligned
-faces should align them first (e.g. with facexlib's ``FaceRestoreHelper``). pyiqa's ``align_crop_face: true`` in
-an option file is refused by :mod:`metrics.pyiqa_types`.
+name) is trained on aligned, cropped faces. With ``align_crop_face=True`` (the default, as in pyiqa 0.1.16) each
+image is first aligned as pyiqa does it with facexlib (:mod:`metrics.deep.face_align`): RetinaFace (ResNet-50,
+:mod:`metrics.deep.retinaface`, facexlib's ``detection_Resnet50_Final.pth``) finds the faces, the one nearest the
+image centre is warped by its five landmarks onto the FFHQ 512×512 template, and that crop is scored. An image in
+which no face is found is an error (:class:`metrics.deep.face_align.NoFaceError`; pyiqa stops with an assertion).
+pyiqa aligns one image per call (batch size 1); here each image of a batch is aligned on its own, which for one
+image is the same. With ``align_crop_face=False`` the image is scored as given (it should already be an aligned face
+crop, as the GFIQA-20k and CGFIQA-40k images are). The detector's file is among the metric's weight files (its
+sha256 in the cell key) whichever the option; a custom checkpoint (``pretrained_model_path``) replaces the TOPIQ
+checkpoint only. The other checkpoints ignore ``align_crop_face``, as pyiqa does.
 
 Any input size is accepted (down to 1×1, like the reference: every stride-2 layer pads; a Swin input is resized
 first).
 
 Calibration: equal to pyiqa 0.1.16 with identical random weights (tests/deep/test_equivalence_topiq.py; max
 relative difference 2.8e-7 for ``topiq_nr-flive``, 2.3e-7 for ``topiq_iaa_res50``;
-tests/deep/test_equivalence_topiq_swin_face.py for the Swin and face checkpoints, differences in ``_MEASURED``);
+tests/deep/test_equivalence_topiq_swin_face.py for the Swin and face checkpoints, differences in ``_MEASURED``;
+tests/deep/test_equivalence_face_align.py for the aligned face pipeline: landmarks, transform, crop and score);
 no official values in the calibration table.
 """
 
@@ -79,7 +81,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from metrics.deep.common import DeepMetric
+from metrics.deep.face_align import FaceAligner
 from metrics.deep.nets import Attention, build_meta, fill, resnet_trunk, unwrap
+from metrics.deep.retinaface import DETECTOR_WEIGHTS, RetinaFace
 from metrics.deep.swin import VARIANTS as SWIN_VARIANTS
 from metrics.deep.swin import SwinConfig, SwinTransformer
 from metrics.deep.weights import LoadedWeights, WeightFile
@@ -130,13 +134,14 @@ CHECKPOINTS = {
                                   test_size=384),
     "topiq_iaa": Checkpoint(WeightFile("cfanet_iaa_ava_swin-393b41b4.pth"), dim=512, heads=8, classes=10,
                             backbone=SWIN_BASE_384),
-    # face IQA: scored on the (aligned, cropped) face image as given; see the module docstring
+    # face IQA: the face is detected, aligned and cropped first (option align_crop_face); see the module docstring
     "topiq_nr-face": Checkpoint(WeightFile("topiq_nr_cgfiqa_res50-0a8b8e4f.pth"), test_size=512),
     "topiq_nr_swin-face": Checkpoint(WeightFile("topiq_nr_gfiqa_swin-7bb80a60.pth"), backbone=SWIN_BASE_384),
     "topiq_nr-face-v1": Checkpoint(WeightFile("topiq_nr_gfiqa_res50-d76bf1ae.pth"), test_size=512),
 }
 FACE_CHECKPOINTS = ("topiq_nr-face", "topiq_nr_swin-face", "topiq_nr-face-v1")
-WEIGHT_FILES = {name: (checkpoint.weights,) for name, checkpoint in CHECKPOINTS.items()}
+WEIGHT_FILES = {name: (checkpoint.weights,) + ((DETECTOR_WEIGHTS,) if name in FACE_CHECKPOINTS else ())
+                for name, checkpoint in CHECKPOINTS.items()}
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -263,13 +268,16 @@ class TopiqHeads(nn.Module):
 
 
 class TOPIQ(DeepMetric):
-    """TOPIQ (CFANet, ResNet-50 or Swin-B) with one of the published checkpoints (``checkpoint`` = a key of ``CHECKPOINTS``)."""
+    """TOPIQ (CFANet, ResNet-50 or Swin-B) with one of the published checkpoints (``checkpoint`` = a key of
+    ``CHECKPOINTS``); ``align_crop_face``: a face checkpoint scores the aligned crop of the central face (ignored by
+    the other checkpoints)."""
 
-    def __init__(self, checkpoint: str = "topiq_nr", precision: str = "float32") -> None:
+    def __init__(self, checkpoint: str = "topiq_nr", precision: str = "float32", align_crop_face: bool = True) -> None:
         super().__init__(precision)
         if checkpoint not in CHECKPOINTS:
             raise ValueError(f"checkpoint must be one of {sorted(CHECKPOINTS)}, got {checkpoint!r}")
         layout = CHECKPOINTS[checkpoint]
+        self.aligner = self._build_aligner(checkpoint, align_crop_face)
         self.full_reference, self.test_size, self.swin = layout.full_reference, layout.test_size, layout.swin
         loaded = unwrap(self.load_weights(layout.weights), "params")
         self.backbone = self._build_backbone(layout, loaded)
@@ -277,6 +285,16 @@ class TOPIQ(DeepMetric):
         self.heads = fill(build_meta(lambda: TopiqHeads(layout)), loaded, ignore=("semantic_model.",) + unused)
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+
+    def _build_aligner(self, checkpoint: str, align_crop_face: bool) -> FaceAligner | None:
+        """The face detector and aligner of a face checkpoint when aligning; without alignment the detector's file
+        is only verified (its sha256 recorded: it stays a weight file of the metric whichever the option)."""
+        if checkpoint not in FACE_CHECKPOINTS:
+            return None
+        if not align_crop_face:
+            self.weight_path(DETECTOR_WEIGHTS)
+            return None
+        return FaceAligner(RetinaFace.from_weights(self.load_weights(DETECTOR_WEIGHTS)))
 
     @staticmethod
     def _build_backbone(layout: Checkpoint, loaded: LoadedWeights) -> nn.Module:
@@ -310,6 +328,8 @@ class TOPIQ(DeepMetric):
         return x if self.test_size is None else TF.resize(x, self.test_size, antialias=True)
 
     def score(self, dist: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        if self.aligner is not None:
+            dist = self.aligner(dist)  # float32, outside autocast: the detector's boxes decide the crop
         dist = self._resize(dist)  # NR checkpoints only: the reference resizes the distorted image alone
         with self.autocast(dist):
             ref_levels = self._levels(ref) if self.full_reference and ref is not None else None
@@ -333,7 +353,8 @@ _SWIN_PAPER = ("; backbone: Liu, Lin, Cao, Hu, Wei, Zhang, Lin & Guo, Swin Trans
                "Transformer using Shifted Windows, ICCV 2021")
 _FACE_PAPER = (_PAPER + "; face IQA checkpoints trained on GFIQA-20k (Su, Zhang, Yang, Xing, Ma & Chen, Going the "
                "Extra Mile in Face Image Quality Assessment: A Novel Database and Model, IEEE TMM 2023) and CGFIQA-40k; "
-               "scores the aligned face image as given (pyiqa with align_crop_face=False)")
+               "faces aligned first (align_crop_face) with RetinaFace: Deng, Guo, Ververas, Kotsia & Zafeiriou, "
+               "RetinaFace: Single-shot Multi-level Face Localisation in the Wild, CVPR 2020")
 
 
 def _paper(name: str, layout: Checkpoint) -> str:
@@ -360,8 +381,10 @@ def _spec(name: str) -> MetricSpec:
         calibration_detail=(f"pyiqa 0.1.16 under random weights (max rel. diff {_MEASURED[name]}); no official values"
                             if name in _MEASURED else _CAL),
         factory=TOPIQ,
-        options={"checkpoint": name, "precision": "float32"},
-        version="2",  # 2: score head in float32 under reduced precision
+        options={"checkpoint": name, "precision": "float32",
+                 **({"align_crop_face": True} if name in FACE_CHECKPOINTS else {})},
+        # 2: score head in float32 under reduced precision; 3 (face checkpoints): faces aligned first
+        version="3" if name in FACE_CHECKPOINTS else "2",
         resources=Resources(num_cpus=1, num_gpus=0.25, memory_mb=_memory_mb(layout)),
     )
 

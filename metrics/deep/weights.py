@@ -100,6 +100,9 @@ class WeightFile:
     torchscript: bool = False
     folder: str = "checkpoints"
     repo_type: RepoType = "model"
+    #: A published auxiliary network the metric always uses as it is (a face detector), never replaced by a
+    #: user's checkpoint (:mod:`metrics.custom_weights`); torchvision's ImageNet backbones are always fixed.
+    fixed: bool = False
 
     def __post_init__(self) -> None:
         if self.source not in ("hf", "torchvision", "url"):
@@ -113,9 +116,10 @@ class WeightFile:
             raise ValueError(f"weight file {self.filename}: a {self.source} file needs its url")
 
     @classmethod
-    def from_url(cls, url: str, folder: str, torchscript: bool = False) -> "WeightFile":
+    def from_url(cls, url: str, folder: str, torchscript: bool = False, fixed: bool = False) -> "WeightFile":
         """A file published at ``url``, kept in ``$TORCH_HOME/hub/<folder>``."""
-        return cls(filename=url.rsplit("/", 1)[-1], source="url", url=url, folder=folder, torchscript=torchscript)
+        return cls(filename=url.rsplit("/", 1)[-1], source="url", url=url, folder=folder, torchscript=torchscript,
+                   fixed=fixed)
 
     @classmethod
     def torchvision(cls, weights: Any) -> "WeightFile":
@@ -123,6 +127,12 @@ class WeightFile:
         member itself or by its name (a key of :data:`TORCHVISION_URLS`, so that declaring it imports nothing)."""
         url = TORCHVISION_URLS[weights] if isinstance(weights, str) else weights.url
         return cls(filename=url.rsplit("/", 1)[-1], source="torchvision", url=url)
+
+    @property
+    def replaceable(self) -> bool:
+        """Whether a user's checkpoint (``pretrained_model_path``) may stand for this file: the trained weights of
+        the metric itself, not an ImageNet backbone or another fixed auxiliary network."""
+        return self.source != "torchvision" and not self.fixed
 
     @property
     def sha256_prefix(self) -> str | None:

@@ -436,3 +436,7 @@ FILES.update(FILES_VIT)
 from tests._helpers.random_weights_uranker import FILES_URANKER  # noqa: E402  (URanker)
 
 FILES.update(FILES_URANKER)
+
+from tests._helpers.random_weights_face import FILES_FACE  # noqa: E402  (facexlib's RetinaFace detector)
+
+FILES.update(FILES_FACE)
