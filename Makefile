@@ -21,11 +21,13 @@ $(RUNTIME_STAMP): $(PY) pyproject.toml constraints/ci.txt
 	$(PIP) -e .
 	touch $(RUNTIME_STAMP)
 
-# The test extra, and the reference implementation (pyiqa 0.1.16, installed without its heavy optional
-# dependencies; the extra lists the imports it needs) for the equivalence tests.
+# The test extra, and the reference implementation (pyiqa 0.1.16 and facexlib 0.3.0, the face detection and
+# alignment pyiqa's face metrics use, installed without their heavy optional dependencies — facexlib's would
+# bring the GUI build of OpenCV, numba and filterpy, none of which its detection path imports; the extra lists
+# the imports they need) for the equivalence tests.
 $(TEST_STAMP): $(RUNTIME_STAMP)
 	$(PIP) -e '.[test]'
-	$(PIP) --no-deps pyiqa==0.1.16
+	$(PIP) --no-deps pyiqa==0.1.16 facexlib==0.3.0
 	touch $(TEST_STAMP)
 
 install: $(RUNTIME_STAMP)

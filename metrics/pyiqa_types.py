@@ -124,10 +124,10 @@ PYIQA_TYPES: dict[str, PyiqaType] = {
                                      "test_img_size": 384},
                  "topiq_iaa": {"use_ref": False, "inter_dim": 512, "num_heads": 8, "num_class": 10,
                                "semantic_model_name": "swin_base_patch4_window12_384"},
-                 # face checkpoints: the aligned face image as given (pyiqa's face alignment off)
-                 "topiq_nr-face": {"use_ref": False, "test_img_size": 512, "align_crop_face": False},
-                 "topiq_nr-face-v1": {"use_ref": False, "test_img_size": 512, "align_crop_face": False},
-                 "topiq_nr_swin-face": {"use_ref": False, "test_img_size": 384, "align_crop_face": False,
+                 # face checkpoints (``align_crop_face`` is their own option, pyiqa's name and default)
+                 "topiq_nr-face": {"use_ref": False, "test_img_size": 512},
+                 "topiq_nr-face-v1": {"use_ref": False, "test_img_size": 512},
+                 "topiq_nr_swin-face": {"use_ref": False, "test_img_size": 384,
                                         "semantic_model_name": "swin_base_patch4_window12_384"}},
         deep=True),
     # pyiqa's ARNIQA takes no ``pretrained`` / ``pretrained_model_path``: its two files are fixed

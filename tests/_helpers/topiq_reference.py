@@ -5,10 +5,11 @@ Three stand-ins keep it offline and importable; none touches the path under test
 * its ResNet-50 backbone comes from ``timm.create_model(..., pretrained=True)`` and its Swin-B from
   ``create_swin(..., pretrained=True)``, which would download ImageNet weights that the CFANet checkpoint then
   overwrites in full (strict load): both are built with ``pretrained=False``;
-* its module imports ``facexlib`` (not installed here) for the face checkpoints, which construct facexlib's
-  ``FaceRestoreHelper`` (RetinaFace detection and alignment) even when alignment is off: an empty stand-in
-  module, and a helper that accepts its arguments and does nothing else (any use of it fails loudly). The face
-  checkpoints are compared with ``align_crop_face=False``, so the helper is never used.
+* its module imports ``facexlib`` for the face checkpoints, which construct facexlib's ``FaceRestoreHelper``
+  (RetinaFace detection and alignment, loading the detector and a face parser) even when alignment is off: where
+  facexlib is not imported yet, an empty stand-in module, and a helper that accepts its arguments and does nothing
+  else (any use of it fails loudly). Tests comparing ``align_crop_face=False`` never use the helper; the aligned
+  pipeline's test (tests/deep/test_equivalence_face_align.py) puts the real one back.
 """
 
 from __future__ import annotations

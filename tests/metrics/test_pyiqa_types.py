@@ -86,8 +86,6 @@ def test_an_unknown_type_names_every_known_type():
     ("NIMA", {"train_dataset": "koniq"}, "NIMA option 'train_dataset' must be 'ava' for nima-vgg16-ava"),
     ("CFANet", {"model_name": "cfanet_nr_flive_res50", "test_img_size": 512},
      "'test_img_size' must be 384 for topiq_nr-flive"),
-    ("CFANet", {"model_name": "topiq_nr_cgfiqa_res50", "align_crop_face": True},
-     "'align_crop_face' must be False for topiq_nr-face"),
     ("CFANet", {"model_name": "cfanet_iaa_ava_swin", "semantic_model_name": "resnet50"},
      "'semantic_model_name' must be 'swin_base_patch4_window12_384' for topiq_iaa"),
     ("NIQE", {"pretrained_model_path": "/x.mat"}, "NIQE has no option 'pretrained_model_path' here"),
@@ -125,3 +123,11 @@ def test_the_table_reads_only_options_the_factories_take():
             if option is not None:
                 params = inspect.signature(metrics.get_spec(entry.default).factory).parameters
                 assert option in params, (type_name, option)
+
+
+@pytest.mark.parametrize("align", [True, False])
+def test_face_alignment_is_the_face_metrics_own_option(align):
+    """pyiqa's ``align_crop_face`` (default True) passes through to the face checkpoints under its own name."""
+    metric, ours = translate("CFANet", {"model_name": "topiq_nr_gfiqa_res50", "align_crop_face": align}, own_options)
+    assert metric == "topiq_nr-face-v1" and ours == {"align_crop_face": align}
+    assert metrics.check_options(metric, ours)["align_crop_face"] is align
