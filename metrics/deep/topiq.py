@@ -343,9 +343,12 @@ _PAPER = (
 )
 _CAL = "pyiqa 0.1.16 under random weights; no official values"
 #: Largest relative difference to pyiqa 0.1.16 measured by tests/deep/test_equivalence_topiq*.py, where recorded
-#: (face checkpoints: pyiqa with align_crop_face=False).
+#: (face checkpoints: both with align_crop_face=False).
 _MEASURED = {"topiq_nr-flive": "2.8e-7", "topiq_iaa_res50": "2.3e-7", "topiq_iaa": "6.3e-8",
              "topiq_nr_swin-face": "1.8e-7", "topiq_nr-face": "9.8e-8", "topiq_nr-face-v1": "6.0e-8"}
+#: The same for the face checkpoints' default pipeline (detection, alignment, score) by
+#: tests/deep/test_equivalence_face_align.py (landmarks, transform and crop equal exactly).
+_MEASURED_ALIGNED = {"topiq_nr-face": "7.3e-8", "topiq_nr_swin-face": "0", "topiq_nr-face-v1": "1.0e-7"}
 
 
 _AESTHETICS_PAPER = _PAPER + "; aesthetics on AVA: Murray, Marchesotti & Perronnin, AVA, CVPR 2012"
@@ -355,6 +358,14 @@ _FACE_PAPER = (_PAPER + "; face IQA checkpoints trained on GFIQA-20k (Su, Zhang,
                "Extra Mile in Face Image Quality Assessment: A Novel Database and Model, IEEE TMM 2023) and CGFIQA-40k; "
                "faces aligned first (align_crop_face) with RetinaFace: Deng, Guo, Ververas, Kotsia & Zafeiriou, "
                "RetinaFace: Single-shot Multi-level Face Localisation in the Wild, CVPR 2020")
+
+
+def _calibration_detail(name: str) -> str:
+    if name in _MEASURED_ALIGNED:
+        return (f"pyiqa 0.1.16 under random weights (max rel. diff {_MEASURED_ALIGNED[name]} with face alignment, "
+                f"{_MEASURED[name]} without); no official values")
+    return f"pyiqa 0.1.16 under random weights (max rel. diff {_MEASURED[name]}); no official values" \
+        if name in _MEASURED else _CAL
 
 
 def _paper(name: str, layout: Checkpoint) -> str:
@@ -378,8 +389,7 @@ def _spec(name: str) -> MetricSpec:
         score_range=(1.0, 10.0) if aesthetic else (0.0, 1.0),
         paper=_paper(name, layout),
         calibration=Calibration.EQUIVALENT,
-        calibration_detail=(f"pyiqa 0.1.16 under random weights (max rel. diff {_MEASURED[name]}); no official values"
-                            if name in _MEASURED else _CAL),
+        calibration_detail=_calibration_detail(name),
         factory=TOPIQ,
         options={"checkpoint": name, "precision": "float32",
                  **({"align_crop_face": True} if name in FACE_CHECKPOINTS else {})},

@@ -24,11 +24,12 @@ import torch
 
 import metrics
 from metrics.deep.face_align import NoFaceError, central_face, similarity_to_template, warp_face
+from metrics.deep.topiq import FACE_CHECKPOINTS
+from metrics.deep.weights import weight_files
 from tests._helpers.equivalence import RTOL, max_relative_difference
 from tests._helpers.topiq_reference import offline_topiq_reference
 
 NAME = "topiq_nr-face"
-FILES = ("topiq_nr_cgfiqa_res50-0a8b8e4f.pth", "detection_Resnet50_Final.pth")
 
 
 class UnusedParser:
@@ -39,16 +40,24 @@ class UnusedParser:
         raise AssertionError("the face parser is not part of the aligned scoring path")
 
 
+def _files(name: str) -> set[str]:
+    return {wf.name for wf in weight_files(name)}
+
+
 @pytest.fixture()
 def aligned_reference(monkeypatch, deep_env):
-    """pyiqa's ``topiq_nr-face`` with its default face alignment (real facexlib), offline."""
+    """A builder of pyiqa's face metric with its default face alignment (real facexlib), offline."""
     helper = pytest.importorskip("facexlib.utils.face_restoration_helper")
     monkeypatch.setattr(helper, "init_parsing_model", lambda *args, **kwargs: UnusedParser())
     make = offline_topiq_reference(monkeypatch)  # align_crop_face left at pyiqa's default (True)
     monkeypatch.setattr(importlib.import_module("pyiqa.archs.topiq_arch"), "FaceRestoreHelper",
                         helper.FaceRestoreHelper)
-    deep_env.ensure(*FILES)
-    return make(NAME)()
+
+    def build(name: str):
+        deep_env.ensure(*_files(name))
+        return make(name)()
+
+    return build
 
 
 def _image(seed: int, height: int, width: int) -> torch.Tensor:
@@ -65,10 +74,11 @@ def _close(ours: np.ndarray | torch.Tensor, theirs: np.ndarray | torch.Tensor, w
     return diff
 
 
-def test_aligned_face_pipeline_same_function(aligned_reference):
-    theirs_model = aligned_reference
-    ours_model = metrics.create(NAME)
-    assert set(ours_model.weight_sha256) == set(FILES)
+@pytest.mark.parametrize("name", FACE_CHECKPOINTS)
+def test_aligned_face_pipeline_same_function(name, aligned_reference):
+    theirs_model = aligned_reference(name)
+    ours_model = metrics.create(name)
+    assert set(ours_model.weight_sha256) == _files(name) and len(_files(name)) == 2
     image = _image(41, 300, 380)
     with torch.inference_mode():
         theirs = theirs_model(image).flatten().float()
@@ -93,7 +103,7 @@ def test_aligned_face_pipeline_same_function(aligned_reference):
     }
     # the crop is a real warp of the image (rotated/scaled, partly outside it: the grey border shows)
     assert crop.shape == (3, 512, 512) and not np.allclose(matrix[:, :2], np.eye(2))
-    print(f"\n{NAME} aligned vs pyiqa 0.1.16: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+    print(f"\n{name} aligned vs pyiqa 0.1.16: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
 
     # no face: pyiqa stops with an assertion, ours with NoFaceError (both detectors made to see background only)
     for head in (ours_model.aligner.detector.ClassHead[2], theirs_model.net.face_helper.face_det.ClassHead[2]):
@@ -106,7 +116,7 @@ def test_aligned_face_pipeline_same_function(aligned_reference):
 
 def test_a_batch_is_aligned_image_by_image(deep_env):
     """pyiqa aligns one image per call; ours aligns each image of a batch on its own: the same scores."""
-    deep_env.ensure(*FILES)
+    deep_env.ensure(*_files(NAME))
     model = metrics.create(NAME)
     first, second = _image(43, 96, 128), _image(47, 96, 128)
     with torch.inference_mode():
