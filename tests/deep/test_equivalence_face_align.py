@@ -24,6 +24,7 @@ import torch
 
 import metrics
 from metrics.deep.face_align import NoFaceError, central_face, similarity_to_template, warp_face
+from metrics.deep.retinaface import Faces
 from metrics.deep.topiq import FACE_CHECKPOINTS
 from metrics.deep.weights import weight_files
 from tests._helpers.equivalence import RTOL, max_relative_difference
@@ -123,3 +124,17 @@ def test_a_batch_is_aligned_image_by_image(deep_env):
         batch = model(torch.cat([first, second]))
         alone = torch.cat([model(first), model(second)])
     assert torch.allclose(batch, alone, rtol=1e-6, atol=0) and batch[0] != batch[1]  # batched TOPIQ: last-bit noise
+
+
+def test_the_central_face_with_eyes_apart_is_kept():
+    """Faces whose eyes are under 5 px apart are dropped before the one nearest the image centre is chosen."""
+    def face(x1: float, y1: float, eye_gap: float) -> tuple[list[float], list[list[float]]]:
+        eyes = [[x1 + 10, y1 + 10], [x1 + 10 + eye_gap, y1 + 10]]
+        return [x1, y1, x1 + 40, y1 + 40], eyes + [[x1 + 20, y1 + 20], [x1 + 12, y1 + 30], [x1 + 28, y1 + 30]]
+
+    layout = [face(80, 60, 3.0), face(10, 10, 20.0), face(100, 70, 20.0), face(150, 120, 20.0)]
+    faces = Faces(torch.tensor([b for b, _ in layout]), torch.tensor([0.99, 0.995, 0.98, 0.985]),
+                  torch.tensor([p for _, p in layout]))
+    assert central_face(faces, height=200, width=200) == 2  # face 0 is central but its eyes are 3 px apart
+    narrow = Faces(faces.boxes[:1], faces.scores[:1], faces.landmarks[:1])
+    assert central_face(narrow, height=200, width=200) is None
