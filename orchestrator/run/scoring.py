@@ -10,11 +10,13 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
+import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 
 #: Streamed results are committed to disk at least every ``request.checkpoint_every`` rows or this often.
 FLUSH_SECONDS = 10.0
+#: Threads that write cells (parts, commits): each cell always on the same one. A commit waits on the disk
+#: (several atomic, synced files), so a run of many cells commits them side by side.
+WRITER_THREADS = 4
 #: What the scheduling of a run cost and predicted (``<out>/scoring.json``): when scoring started and ended (wall
 #: clock), the predicted and lower-bound seconds, and per pool the estimated and measured seconds per row.
 SCORING_JSON = "scoring.json"
@@ -215,9 +220,12 @@ class CellCommitter:
     """Buffers each cell's streamed rows, appends them to the store in parts, and commits a cell (its table and
     summary row) as soon as its last image has come back.
 
-    The writes happen on one background thread, in the order they were asked for (a cell's parts before its
-    commit), so that the scheduler keeps feeding the actors while cells are written; an error of a write (a full
-    disk) is raised in the scheduler's thread at the next :meth:`tick` or at :meth:`finish`.
+    The writes happen on background threads so that the scheduler keeps feeding the actors while cells are
+    written: :data:`WRITER_THREADS` writers, each cell always on the same one (its parts before its commit, in
+    the order they were asked for), so that the cells of a run commit side by side (their writes wait on the
+    disk, not on each other); and one reporter thread that tells ``on_done`` (console, MLflow) of each cell, one
+    at a time. An error of a write (a full disk) is raised in the scheduler's thread at the next :meth:`tick` or
+    at :meth:`finish`.
     """
 
     def __init__(self, plan: Plan, pending: dict[str, list[Cell]], store: CellStore, sizing: RunSizing,
@@ -249,8 +257,18 @@ class CellCommitter:
         self.committed: set[str] = set()
         # A run of many cells flushes less often: every flush writes one part per cell.
         self.flush_seconds = max(FLUSH_SECONDS, 0.05 * len(self.cells))
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iqabench-commit")
+        self._writers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"iqabench-commit-{i}")
+                         for i in range(WRITER_THREADS)]
+        self._reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iqabench-report")
         self._writes: list[Future] = []
+        self._writes_lock = threading.Lock()
+
+    def _submit(self, key: str | None, job: Callable[..., Any], *args: Any) -> None:
+        """Run ``job`` on the writer of cell ``key`` (None: on the reporter); its error is raised later."""
+        pool = self._reporter if key is None else self._writers[zlib.crc32(key.encode()) % len(self._writers)]
+        future = pool.submit(job, *args)
+        with self._writes_lock:
+            self._writes.append(future)
 
     def start(self) -> None:
         """Commit the cells a killed run left complete (every image scored, not committed)."""
@@ -279,20 +297,21 @@ class CellCommitter:
             self.last_flush = time.monotonic()
 
     def _raise_failed_write(self) -> None:
-        done = [f for f in self._writes if f.done()]
-        self._writes = [f for f in self._writes if not f.done()]
+        with self._writes_lock:
+            done = [f for f in self._writes if f.done()]
+            self._writes = [f for f in self._writes if not f.done()]
         for future in done:
             future.result()
 
     def _ask_flush(self, key: str) -> None:
         if self.buffers[key]:
             parts, self.buffers[key], self.buffered[key] = self.buffers[key], [], 0
-            self._writes.append(self._writer.submit(self.store.append_part, key, pd.concat(parts, ignore_index=True)))
+            self._submit(key, self.store.append_part, key, pd.concat(parts, ignore_index=True))
 
     def _ask_commit(self, index: int, cell: Cell) -> None:
         if cell.key not in self.committed:
             self.committed.add(cell.key)
-            self._writes.append(self._writer.submit(self._commit, index, cell))
+            self._submit(cell.key, self._commit, index, cell)
 
     def _commit(self, index: int, cell: Cell) -> None:
         dataset_pass = self.passes[index]
@@ -301,7 +320,7 @@ class CellCommitter:
         construct = construct[construct.str.startswith("construct:")]
         if len(construct):  # the metric itself could not be built: report it, never cache it
             self.store.discard(cell.key)
-            self.on_done(cell, None, construct.iloc[0], None)
+            self._submit(None, self.on_done, cell, None, construct.iloc[0], None)
             return
         estimate = self.sizing.per_image.get((dataset_pass.dataset.key, cell.metric), float("nan"))
         t0 = time.perf_counter()
@@ -310,12 +329,10 @@ class CellCommitter:
         try:
             self.store.commit(cell.key, frame, row.as_dict())
         except IncompleteCellError as exc:  # reported as given up; its parts resume the next run
-            self.on_done(cell, None, str(exc), None)
+            self._submit(None, self.on_done, cell, None, str(exc), None)
             return
-        t2 = time.perf_counter()
-        self.on_done(cell, row, None, frame)
-        log.debug("committed %s: summary %.3f s, store %.3f s, reported %.3f s", cell.label, t1 - t0, t2 - t1,
-                  time.perf_counter() - t2)
+        self._submit(None, self.on_done, cell, row, None, frame)
+        log.debug("committed %s: summary %.3f s, store %.3f s", cell.label, t1 - t0, time.perf_counter() - t1)
 
     def finish(self, given_up: dict[str, str]) -> None:
         """Flush what is buffered and wait for every write; cells of metrics given up stay uncommitted (their parts
@@ -329,9 +346,10 @@ class CellCommitter:
             if reason is None and self.received[cell.key] >= self.expected[cell.key]:
                 self._ask_commit(index, cell)
             else:
-                self._writes.append(self._writer.submit(
-                    self.on_done, cell, None, reason or "not run: results missing", None))
-        self._writer.shutdown(wait=True)
+                self._submit(None, self.on_done, cell, None, reason or "not run: results missing", None)
+        for writer in self._writers:  # every commit done (and its report asked for) before the reporter stops
+            writer.shutdown(wait=True)
+        self._reporter.shutdown(wait=True)
         for future in self._writes:
             future.result()
 
