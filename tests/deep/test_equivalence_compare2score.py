@@ -28,7 +28,6 @@ tables). Stand-ins keep the reference offline, none touches the path under test:
 from __future__ import annotations
 
 import io
-import json
 import sys
 import types
 
@@ -44,6 +43,7 @@ from tests._helpers.equivalence import (
     max_relative_difference,
     random_cases,
 )
+from tests._helpers.pyiqa_owl2 import pyiqa_owl2
 from tests._helpers.random_weights_compare2score import (
     ANCHOR_REPO_ID,
     ANCHOR_SIZES,
@@ -51,7 +51,7 @@ from tests._helpers.random_weights_compare2score import (
     REPO_ID,
     TOKENIZER_REPO_ID,
 )
-from tests._helpers.random_weights_qalign import REDUCED_CONFIG, SHARDS
+from tests._helpers.random_weights_qalign import SHARDS
 
 
 def _datasets_stand_in(parquet_path) -> types.ModuleType:
@@ -72,51 +72,16 @@ def _reference(deep_env, tmp_path, monkeypatch) -> torch.nn.Module:
     pytest.importorskip("pyiqa")
     pytest.importorskip("transformers")
     from torch import nn
-    from transformers import CLIPImageProcessor
-    from transformers.models.llama import LlamaTokenizer
 
     written = deep_env.written
     monkeypatch.setitem(sys.modules, "datasets", _datasets_stand_in(written[ANCHORS.name]))
     from pyiqa.archs import compare2score_arch
     from pyiqa.archs.q_align import cmp_modelling_mplug_owl2 as owl2
-    from pyiqa.archs.q_align.configuration_mplug_owl2 import MPLUGOwl2Config
 
     monkeypatch.setattr(owl2, "load_dataset", sys.modules["datasets"].load_dataset)
-    tokenizer_dir = tmp_path / "tokenizer"
-    tokenizer_dir.mkdir()
-    for name in ("tokenizer.model", "tokenizer_config.json"):
-        (tokenizer_dir / name).write_bytes(written[f"{TOKENIZER_REPO_ID}/{name}"].read_bytes())
-    size = REDUCED_CONFIG["visual_config"]["visual_model"]["image_size"]
-    processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size},
-                                   resample=3)
-
-    class LocalTokenizer:
-        @staticmethod
-        def from_pretrained(*args, **kwargs):
-            return LlamaTokenizer.from_pretrained(str(tokenizer_dir))
-
-    class LocalProcessor:
-        @staticmethod
-        def from_pretrained(*args, **kwargs):
-            return processor
-
-    def invert_attention_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        extended = mask[:, None, None, :].to(self.dtype)
-        return (1.0 - extended) * torch.finfo(self.dtype).min
-
-    monkeypatch.setattr(owl2.MplugOwlVisualAbstractorModel, "invert_attention_mask", invert_attention_mask,
-                        raising=False)
-    monkeypatch.setattr(owl2, "LlamaTokenizer", LocalTokenizer)
-    monkeypatch.setattr(owl2, "CLIPImageProcessor", LocalProcessor)
-    config = MPLUGOwl2Config(**json.loads(written[f"{REPO_ID}/config.json"].read_text()))
-    config._attn_implementation = "eager"
-    model = owl2.MPLUGOwl2LlamaForCausalLM(config)
-    state = {}
-    for shard in SHARDS:
-        state.update(torch.load(written[f"{REPO_ID}/{shard}"], weights_only=True))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    assert not unexpected and all(key.endswith(("q_pos_embed", "k_pos_embed")) for key in missing), missing
-    model.eval()
+    tokenizer = {name: written[f"{TOKENIZER_REPO_ID}/{name}"] for name in ("tokenizer.model", "tokenizer_config.json")}
+    shards = {shard: written[f"{REPO_ID}/{shard}"] for shard in SHARDS}
+    model, _ = pyiqa_owl2(owl2, tmp_path, monkeypatch, tokenizer, written[f"{REPO_ID}/config.json"], shards)
     model.model.vision_model.register_forward_pre_hook(lambda module, args: (args[0].float(), *args[1:]))
 
     wrapper = compare2score_arch.Compare2Score.__new__(compare2score_arch.Compare2Score)

@@ -36,11 +36,10 @@ from tests._helpers.equivalence import (
     max_relative_difference,
     random_cases,
 )
+from tests._helpers.pyiqa_owl2 import pyiqa_owl2
 from tests._helpers.random_weights_qalign import (
     FILES_QALIGN,
-    REDUCED_CONFIG,
     REPO_ID,
-    SHARDS,
 )
 
 LEVEL_WEIGHTS = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0])
@@ -51,47 +50,10 @@ def _reference(deep_env, tmp_path, monkeypatch) -> torch.nn.Module:
     pytest.importorskip("transformers")
     from pyiqa.archs import qalign_arch
     from pyiqa.archs.q_align import modeling_mplug_owl2 as owl2
-    from pyiqa.archs.q_align.configuration_mplug_owl2 import MPLUGOwl2Config
     from torch import nn
-    from transformers import CLIPImageProcessor
-    from transformers.models.llama import LlamaTokenizer
 
     files = {name.rsplit("/", 1)[1]: path for name, path in deep_env.written.items() if name.startswith(REPO_ID)}
-    tokenizer_dir = tmp_path / "tokenizer"
-    tokenizer_dir.mkdir()
-    for name in ("tokenizer.model", "tokenizer_config.json"):
-        (tokenizer_dir / name).write_bytes(files[name].read_bytes())
-    size = REDUCED_CONFIG["visual_config"]["visual_model"]["image_size"]
-    processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size},
-                                   resample=3)
-
-    class LocalTokenizer:
-        @staticmethod
-        def from_pretrained(*args, **kwargs):
-            return LlamaTokenizer.from_pretrained(str(tokenizer_dir))
-
-    class LocalProcessor:
-        @staticmethod
-        def from_pretrained(*args, **kwargs):
-            return processor
-
-    def invert_attention_mask(self, mask: torch.Tensor) -> torch.Tensor:
-        extended = mask[:, None, None, :].to(self.dtype)
-        return (1.0 - extended) * torch.finfo(self.dtype).min
-
-    monkeypatch.setattr(owl2.MplugOwlVisualAbstractorModel, "invert_attention_mask", invert_attention_mask,
-                        raising=False)
-    monkeypatch.setattr(owl2, "LlamaTokenizer", LocalTokenizer)
-    monkeypatch.setattr(owl2, "CLIPImageProcessor", LocalProcessor)
-    config = MPLUGOwl2Config(**json.loads(files["config.json"].read_text()))
-    config._attn_implementation = "eager"
-    model = owl2.MPLUGOwl2LlamaForCausalLM(config)
-    state = {}
-    for shard in SHARDS:
-        state.update(torch.load(files[shard], weights_only=True))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    assert not unexpected and all(key.endswith(("q_pos_embed", "k_pos_embed")) for key in missing), missing
-    model.eval()
+    model, processor = pyiqa_owl2(owl2, tmp_path, monkeypatch, files, files["config.json"], files)
     model.weight_tensor = LEVEL_WEIGHTS
 
     wrapper = qalign_arch.QAlign.__new__(qalign_arch.QAlign)
