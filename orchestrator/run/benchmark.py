@@ -24,6 +24,7 @@ from orchestrator.results.outlock import output_lock
 from orchestrator.results.store import CellStore
 from orchestrator.results.summary import NUMERIC_COLUMNS, SummaryRow
 from orchestrator.results.tracking import LiveTracking, dump_json
+from orchestrator.run.cell_analyses import ANALYSIS_TASK_CPUS, CellAnalyses
 from orchestrator.run.cells import Cell
 from orchestrator.run.outcome import BenchmarkResult
 from orchestrator.run.plan import DatasetPass, Plan, build_plan, describe_plan
@@ -31,15 +32,13 @@ from orchestrator.run.ray_session import logging_is_verbose, start_ray
 from orchestrator.run.request import BenchmarkRequest
 from orchestrator.run.scoring import connected_cluster, describe_dry_run, refuse_what_cannot_fit_here, score_cells
 from orchestrator.stats.analysis import analyse
-from orchestrator.stats.cell import CellAnalysis, analyse_cell
+from orchestrator.stats.cell import CellAnalysis
 from orchestrator.stats.correlation import (Correlations, correlations, expected_sign, failure_reasons,
                                             scored_rows, throughput, two_afc_accuracy)
 
 Echo = Callable[[str], None]
 log = logging.getLogger(__name__)
 
-#: CPUs each cell-statistics task reserves (fits and a plot: light, and never in the scorers' way for long).
-ANALYSIS_TASK_CPUS = 0.25
 #: Cell statistics run on Ray tasks as cells commit on clusters of at least this many CPUs; on a smaller machine
 #: (a laptop) the processes they would start (matplotlib, SciPy) would slow the scoring more than they save, so
 #: they run on the driver after the last image.
@@ -129,11 +128,9 @@ def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore,
     """Score the pending cells on the connected cluster; each cell's own statistics (fits, scatter plot) run on a
     Ray task as it commits (on clusters of :data:`ANALYSIS_ON_RAY_MIN_CPUS` CPUs or more). Returns them. A failure of the scheduler itself gives up the cells not
     committed yet, with the reason, and keeps every committed one."""
-    import ray
-
     cluster = connected_cluster()
-    analysis_task = ray.remote(num_cpus=ANALYSIS_TASK_CPUS)(analyse_cell)
-    analyses: dict[tuple[str, str], ray.ObjectRef] = {}
+    # A quarter of the decode tasks' CPUs: the statistics never hold the actors' blocks back.
+    analyses = CellAnalyses(in_flight=int(cluster.decode_cpus / ANALYSIS_TASK_CPUS / 4))
     done_cells: list[str] = []
 
     def cell_done(cell: Cell, row: SummaryRow | None, reason: str | None, frame: pd.DataFrame | None) -> None:
@@ -147,9 +144,8 @@ def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore,
         live.cell_committed(row.as_dict(), store.publish(cell.key, cell.dataset, cell.metric))
         if frame is not None and math.isnan(row.accuracy_2afc) and cluster.cpus >= ANALYSIS_ON_RAY_MIN_CPUS:
             scored = scored_rows(frame)
-            analyses[(cell.dataset, cell.metric)] = analysis_task.remote(
-                scored["score"].to_numpy(dtype=float), scored["mos"].to_numpy(dtype=float),
-                f"{cell.metric} @ {cell.dataset}", row.srcc)
+            analyses.add((cell.dataset, cell.metric), scored["score"].to_numpy(dtype=float),
+                         scored["mos"].to_numpy(dtype=float), f"{cell.metric} @ {cell.dataset}", row.srcc)
 
     try:
         score_cells(plan, pending, store, cluster, _summary_row, cell_done, echo, live.progress)
@@ -161,13 +157,7 @@ def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore,
             for cell in cells:
                 if not store.is_committed(cell.key):
                     result.given_up.setdefault(cell.key, f"gave up: {reason}")
-    made: dict[tuple[str, str], CellAnalysis] = {}
-    for key, ref in analyses.items():
-        try:
-            made[key] = ray.get(ref)
-        except ray.exceptions.RayError as exc:  # made again on the driver with the rest of the statistics
-            log.warning("the statistics task of %s failed (%s); computing them on the driver", key, exc)
-    return made
+    return analyses.results()
 
 
 def _with_analysis(out: Path, summary: pd.DataFrame, frames: dict, request: BenchmarkRequest,

@@ -351,4 +351,40 @@ def make_pools(demands: Sequence[MetricDemand], cluster: ClusterShape) -> list[P
         bundle.append(d)
     if bundle:
         pools.append(gpu_pool(bundle))
-    return pools
+    return even_reservations(pools, cluster)
+
+
+def even_reservations(pools: Sequence[PoolSpec], cluster: ClusterShape) -> list[PoolSpec]:
+    """GPU pools of one GPU share reserve the same CPUs and memory (the largest of theirs), so that an actor of any
+    of them can be handed over to any other (:meth:`PoolSpec.takes_over`) instead of a new one starting.
+
+    Only where the cluster has the memory to spare: the most actors of each share that could run at once (the
+    GPUs' room for them, and at most the sum of the pools' peaks in the replayed plan), each with the larger
+    reservation, must fit in the cluster's memory together; failing that, a share is evened only if its actors
+    fit in an even part of the memory (one part per share), and the other pools keep their own reservations. (A
+    reservation never oversubscribes: :func:`fits` still checks the memory before each actor.)"""
+    shares = sorted({p.num_gpus for p in pools if p.num_gpus > 0})
+    if not shares:
+        return list(pools)
+    def needs(peaks: Mapping[str, int] | None) -> dict[float, float]:
+        """Per share: the bytes its actors would reserve at most, evened (``peaks``: the replay's, if known)."""
+        found = {}
+        for share in shares:
+            group = [p for p in pools if p.num_gpus == share]
+            at_once = min(sum(math.floor(g / share + 1e-9) for g in cluster.gpus_per_node),
+                          math.floor(cluster.usable_cpus / largest[share][0] + 1e-9))
+            if peaks is not None:
+                at_once = min(at_once, sum(max(1, peaks.get(p.name, 0)) for p in group))
+            found[share] = at_once * largest[share][1] * MIB
+        return found
+
+    largest = {share: (max(p.num_cpus for p in pools if p.num_gpus == share),
+                       max(p.memory_mb for p in pools if p.num_gpus == share)) for share in shares}
+    padded = largest
+    if cluster.memory_bytes is not None and sum(needs(None).values()) > cluster.memory_bytes:
+        wanted = needs(predict(pools, cluster).peak_workers)  # the replay's peaks: a tighter bound (and its cost)
+        if sum(wanted.values()) > cluster.memory_bytes:
+            padded = {share: largest[share] for share in shares
+                      if wanted[share] <= cluster.memory_bytes / len(shares)}
+    return [replace(p, num_cpus=padded[p.num_gpus][0], memory_mb=padded[p.num_gpus][1]) if p.num_gpus in padded
+            else p for p in pools]

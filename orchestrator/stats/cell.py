@@ -28,3 +28,8 @@ def analyse_cell(score: np.ndarray, mos: np.ndarray, title: str, srcc: float) ->
     buffer = io.BytesIO()
     scatter_plot(buffer, score, mos, fits, title, srcc)
     return CellAnalysis(fits, buffer.getvalue())
+
+
+def analyse_cells(cells: list[tuple[np.ndarray, np.ndarray, str, float]]) -> list[CellAnalysis]:
+    """:func:`analyse_cell` of several cells, in order (one Ray task for a few cells costs one task's overhead)."""
+    return [analyse_cell(*cell) for cell in cells]

@@ -203,3 +203,27 @@ def test_hand_over_judges_the_worth_of_an_actor_on_its_models_load_only():
     assert hand_over_to([busy], {"busy": 1}, {"busy": 20.0}, held, cluster, done) == "busy"
     assert hand_over_to([busy], {"busy": 1}, {"busy": 20.0}, held, cluster, make_pools(
         [demand("small", 0.5, 1.0)], cluster)[0]) is None
+
+
+def test_pools_of_one_gpu_share_reserve_alike_when_memory_allows_so_any_can_take_over_another():
+    demands = [demand("light", 0.25, 300, memory_mb=100), demand("heavy", 0.25, 300, memory_mb=900),
+               demand("whole", 1.0, 600, memory_mb=2000)]
+    roomy = ClusterShape(cpus=8, gpus_per_node=(4.0,), memory_bytes=64 * 1024 * MIB)
+    pools = {p.name: p for p in make_pools(demands, roomy)}
+    assert pools["light"].memory_mb == pools["heavy"].memory_mb == 900
+    assert pools["light"].takes_over(pools["heavy"]) and pools["heavy"].takes_over(pools["light"])
+    assert pools["whole"].memory_mb == 2000 and not pools["whole"].takes_over(pools["light"])
+    # A few quarter-GPU actors × 900 MB do not fit in half of 4 GB: each keeps its own reservation.
+    tight = ClusterShape(cpus=8, gpus_per_node=(4.0,), memory_bytes=4 * 1024 * MIB)
+    pools = {p.name: p for p in make_pools(demands, tight)}
+    assert (pools["light"].memory_mb, pools["heavy"].memory_mb) == (100, 900)
+    assert not pools["heavy"].takes_over(pools["light"])
+
+
+def test_even_reservations_let_a_finished_pools_actor_serve_a_bigger_one_in_the_replay():
+    cluster = ClusterShape(cpus=8, gpus_per_node=(1.0,), memory_bytes=64 * 1024 * MIB, actor_start_seconds=5.0)
+    pools = make_pools([demand("small", 1.0, 10, load=1.0, memory_mb=100),
+                        demand("large", 1.0, 10, load=1.0, memory_mb=800)], cluster)
+    # One GPU: "small" starts (equal work: the first listed), then "large" takes its actor over although it needs
+    # more memory: 5 + 1 + 10 + 1 + 10 = 27 s, not 32 s with a second actor start.
+    assert predict(pools, cluster).makespan == pytest.approx(27.0)
