@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -70,8 +71,12 @@ class CellAnalyses:
         import ray
 
         with self._lock:
+            log.info("cell statistics: %d cell(s) made while scoring, %d under way, %d still waiting",
+                     sum(len(keys) for _, keys in self._done), sum(len(keys) for keys in self._running.values()),
+                     len(self._waiting))
             self._send(len(self._waiting) + len(self._running) + 1)
             refs = list(self._running.items()) + self._done
+        started = time.monotonic()
         made: dict[Key, CellAnalysis] = {}
         for ref, keys in refs:
             try:
@@ -79,4 +84,5 @@ class CellAnalyses:
             except ray.exceptions.RayError as exc:  # made again on the driver with the rest of the statistics
                 log.warning("the statistics task of %d cell(s) (%s, ...) failed (%s); computing them on the driver",
                             len(keys), keys[0], exc)
+        log.info("cell statistics: waited %.1f s for the last ones", time.monotonic() - started)
         return made

@@ -206,7 +206,10 @@ class Scheduler:
 
     def _rebalance(self) -> None:
         specs = [p.spec for p in self.pools.values() if p.given_up is None and p.queue]
-        for name in grow(specs, self._workers(), self._remaining(), self.held, self.cluster):
+        added = grow(specs, self._workers(), self._remaining(), self.held, self.cluster)
+        # The longest model loads are asked for first: a node starts worker processes a few at a time, and the
+        # actor that loads longest would otherwise also wait longest for its process.
+        for name in sorted(added, key=lambda name: -self.pools[name].spec.load_seconds):
             self._start_actor(self.pools[name])
 
     def _stages(self, spec: PoolSpec) -> list[dict[str, Any]]:

@@ -27,8 +27,12 @@ def safe_name(name: str) -> str:
     return _UNSAFE.sub("_", name).strip("._") or "_"
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+def _new_figure(width: float, height: float, margins: dict[str, float] | None = None) -> Figure:
+    """A figure laid out by matplotlib's constrained layout, or with fixed ``margins`` (``subplots_adjust``
+    keywords: half the drawing time, for the one-axes figures drawn per cell)."""
+    figure = Figure(figsize=(width, height), dpi=DPI, layout=None if margins else "constrained")
+    if margins:
+        figure.subplots_adjust(**margins)
     FigureCanvasAgg(figure)
     return figure
 
@@ -49,7 +53,7 @@ def scatter_plot(
     path: Path | BinaryIO, score: np.ndarray, mos: np.ndarray, fits: list[FitResult], title: str, srcc: float
 ) -> Path | BinaryIO:
     """Score vs MOS, one point per scored image, with every successful fit drawn over the score range."""
-    figure = _new_figure(5.5, 4.2)
+    figure = _new_figure(5.5, 4.2, margins={"left": 0.12, "right": 0.97, "bottom": 0.11, "top": 0.87})
     ax = figure.add_subplot()
     ax.scatter(score, mos, s=12, alpha=0.6, color="tab:blue", edgecolors="none", label=f"images (n={len(score)})")
     if len(score):
