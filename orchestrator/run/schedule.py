@@ -58,6 +58,8 @@ REBALANCE_EVERY_S = 5.0
 #: An actor that has not started this long after it was asked for (no room on the cluster) gives its blocks back
 #: once its pool has nothing else queued (or 4 load times, if longer).
 STRAGGLER_S = 60.0
+#: Decode tasks asked for before the first actors (see :meth:`Scheduler.run`).
+FIRST_DECODES = 2
 #: Blocks a pool must have scored before its measured rate replaces the estimate.
 MEASURED_AFTER_BLOCKS = 2
 
@@ -431,6 +433,11 @@ class Scheduler:
         """Score every block; returns the metrics given up, with their reasons."""
         import ray
 
+        # The first blocks' decode tasks are asked for before the actors: both need worker processes, which a node
+        # starts a few at a time, and with many actors starting, those whose models have loaded would otherwise
+        # wait for their first images. Only a few: each delays the actors' processes by one process start.
+        for block in self.blocks[:min(FIRST_DECODES, self.max_decoding)]:
+            self._decoded(block)
         self._rebalance()
         last_rebalance = last_progress = time.monotonic()
         while self.calls or any(p.queue and p.given_up is None for p in self.pools.values()):
