@@ -366,11 +366,14 @@ def even_reservations(pools: Sequence[PoolSpec], cluster: ClusterShape) -> list[
     shares = sorted({p.num_gpus for p in pools if p.num_gpus > 0})
     if not shares:
         return list(pools)
+    groups = {share: [p for p in pools if p.num_gpus == share] for share in shares}
+    largest = {share: (max(p.num_cpus for p in group), max(p.memory_mb for p in group))
+               for share, group in groups.items()}
+
     def needs(peaks: Mapping[str, int] | None) -> dict[float, float]:
         """Per share: the bytes its actors would reserve at most, evened (``peaks``: the replay's, if known)."""
         found = {}
-        for share in shares:
-            group = [p for p in pools if p.num_gpus == share]
+        for share, group in groups.items():
             at_once = min(sum(math.floor(g / share + 1e-9) for g in cluster.gpus_per_node),
                           math.floor(cluster.usable_cpus / largest[share][0] + 1e-9))
             if peaks is not None:
@@ -378,8 +381,6 @@ def even_reservations(pools: Sequence[PoolSpec], cluster: ClusterShape) -> list[
             found[share] = at_once * largest[share][1] * MIB
         return found
 
-    largest = {share: (max(p.num_cpus for p in pools if p.num_gpus == share),
-                       max(p.memory_mb for p in pools if p.num_gpus == share)) for share in shares}
     padded = largest
     if cluster.memory_bytes is not None and sum(needs(None).values()) > cluster.memory_bytes:
         wanted = needs(predict(pools, cluster).peak_workers)  # the replay's peaks: a tighter bound (and its cost)
