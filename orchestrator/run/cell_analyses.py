@@ -9,6 +9,7 @@ to keep the actors fed. Once the scoring is over, :meth:`CellAnalyses.results` s
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Any
@@ -49,7 +50,7 @@ class CellAnalyses:
             self._waiting.append((key, (score, mos, title, srcc)))
             self._send(self.in_flight)
 
-    def _send(self, limit: int) -> None:
+    def _send(self, limit: float) -> None:
         """Start tasks for the waiting cells while fewer than ``limit`` run (the caller holds the lock)."""
         while self._waiting and len(self._running) < limit:
             batch, self._waiting = self._waiting[:CELLS_PER_TASK], self._waiting[CELLS_PER_TASK:]
@@ -74,7 +75,7 @@ class CellAnalyses:
             log.info("cell statistics: %d cell(s) made while scoring, %d under way, %d still waiting",
                      sum(len(keys) for _, keys in self._done), sum(len(keys) for keys in self._running.values()),
                      len(self._waiting))
-            self._send(len(self._waiting) + len(self._running) + 1)
+            self._send(limit=math.inf)  # the scoring is over: every waiting cell goes now
             refs = list(self._running.items()) + self._done
         started = time.monotonic()
         made: dict[Key, CellAnalysis] = {}
