@@ -592,9 +592,10 @@ def _number(value) -> float | None:
 
 
 def summarise(intervals, bound: Bound, scoring: dict | None, planner: dict | None, bench_wall: float | None,
-              bench_code: int | None, config: dict) -> dict:
+              bench_code: int | None, config: dict, bench_ended_at: float | None = None) -> dict:
     """The report: ``scoring`` is the bench's scoring.json (None: missing), ``planner`` the simulator's own replay
-    of the planner (``predicted_s``, ``lower_bound_s``, actor counts)."""
+    of the planner (``predicted_s``, ``lower_bound_s``, actor counts); ``bench_ended_at``: when the bench process
+    exited (epoch seconds), for what the run spent after its scoring (statistics, exports, MLflow)."""
     started_at = _number((scoring or {}).get("started_at"))
     finished_at = _number((scoring or {}).get("finished_at"))
     span = span_of(intervals)
@@ -637,6 +638,9 @@ def summarise(intervals, bound: Bound, scoring: dict | None, planner: dict | Non
         "mean_gpus_busy": (busy / makespan) if makespan else None,
         "bench_wall_s": bench_wall,
         "bench_exit_code": bench_code,
+        "after_scoring_s": (bench_ended_at - finished_at) if bench_ended_at and finished_at else None,
+        "after_scoring_fraction": ((bench_ended_at - finished_at) / makespan)
+        if bench_ended_at and finished_at and makespan else None,
         "started_at": started_at,
         "finished_at": finished_at,
         "per_metric": per_metric,
@@ -707,6 +711,7 @@ def summary_block(report: dict) -> str:
 
     efficiency = report.get("efficiency")
     error = report.get("prediction_error")
+    after = report.get("after_scoring_fraction")
     replay = report.get("planner_replay") or {}
     return "\n".join([
         "== cluster simulation ==",
@@ -725,6 +730,8 @@ def summary_block(report: dict) -> str:
         f"{'n/a' if error is None else f'{error:.1%}'} of the makespan; replayed here "
         f"{sec(replay.get('predicted_s'))})",
         f"bench wall   {sec(report['bench_wall_s'])}  (exit code {report['bench_exit_code']})",
+        f"after scoring {sec(report.get('after_scoring_s'))}  (statistics, exports, MLflow and exit, after the "
+        f"scoring's end: {'n/a' if after is None else f'{after:.1%}'} of the makespan)",
     ])
 
 
@@ -833,6 +840,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 args.batch_size, dry_run=args.dry_run, verbose=args.bench_verbose)
         log = work / "bench.log"
         code, wall = run_logged(command, env, work, log, args.timeout)
+        ended_at = time.time()
         text = log.read_text(errors="replace")
         if code == TIMED_OUT:
             print(f"cluster_sim: the bench did not finish within --timeout {args.timeout:g} s and was stopped",
@@ -854,7 +862,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "load_average": os.getloadavg(),
         }
-        report = summarise(intervals, bound, scoring, planner, wall, code, config)
+        report = summarise(intervals, bound, scoring, planner, wall, code, config, ended_at)
         report["actor_requests_s"] = actor_requests(text, report["started_at"])
         report["actor_traces"] = actor_traces(text, report["started_at"])
         report_path, plot_path = write_report(report, intervals, args.out)

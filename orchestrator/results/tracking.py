@@ -137,6 +137,11 @@ def _present(value: Any) -> bool:
     return not (isinstance(value, str) and not value)
 
 
+def cell_metrics(row: dict[str, Any]) -> dict[str, float]:
+    """The MLflow metrics of a cell's child run that ``row`` has a value for."""
+    return {key: float(row[key]) for key in (*CELL_METRICS, *ANALYSIS_METRICS) if _present(row.get(key))}
+
+
 def dump_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -231,22 +236,20 @@ class Tracker:
         """Mark a cell served from the cache on the parent, pointing to the run that computed it."""
         self.client.set_tag(parent_id, reused_tag(row), computed_by)
 
-    def update_cell(self, run_id: str, row: dict[str, Any]) -> None:
-        """Log the row's metrics now present (statistics added after the cell's commit) and its plot, if new."""
+    def update_cell(self, run_id: str, metrics: dict[str, float], plot: Path | None = None) -> None:
+        """Log statistics made after the cell's commit to its child run, and its scatter plot when given."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [Metric(key, float(row[key]), now, 0) for key in (*CELL_METRICS, *ANALYSIS_METRICS)
-                   if _present(row.get(key))]
         if metrics:
-            self.client.log_batch(run_id, metrics=metrics)
-        plot = cell_plot_path(self.out, row["dataset"], row["metric"])
-        if plot.is_file() and not self.client.list_artifacts(run_id, "plots"):
+            self.client.log_batch(run_id, metrics=[Metric(key, value, now, 0) for key, value in metrics.items()])
+        if plot is not None:
             self.client.log_artifact(run_id, str(plot), artifact_path="plots")
 
     def log_cell(self, parent_id: str, invocation_id: str, row: dict[str, Any], parquet: Path | None,
-                 dataset: Any = None, status: str = "committed") -> str:
-        """The cell's child run, unless this invocation already logged it; ``dataset``: its MLflow dataset input."""
+                 dataset: Any = None, status: str = "committed", with_plot: bool = True) -> str:
+        """The cell's child run, unless this invocation already logged it; ``dataset``: its MLflow dataset input;
+        ``with_plot``: log the cell's scatter plot, if it is on disk (else the caller logs it once it is made)."""
         from mlflow.entities import Metric, Param
 
         existing = self._find(
@@ -272,8 +275,7 @@ class Tracker:
         now = int(time.time() * 1000)
         self.client.log_batch(
             run_id,
-            metrics=[Metric(key, float(row[key]), now, 0) for key in (*CELL_METRICS, *ANALYSIS_METRICS)
-                     if _present(row.get(key))],
+            metrics=[Metric(key, value, now, 0) for key, value in cell_metrics(row).items()],
             params=[Param(key, str(row[key])) for key in ("metric", "dataset", "split", "options", "mode")],
         )
         if dataset is not None:
@@ -281,7 +283,7 @@ class Tracker:
         if parquet is not None and parquet.is_file():
             self.client.log_artifact(run_id, str(parquet), artifact_path="scores")
         plot = cell_plot_path(self.out, row["dataset"], row["metric"])
-        if plot.is_file():
+        if with_plot and plot.is_file():
             self.client.log_artifact(run_id, str(plot), artifact_path="plots")
         self.client.set_terminated(run_id)
         return run_id
@@ -373,6 +375,9 @@ class LiveTracking:
         #: cell key → the run that holds it (this invocation's child, or the one that computed a reused cell).
         self.logged: dict[str, str] = {}
         self._reused: set[str] = set()
+        #: cell key → the metrics its child run has (logged at its commit or since), and whether its plot is logged.
+        self._sent: dict[str, dict[str, float]] = {}
+        self._plot_sent: set[str] = set()
         self._last_progress = -math.inf
         self._progress_step = 0
         self._finished = False
@@ -408,6 +413,12 @@ class LiveTracking:
         cache, the MLflow run id that computed it when the caller knows it, else any other non-empty note (the
         run is then looked up by the cell-key tag); the cell is tagged on the parent, not logged again."""
         self._submit(self._log_cell, dict(row), parquet, reused_from)
+
+    def cell_analysed(self, cell_key: str, metrics: dict[str, float], plot: Path | None = None) -> None:
+        """Statistics of a committed cell made after its commit (its fits, its dataset's intervals and ranks) and
+        its scatter plot: logged to its child run now (in the background, in order), so that :meth:`finish` has
+        only what came after them to log."""
+        self._submit(self._update_cell, cell_key, dict(metrics), plot)
 
     def progress(self, done_images: int, total_images: int, done_cells: int, total_cells: int) -> None:
         """Progress metrics on the parent run, at most one log every ``min_interval_s`` (and the last one)."""
@@ -488,7 +499,22 @@ class LiveTracking:
                 self._reused.add(key)
                 return
         self.logged[key] = tracker.log_cell(self.parent_run_id, self._pending["invocation_id"], row, parquet,
-                                            self._datasets.get(row["dataset"]))
+                                            self._datasets.get(row["dataset"]), with_plot=False)
+        self._sent[key] = cell_metrics(row)
+
+    def _update_cell(self, key: str, metrics: dict[str, float], plot: Path | None) -> None:
+        """Log what of ``metrics`` (and the plot) the cell's child run does not have yet."""
+        tracker = self._ready()
+        if tracker is None or key not in self.logged or key in self._reused:
+            return  # not logged (left for finish or mlflow-sync), or another invocation's run holds it
+        sent = self._sent.setdefault(key, {})
+        new = {name: value for name, value in metrics.items() if sent.get(name) != value}
+        plot = plot if plot is not None and key not in self._plot_sent and plot.is_file() else None
+        if new or plot is not None:
+            tracker.update_cell(self.logged[key], new, plot)
+        sent.update(new)
+        if plot is not None:
+            self._plot_sent.add(key)
 
     def _log_progress(self, done_images: int, total_images: int, done_cells: int, step: int) -> None:
         from mlflow.entities import Metric
@@ -531,8 +557,8 @@ class LiveTracking:
                 key = row["cell_key"]
                 if key in self._reused:
                     continue
-                if key in self.logged:
-                    tracker.update_cell(self.logged[key], row)  # statistics computed after the cell's commit
+                if key in self.logged:  # what was computed after the cell's commit and not logged as it came
+                    self._update_cell(key, cell_metrics(row), cell_plot_path(out, row["dataset"], row["metric"]))
                 else:
                     self.logged[key] = _log_row(tracker, self.parent_run_id, pending["invocation_id"], row, out,
                                                 self._datasets, given_up=key in result.given_up, reused=False)

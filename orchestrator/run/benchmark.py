@@ -24,24 +24,26 @@ from orchestrator.results.outlock import output_lock
 from orchestrator.results.store import CellStore
 from orchestrator.results.summary import NUMERIC_COLUMNS, SummaryRow
 from orchestrator.results.tracking import LiveTracking, dump_json
-from orchestrator.run.cell_analyses import ANALYSIS_TASK_CPUS, CellAnalyses
+from orchestrator.run.analysis_tasks import ANALYSIS_TASK_CPUS
 from orchestrator.run.cells import Cell
 from orchestrator.run.outcome import BenchmarkResult
 from orchestrator.run.plan import DatasetPass, Plan, build_plan, describe_plan
 from orchestrator.run.ray_session import logging_is_verbose, start_ray
 from orchestrator.run.request import BenchmarkRequest
+from orchestrator.run.running_analyses import RunningAnalyses
 from orchestrator.run.scoring import connected_cluster, describe_dry_run, refuse_what_cannot_fit_here, score_cells
 from orchestrator.stats.analysis import analyse
 from orchestrator.stats.cell import CellAnalysis
-from orchestrator.stats.correlation import (Correlations, correlations, expected_sign, failure_reasons,
-                                            scored_rows, throughput, two_afc_accuracy)
+from orchestrator.stats.correlation import (Correlations, correlations, expected_sign, failure_reasons, throughput,
+                                            two_afc_accuracy)
+from orchestrator.stats.dataset import DatasetAnalysis
 
 Echo = Callable[[str], None]
 log = logging.getLogger(__name__)
 
-#: Cell statistics run on Ray tasks as cells commit on clusters of at least this many CPUs; on a smaller machine
-#: (a laptop) the processes they would start (matplotlib, SciPy) would slow the scoring more than they save, so
-#: they run on the driver after the last image.
+#: Cells' and datasets' statistics run on Ray tasks while scoring on clusters of at least this many CPUs; on a
+#: smaller machine (a laptop) the processes they would start (matplotlib, SciPy) would slow the scoring more than
+#: they save, so they run on the driver after the last image.
 ANALYSIS_ON_RAY_MIN_CPUS = 8
 
 
@@ -81,9 +83,10 @@ def _run_locked(plan: Plan, request: BenchmarkRequest, out: Path, echo: Echo) ->
             live.cell_committed(row, store.publish(cell.key, cell.dataset, cell.metric), reused_from="cached")
 
     precomputed: dict[tuple[str, str], CellAnalysis] = {}
+    datasets_made: dict[str, DatasetAnalysis] = {}
     if result.computed:
         with start_ray(request.ray_address, verbose=logging_is_verbose()):
-            precomputed = _score_pending(plan, pending, store, result, live, echo)
+            precomputed, datasets_made = _score_pending(plan, pending, store, result, live, echo)
 
     rows, frames = [], {}
     for dataset_pass in plan.passes:
@@ -100,8 +103,8 @@ def _run_locked(plan: Plan, request: BenchmarkRequest, out: Path, echo: Echo) ->
             summary[column] = math.nan
         summary[column] = pd.to_numeric(summary[column], errors="raise").astype(float)  # JSON null → NaN
     echo(f"Statistics: logistic fits ({len(precomputed)} made as cells committed), {request.bootstrap_resamples} "
-         "bootstrap resamples, pairwise significance, plots")
-    summary = _with_analysis(out, summary, frames, request, precomputed)
+         f"bootstrap resamples, pairwise significance ({len(datasets_made)} dataset(s) compared as they ended), plots")
+    summary = _with_analysis(out, summary, frames, request, precomputed, datasets_made)
     result.summary = summary
     result.results_csv = Path(request.save_result_path) if request.save_result_path else out / "benchmark_results.csv"
     write_summary_csv(summary, out / "summary.csv")
@@ -124,28 +127,31 @@ def _run_locked(plan: Plan, request: BenchmarkRequest, out: Path, echo: Echo) ->
 
 
 def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, result: BenchmarkResult,
-                   live: LiveTracking, echo: Echo) -> dict[tuple[str, str], CellAnalysis]:
-    """Score the pending cells on the connected cluster; each cell's own statistics (fits, scatter plot) run on a
-    Ray task as it commits (on clusters of :data:`ANALYSIS_ON_RAY_MIN_CPUS` CPUs or more). Returns them. A failure of the scheduler itself gives up the cells not
-    committed yet, with the reason, and keeps every committed one."""
+                   live: LiveTracking, echo: Echo) -> tuple[dict[tuple[str, str], CellAnalysis],
+                                                            dict[str, DatasetAnalysis]]:
+    """Score the pending cells on the connected cluster. On clusters of :data:`ANALYSIS_ON_RAY_MIN_CPUS` CPUs or
+    more, each cell's own statistics (fits, scatter plot) run on a Ray task as it commits and each dataset's
+    comparisons as its last cell ends (:class:`RunningAnalyses`); returns them. A failure of the scheduler itself
+    gives up the cells not committed yet, with the reason, and keeps every committed one."""
     cluster = connected_cluster()
-    # A quarter of the decode tasks' CPUs: the statistics never hold the actors' blocks back.
-    analyses = CellAnalyses(in_flight=int(cluster.decode_cpus / ANALYSIS_TASK_CPUS / 4))
+    running = None
+    if cluster.cpus >= ANALYSIS_ON_RAY_MIN_CPUS:
+        # A quarter of the decode tasks' CPUs: the statistics never hold the actors' blocks back.
+        running = RunningAnalyses(plan, pending, store, live, int(cluster.decode_cpus / ANALYSIS_TASK_CPUS / 4))
+        running.start()
     done_cells: list[str] = []
 
     def cell_done(cell: Cell, row: SummaryRow | None, reason: str | None, frame: pd.DataFrame | None) -> None:
         if row is None:
             result.given_up[cell.key] = reason or "not run"
             echo(f"  gave up {cell.label}: {reason}")
-            return
-        done_cells.append(cell.key)
-        echo(f"  committed {cell.label}: {row.n} scored, {row.n_failed} failed, SRCC {row.srcc:.4f} "
-             f"({len(done_cells)}/{result.computed} cells)")
-        live.cell_committed(row.as_dict(), store.publish(cell.key, cell.dataset, cell.metric))
-        if frame is not None and math.isnan(row.accuracy_2afc) and cluster.cpus >= ANALYSIS_ON_RAY_MIN_CPUS:
-            scored = scored_rows(frame)
-            analyses.add((cell.dataset, cell.metric), scored["score"].to_numpy(dtype=float),
-                         scored["mos"].to_numpy(dtype=float), f"{cell.metric} @ {cell.dataset}", row.srcc)
+        else:
+            done_cells.append(cell.key)
+            echo(f"  committed {cell.label}: {row.n} scored, {row.n_failed} failed, SRCC {row.srcc:.4f} "
+                 f"({len(done_cells)}/{result.computed} cells)")
+            live.cell_committed(row.as_dict(), store.publish(cell.key, cell.dataset, cell.metric))
+        if running is not None:
+            running.cell_ended(cell, row, frame)
 
     try:
         score_cells(plan, pending, store, cluster, _summary_row, cell_done, echo, live.progress)
@@ -157,17 +163,19 @@ def _score_pending(plan: Plan, pending: dict[str, list[Cell]], store: CellStore,
             for cell in cells:
                 if not store.is_committed(cell.key):
                     result.given_up.setdefault(cell.key, f"gave up: {reason}")
-    return analyses.results()
+    return running.results() if running is not None else ({}, {})
 
 
 def _with_analysis(out: Path, summary: pd.DataFrame, frames: dict, request: BenchmarkRequest,
-                   precomputed: dict[tuple[str, str], CellAnalysis]) -> pd.DataFrame:
+                   precomputed: dict[tuple[str, str], CellAnalysis],
+                   datasets_made: dict[str, DatasetAnalysis]) -> pd.DataFrame:
     """Fits, intervals, significance and plots for the correlation cells (2AFC cells have their accuracy)."""
     correlated = summary["accuracy_2afc"].isna()
     two_afc = {(r.dataset, r.metric) for r in summary[~correlated].itertuples()}
     analysed = analyse(
         out, summary[correlated].reset_index(drop=True), {k: v for k, v in frames.items() if k not in two_afc},
         resamples=request.bootstrap_resamples, seed=request.seed, precomputed=precomputed,
+        precomputed_datasets=datasets_made,
     ).summary
     if not two_afc:
         return analysed

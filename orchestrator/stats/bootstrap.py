@@ -24,6 +24,8 @@ from scipy import stats
 #: Bootstrap resamples by default, and the confidence level of every interval.
 DEFAULT_RESAMPLES = 1000
 CONFIDENCE = 0.95
+#: How the intervals are read off the bootstrap distribution (``scipy.stats.bootstrap``'s ``method``).
+DEFAULT_METHOD = "percentile"
 #: Keep one batch of resampled data under about this many float64 values (memory bound for large datasets).
 BATCH_VALUES = 4_000_000
 
@@ -110,7 +112,7 @@ def paired_bootstrap(
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
-    method: str = "percentile",
+    method: str = DEFAULT_METHOD,
     confidence: float = CONFIDENCE,
 ) -> PairedBootstrap:
     """Resample images (rows) with replacement, the same rows for MOS and every metric.

@@ -20,6 +20,17 @@ class CellAnalysis:
     scatter_png: bytes
 
 
+def fit_columns(fits: list[FitResult]) -> dict:
+    """A cell's summary columns from its two fits: PLCC and RMSE after each, and why a fit failed."""
+    by_model = {f.model: f for f in fits}
+    errors = [f"{f.model.upper()}: {f.error}" for f in fits if not f.ok]
+    return {
+        "plcc_4pl": by_model["4pl"].plcc, "rmse_4pl": by_model["4pl"].rmse,
+        "plcc_5pl": by_model["5pl"].plcc, "rmse_5pl": by_model["5pl"].rmse,
+        "fit_error": "; ".join(errors),
+    }  # fmt: skip
+
+
 def analyse_cell(score: np.ndarray, mos: np.ndarray, title: str, srcc: float) -> CellAnalysis:
     """Fit both logistics to the cell's scored images and draw its scatter plot."""
     score = np.asarray(score, dtype=float)
