@@ -154,3 +154,28 @@ def test_artifact_paths_for_tracking(analysed):
     assert {p.name for p, folder in artifacts if folder == "analysis"} == {
         "significance.csv", "analysis.json", "versions.json"}
     assert sorted(p for p, folder in artifacts if folder == "plots") == sorted(result.run_plots())
+
+
+def test_a_dataset_compared_earlier_is_taken_as_made_unless_its_metrics_differ(tmp_path):
+    """analyse() takes a dataset's comparisons made while scoring (analyse_dataset, as its last cell ended) as they
+    are, and makes them again when they do not cover the summary's metrics in its order."""
+    from orchestrator.stats.dataset import analyse_dataset
+
+    frames = synthetic_frames()
+    summary = summary_for(frames)
+    reference = analyse(tmp_path / "driver", summary, frames, resamples=100, seed=9)
+    beta = ["exact", "noisy"]
+    srcc = {m: row(summary, "beta", m)["srcc"] for m in beta}
+    made = analyse_dataset("beta", beta, srcc, {m: frames[("beta", m)] for m in beta}, 100, 9, "percentile")
+    taken = analyse(tmp_path / "taken", summary, frames, resamples=100, seed=9, precomputed_datasets={"beta": made})
+    pd.testing.assert_frame_equal(taken.summary, reference.summary)
+    assert taken.significance.equals(reference.significance)
+    assert (tmp_path / "taken" / "plots" / "ranking_beta.png").read_bytes() == made.ranking_png
+    # A stand-in that is not what the driver would make shows which one was used: taken when its metrics match ...
+    made.columns["exact"]["srcc_rank"] = 99
+    taken = analyse(tmp_path / "stand-in", summary, frames, resamples=100, seed=9, precomputed_datasets={"beta": made})
+    assert row(taken.summary, "beta", "exact")["srcc_rank"] == 99
+    # ... and made again when they do not (another order).
+    made.metrics = beta[::-1]
+    again = analyse(tmp_path / "again", summary, frames, resamples=100, seed=9, precomputed_datasets={"beta": made})
+    pd.testing.assert_frame_equal(again.summary, reference.summary)
