@@ -1,6 +1,6 @@
 """The statistics of one cell that need no other cell: its 4PL and 5PL fits and its scatter plot. The driver runs
-them as each cell commits (on Ray tasks, overlapping the scoring of the other cells), so that only what compares
-cells (intervals, significance, run plots) is left for the end of a run."""
+them as each cell commits (on Ray tasks, overlapping the scoring of the other cells); what compares a dataset's
+cells is :mod:`orchestrator.stats.dataset`, and only the run's heat map and tables are left for its end."""
 
 from __future__ import annotations
 
