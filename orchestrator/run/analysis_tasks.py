@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 ANALYSIS_TASK_CPUS = 0.25
 #: Cells one task analyses at most.
 CELLS_PER_TASK = 16
+#: Longest wait, once every task has ended, for their results' hand-overs (``on_result``) to finish, all together.
+HAND_OVER_WAIT_S = 60.0
 
 Key = TypeVar("Key", bound=Hashable)
 Result = TypeVar("Result")
@@ -48,6 +50,7 @@ class AnalysisTasks(Generic[Key, Result]):
         self._waiting: list[tuple[Key, Any]] = []
         self._running: dict[Any, list[Key]] = {}  # task ref -> its keys
         self._done: list[tuple[Any, list[Key]]] = []
+        self._handed_over: dict[Any, threading.Event] = {}  # task ref -> set once on_result has heard of it
         #: Tasks sent so far.
         self.tasks = 0
 
@@ -63,22 +66,26 @@ class AnalysisTasks(Generic[Key, Result]):
             batch, self._waiting = self._waiting[:self.per_task], self._waiting[self.per_task:]
             ref = self._task.remote([item for _, item in batch])
             self._running[ref] = [key for key, _ in batch]
+            self._handed_over[ref] = threading.Event()
             self.tasks += 1
             ref.future().add_done_callback(lambda future, ref=ref: self._ended(ref, future))
 
     def _ended(self, ref: Any, future: Any) -> None:
-        with self._lock:
-            keys = self._running.pop(ref, None)
-            if keys is not None:
-                self._done.append((ref, keys))
-                self._send(self.in_flight)
-        if keys is None or self._on_result is None or future.exception() is not None:
-            return  # a failed task is reported by results()
-        for key, result in zip(keys, future.result()):
-            try:
-                self._on_result(key, result)
-            except Exception:  # the result itself is kept for results(); only its early use is lost
-                log.warning("using the statistics of %s as they came failed", key, exc_info=True)
+        try:
+            with self._lock:
+                keys = self._running.pop(ref, None)
+                if keys is not None:
+                    self._done.append((ref, keys))
+                    self._send(self.in_flight)
+            if keys is None or self._on_result is None or future.exception() is not None:
+                return  # a failed task is reported by results()
+            for key, result in zip(keys, future.result()):
+                try:
+                    self._on_result(key, result)
+                except Exception:  # the result itself is kept for results(); only its early use is lost
+                    log.warning("using the statistics of %s as they came failed", key, exc_info=True)
+        finally:
+            self._handed_over[ref].set()
 
     def results(self) -> dict[Key, Result]:
         """Send every item still waiting, wait for all tasks and return each key's result. A task that failed is
@@ -99,5 +106,10 @@ class AnalysisTasks(Generic[Key, Result]):
             except ray.exceptions.RayError as exc:  # made again on the driver with the rest of the statistics
                 log.warning("the statistics task of %d item(s) (%s, ...) failed (%s); computing them on the driver",
                             len(keys), keys[0], exc)
+        deadline = time.monotonic() + HAND_OVER_WAIT_S
+        for ref, keys in refs:  # the hand-overs run on Ray's threads: none may come after the caller moves on
+            if not self._handed_over[ref].wait(max(0.0, deadline - time.monotonic())):
+                log.warning("the results of %d item(s) (%s, ...) were not handed over within %.0f s",
+                            len(keys), keys[0], HAND_OVER_WAIT_S)
         log.info("statistics (%s): waited %.1f s for the last ones", self._name, time.monotonic() - started)
         return made
