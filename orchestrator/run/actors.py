@@ -113,6 +113,12 @@ class PoolActor:
         return {"load_seconds": self.load_seconds,
                 "construct_errors": {stage.metric: stage.construct_error for stage in self.stages}}
 
+    def decode_and_score(self, batch: dict[str, np.ndarray], decode: dict[str, Any],
+                         masks: dict[str, np.ndarray]) -> dict[str, Any]:
+        """:func:`decode_batch` then :meth:`score`, in this actor (for a block no other pool needs, where a decode
+        task would only compete with the actors for the same CPUs)."""
+        return self.score(decode_batch(batch, **decode), masks)
+
     def score(self, block: dict[str, Any], masks: dict[str, np.ndarray]) -> dict[str, Any]:
         """Score the block's rows with every metric that has a mask; returns ``id`` and each metric's columns."""
         out: dict[str, Any] = {"id": np.asarray(block["id"])}

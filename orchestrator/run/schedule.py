@@ -7,7 +7,8 @@ How a run flows:
   the same mix of work from start to end.
 - A block is read and decoded once, by a CPU task, when the first pool needs it; its decoded images stay in Ray's
   object store until every pool that scores any of its rows has scored them (a bounded window: a pool that runs
-  far ahead of the slowest one waits). Each pool takes the blocks it has rows in, in order, independently of the
+  far ahead of the slowest one waits). Where CPU actors already hold every CPU, a block only one CPU pool scores
+  is decoded by that pool's actor itself (no task to take turns with it on the same cores, no object-store copy). Each pool takes the blocks it has rows in, in order, independently of the
   other pools, so a fast metric never waits for a slow one and no pool drains between datasets.
 - Pools are sized and grown by :func:`orchestrator.run.pools.grow` from the work they have left — estimated
   first, then measured from the scored blocks. A pool whose work is done stops its actors at once, and their
@@ -155,6 +156,8 @@ class Scheduler:
         self.cluster = cluster
         #: Actors handed from a finished pool to another instead of being stopped and started anew.
         self.handovers = 0
+        #: Blocks read and decoded by the actor that scored them instead of a decode task (:meth:`_decodes_itself`).
+        self.decoded_by_actors = 0
         #: Measured seconds from asking for a new actor to its models starting to load (worker process, imports).
         self.start_seconds: list[float] = []
         #: metric → the registered metric that builds it (a named variant's; absent: the metric itself).
@@ -297,20 +300,35 @@ class Scheduler:
             self.undecoded.difference_update(ready)
         return len(self.undecoded)
 
+    @staticmethod
+    def _paths(block: Block) -> dict[str, np.ndarray]:
+        """The columns a decode needs: ids, image paths and captions."""
+        columns = [c for c in block.rows.column_names
+                   if c in ("id", "dist_path", "ref_path", "dist_b_path") or c.startswith(CAPTION_COLUMNS)]
+        return {c: block.rows[c].to_numpy(zero_copy_only=False) for c in columns}
+
     def _decoded(self, block: Block) -> Any:
         import ray
 
         ref = self.decoded.get(block.index)
         if ref is None:
-            columns = [c for c in block.rows.column_names
-                       if c in ("id", "dist_path", "ref_path", "dist_b_path") or c.startswith(CAPTION_COLUMNS)]
-            batch = {c: block.rows[c].to_numpy(zero_copy_only=False) for c in columns}
-            ref = ray.remote(decode_batch).options(num_cpus=DECODE_TASK_CPUS).remote(batch, **block.decode)
+            ref = ray.remote(decode_batch).options(num_cpus=DECODE_TASK_CPUS).remote(self._paths(block), **block.decode)
             self.decoded[block.index] = ref
             self.undecoded.add(ref)
         return ref
 
+    def _decodes_itself(self, pool: PoolState, block: int) -> bool:
+        """Whether the pool's actor reads and decodes ``block`` in its own call (no decode task): its pool is the
+        block's only one, scores on CPUs, and the run's CPU actors already hold every CPU of the cluster, so a
+        decode task would only take turns with them on the same cores and add a copy through the object store."""
+        if pool.spec.num_gpus > 0 or block in self.decoded or self.consumers.get(block) != {pool.spec.name}:
+            return False
+        cpu_actors = sum(len(p.live_actors) for p in self.pools.values() if p.spec.num_gpus <= 0)
+        return cpu_actors >= max(1, int(self.cluster.cpus))
+
     def _may_decode(self, pool: PoolState, block: int) -> bool:
+        if self._decodes_itself(pool, block):
+            return True
         if block not in self.decoded and self._decoding() >= self.max_decoding:
             return False  # decode tasks never take more CPUs than their reserve: actors waiting to start get theirs
         if block in self.decoded or len(self.decoded) < self.max_decoded:
@@ -332,7 +350,11 @@ class Scheduler:
                     b = pool.queue.popleft()
                     block = self.blocks[b]
                     masks = {m: block.masks[m] for m in pool.spec.metrics if m in block.masks}
-                    ref = pool.actors[index].score.remote(self._decoded(block), masks)
+                    if self._decodes_itself(pool, b):
+                        ref = pool.actors[index].decode_and_score.remote(self._paths(block), block.decode, masks)
+                        self.decoded_by_actors += 1
+                    else:
+                        ref = pool.actors[index].score.remote(self._decoded(block), masks)
                     self.calls[ref] = (pool.spec.name, index, b)
                     pool.inflight[index] += 1
                 if not pool.queue and pool.inflight[index] == 0:

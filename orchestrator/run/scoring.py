@@ -397,7 +397,7 @@ def score_cells(plan: Plan, pending: dict[str, list[Cell]], store: CellStore, cl
         "predicted_seconds": sizing.prediction.makespan, "lower_bound_seconds": sizing.prediction.lower_bound,
         "cluster": {"cpus": cluster.cpus, "gpus_per_node": list(cluster.gpus_per_node),
                     "memory_bytes": cluster.memory_bytes},
-        "actors_handed_over": scheduler.handovers,
+        "actors_handed_over": scheduler.handovers, "blocks_decoded_by_actors": scheduler.decoded_by_actors,
         "actor_start_seconds": {"estimated": ACTOR_START_SECONDS, "measured": scheduler.cluster.actor_start_seconds
                                 if scheduler.start_seconds else None},
         "pools": scheduler.pool_report(), "given_up": given_up,

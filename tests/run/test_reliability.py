@@ -120,6 +120,24 @@ def test_workers_and_batch_size_do_not_change_scores(ray_cluster, demo_root, tmp
     pd.testing.assert_frame_equal(sa, sb)
 
 
+@pytest.mark.timeout(600)
+def test_actors_that_hold_every_cpu_decode_their_own_blocks_to_the_same_scores(ray_cluster, demo_root, tmp_path,
+                                                                               monkeypatch):
+    """2 CPU actors on this 2-CPU cluster read and decode their blocks themselves (no decode task to share the
+    cores with); 1 actor leaves a CPU to the decode tasks. The scores are the same, bit for bit."""
+    import json
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    opt = _opt(tmp_path, make_fr_dataset(tmp_path / "d", demo_root, 20))
+    decoded_by_actors = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        _run(tmp_path, opt, ["ssim"], out, batch_size=4, num_workers=workers)
+        decoded_by_actors[workers] = json.loads((out / "scoring.json").read_text())["blocks_decoded_by_actors"]
+    assert decoded_by_actors[1] == 0 and decoded_by_actors[2] > 0
+    assert _scores(tmp_path / "w1", "ssim")["score"].tolist() == _scores(tmp_path / "w2", "ssim")["score"].tolist()
+
+
 @pytest.mark.timeout(900)
 def test_killed_driver_resumes_to_the_same_outputs(demo_root, markers, tmp_path):
     """SIGKILL the driver process mid-run; the rerun completes only what is missing; outputs equal a clean run."""
