@@ -18,11 +18,11 @@ import pandas as pd
 from orchestrator.results.files import write_bytes_atomic
 from orchestrator.results.store import CellStore
 from orchestrator.results.summary import SummaryRow
-from orchestrator.results.tracking import LiveTracking
+from orchestrator.results.tracking import LiveTracking, cell_metrics
 from orchestrator.run.analysis_tasks import CELLS_PER_TASK, AnalysisTasks
 from orchestrator.run.cells import Cell
 from orchestrator.run.plan import Plan
-from orchestrator.stats.analysis import ANALYSIS_METRICS, EMPTY_FRAME, cell_plot_path, ranking_plot_path
+from orchestrator.stats.analysis import EMPTY_FRAME, cell_plot_path, ranking_plot_path
 from orchestrator.stats.bootstrap import DEFAULT_METHOD
 from orchestrator.stats.cell import CellAnalysis, analyse_cells, fit_columns
 from orchestrator.stats.correlation import scored_rows
@@ -117,7 +117,7 @@ class RunningAnalyses:
             self._made_cells[key] = made
             ready = key[0] in self._made_datasets
         if ready:  # its dataset's comparisons were logged already: the fits and the plot go now
-            self._live.cell_analysed(self._cell_keys[key], _metrics(fit_columns(made.fits)),
+            self._live.cell_analysed(self._cell_keys[key], cell_metrics(fit_columns(made.fits)),
                                      cell_plot_path(self._out, *key))
 
     def _dataset_made(self, dataset: str, made: DatasetAnalysis) -> None:
@@ -131,13 +131,7 @@ class RunningAnalyses:
             if cell is not None:
                 values.update(fit_columns(cell.fits))
             plot = cell_plot_path(self._out, dataset, metric) if cell is not None else None
-            self._live.cell_analysed(self._cell_keys[(dataset, metric)], _metrics(values), plot)
-
-
-def _metrics(values: dict[str, Any]) -> dict[str, float]:
-    """The MLflow metrics among a cell's analysis columns."""
-    return {name: _number(values[name]) for name in ANALYSIS_METRICS
-            if name in values and not math.isnan(_number(values[name]))}
+            self._live.cell_analysed(self._cell_keys[(dataset, metric)], cell_metrics(values), plot)
 
 
 def _number(value: Any) -> float:

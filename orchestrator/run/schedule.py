@@ -8,8 +8,9 @@ How a run flows:
 - A block is read and decoded once, by a CPU task, when the first pool needs it; its decoded images stay in Ray's
   object store until every pool that scores any of its rows has scored them (a bounded window: a pool that runs
   far ahead of the slowest one waits). Where CPU actors already hold every CPU, a block only one CPU pool scores
-  is decoded by that pool's actor itself (no task to take turns with it on the same cores, no object-store copy). Each pool takes the blocks it has rows in, in order, independently of the
-  other pools, so a fast metric never waits for a slow one and no pool drains between datasets.
+  is decoded by that pool's actor itself (no task to take turns with it on the same cores, no object-store copy).
+  Each pool takes the blocks it has rows in, in order, independently of the other pools, so a fast metric never
+  waits for a slow one and no pool drains between datasets.
 - Pools are sized and grown by :func:`orchestrator.run.pools.grow` from the work they have left — estimated
   first, then measured from the scored blocks. A pool whose work is done stops its actors at once, and their
   GPUs, CPUs and memory go to the pools still working (and to pools that did not fit at first).
@@ -312,7 +313,8 @@ class Scheduler:
 
         ref = self.decoded.get(block.index)
         if ref is None:
-            ref = ray.remote(decode_batch).options(num_cpus=DECODE_TASK_CPUS).remote(self._paths(block), **block.decode)
+            task = ray.remote(decode_batch).options(num_cpus=DECODE_TASK_CPUS)
+            ref = task.remote(self._paths(block), **block.decode)
             self.decoded[block.index] = ref
             self.undecoded.add(ref)
         return ref
@@ -327,8 +329,6 @@ class Scheduler:
         return cpu_actors >= max(1, int(self.cluster.cpus))
 
     def _may_decode(self, pool: PoolState, block: int) -> bool:
-        if self._decodes_itself(pool, block):
-            return True
         if block not in self.decoded and self._decoding() >= self.max_decoding:
             return False  # decode tasks never take more CPUs than their reserve: actors waiting to start get theirs
         if block in self.decoded or len(self.decoded) < self.max_decoded:
@@ -346,11 +346,15 @@ class Scheduler:
                 # A working actor holds two blocks; one still loading its model holds one only while no actor of
                 # its pool works yet (a block waiting on a loading actor would otherwise hold the pool's end).
                 limit = CALLS_PER_ACTOR if index in pool.ready_at else (0 if pool.ready_at else 1)
-                while pool.queue and pool.inflight[index] < limit and self._may_decode(pool, pool.queue[0]):
-                    b = pool.queue.popleft()
+                while pool.queue and pool.inflight[index] < limit:
+                    b = pool.queue[0]
+                    itself = self._decodes_itself(pool, b)
+                    if not (itself or self._may_decode(pool, b)):
+                        break
+                    pool.queue.popleft()
                     block = self.blocks[b]
                     masks = {m: block.masks[m] for m in pool.spec.metrics if m in block.masks}
-                    if self._decodes_itself(pool, b):
+                    if itself:
                         ref = pool.actors[index].decode_and_score.remote(self._paths(block), block.decode, masks)
                         self.decoded_by_actors += 1
                     else:

@@ -62,7 +62,8 @@ def test_statistics_made_while_scoring_equal_the_drivers_and_are_logged_once(ray
     key = ["dataset", "metric"]
     mine = pd.read_csv(out / "summary.csv").set_index(key)
     theirs = pd.read_csv(tmp_path / "driver" / "summary.csv").set_index(key)
-    pd.testing.assert_frame_equal(mine[["srcc", "plcc", *ANALYSIS_COLUMNS]], theirs[["srcc", "plcc", *ANALYSIS_COLUMNS]])
+    compared = ["srcc", "plcc", *ANALYSIS_COLUMNS]
+    pd.testing.assert_frame_equal(mine[compared], theirs[compared])
     assert (out / "significance.csv").read_text() == (tmp_path / "driver" / "significance.csv").read_text()
     assert json.loads((out / "analysis.json").read_text()) == json.loads(
         (tmp_path / "driver" / "analysis.json").read_text())
