@@ -604,6 +604,7 @@ def summarise(intervals, bound: Bound, scoring: dict | None, planner: dict | Non
     else:
         makespan, source = span, "Parquet intervals (scoring.json missing): first image started → last finished"
     predicted = _number((scoring or {}).get("predicted_seconds"))
+    after_scoring = (bench_ended_at - finished_at) if bench_ended_at and finished_at else None
     per_metric = {}
     for w in bound.work:
         mine = intervals[intervals["metric"] == w.name] if len(intervals) else intervals
@@ -638,9 +639,8 @@ def summarise(intervals, bound: Bound, scoring: dict | None, planner: dict | Non
         "mean_gpus_busy": (busy / makespan) if makespan else None,
         "bench_wall_s": bench_wall,
         "bench_exit_code": bench_code,
-        "after_scoring_s": (bench_ended_at - finished_at) if bench_ended_at and finished_at else None,
-        "after_scoring_fraction": ((bench_ended_at - finished_at) / makespan)
-        if bench_ended_at and finished_at and makespan else None,
+        "after_scoring_s": after_scoring,
+        "after_scoring_fraction": (after_scoring / makespan) if after_scoring is not None and makespan else None,
         "started_at": started_at,
         "finished_at": finished_at,
         "per_metric": per_metric,
