@@ -5,11 +5,13 @@ mid-way leaves a file with some of the tables and an older (or no) schema versio
 fails ("table spans already exists"). Here a missing store is created in a temporary file beside it, migrated
 there, and linked into place only once complete. A store found half-made (not at MLflow's schema head, or
 missing tables) that holds no runs is moved aside as ``mlflow.db.broken-<timestamp>`` and made again; one that
-holds runs is left for MLflow to migrate (nothing is ever deleted). Other URIs are left alone.
+holds runs is left for MLflow to migrate (nothing is ever deleted). A store that cannot be read (busy, read-only)
+is never taken for a half-made one: it is left alone, with one line saying why. Other URIs are left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -17,6 +19,8 @@ import uuid
 from pathlib import Path
 
 SQLITE_PREFIX = "sqlite:///"
+#: How long reading a store waits for another process's write to end.
+BUSY_TIMEOUT_S = 60.0
 
 
 class StoreError(RuntimeError):
@@ -41,15 +45,23 @@ def _expected_schema() -> tuple[set[str], str]:
 
 
 def store_state(path: Path) -> tuple[bool, int]:
-    """(whether the store at ``path`` is complete, how many runs it holds); an unreadable file is incomplete
-    with no runs."""
+    """(whether the store at ``path`` is complete, how many runs it holds); a file that is not a database (or is
+    damaged) is incomplete with no runs.
+
+    The file is opened for writing, as MLflow opens it: a writer killed mid-transaction leaves a hot journal that
+    SQLite rolls back on the next writable opening, and a read-only opening refuses ("attempt to write a readonly
+    database") a store that is whole. Raises :class:`StoreError` when the store is busy or unreadable for another
+    reason (it is never taken for a broken one).
+    """
     tables, head = _expected_schema()
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        with contextlib.closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)) as db:
             present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             version = list(db.execute("SELECT version_num FROM alembic_version")) if "alembic_version" in present \
                 else []
             runs = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] if "runs" in present else 0
+    except sqlite3.OperationalError as exc:  # locked, read-only, I/O: the store may be whole; never set it aside
+        raise StoreError(f"MLflow store {path}: cannot read it ({exc})") from exc
     except sqlite3.DatabaseError:  # not a database at all (or damaged): nothing MLflow could read in it
         return False, 0
     complete = tables <= present and [row[0] for row in version] == [head]

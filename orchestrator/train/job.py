@@ -237,7 +237,8 @@ def _open_run(request: TrainRequest, options: TrainOptions) -> TrainingRun:
     tracker = Tracker(uri, Path(request.out), request.experiment)
     client = tracker.client
     found = client.search_runs([tracker.experiment_id],
-                               filter_string=f"tags.`{TRAINING_TAG}` = '{identity}'", max_results=1)
+                               filter_string=f"tags.`{TRAINING_TAG}` = '{identity}'", max_results=1,
+                           order_by=["attributes.start_time ASC"])  # the first session's run, should there be two
     if found:
         run_id = found[0].info.run_id
         return TrainingRun(client, run_id, uri, max((m.step for m in client.get_metric_history(run_id, "loss")),
