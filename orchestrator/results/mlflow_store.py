@@ -125,6 +125,8 @@ def prepare_store(uri: str) -> None:
         else:
             path.unlink(missing_ok=True)  # an empty file holds nothing
         _create(path)
+    except StoreError:
+        raise  # already one line naming the file
     except OSError as exc:
         raise StoreError(f"MLflow store {path}: cannot create it ({exc.strerror or exc})") from exc
     except Exception as exc:  # MLflow's or SQLAlchemy's own failure while migrating the temporary copy

@@ -238,7 +238,7 @@ def _open_run(request: TrainRequest, options: TrainOptions) -> TrainingRun:
     client = tracker.client
     found = client.search_runs([tracker.experiment_id],
                                filter_string=f"tags.`{TRAINING_TAG}` = '{identity}'", max_results=1,
-                           order_by=["attributes.start_time ASC"])  # the first session's run, should there be two
+                               order_by=["attributes.start_time ASC"])  # the first session's, should two exist
     if found:
         run_id = found[0].info.run_id
         return TrainingRun(client, run_id, uri, max((m.step for m in client.get_metric_history(run_id, "loss")),

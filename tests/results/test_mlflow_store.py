@@ -3,6 +3,7 @@ writer left behind a hot journal."""
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -67,7 +68,8 @@ def test_a_busy_store_is_one_line_and_left_alone(tmp_path, monkeypatch):
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN EXCLUSIVE")
-        with pytest.raises(StoreError, match=rf"MLflow store {path}: cannot read it \(database is locked\)"):
+        one_line = rf"^MLflow store {re.escape(str(path))}: cannot read it \(database is locked\)$"
+        with pytest.raises(StoreError, match=one_line):
             prepare_store(f"sqlite:///{path}")
     finally:
         holder.close()
